@@ -1,0 +1,8 @@
+"""pss-bench: benchmark suite for Personalized Image Semantic Segmentation.
+
+Importing the package registers its MMSegmentation components (datasets, the UDA pairing, the group
+batch sampler, the paired data preprocessor).
+"""
+__version__ = "0.1.0"
+
+from pss_bench import datasets  # noqa: E402,F401  (registration side effect)

@@ -1,0 +1,1 @@
+"""Subcommands of the ``pss-bench`` CLI, one module each (see ``pss_bench.cli``)."""

@@ -1,0 +1,1 @@
+"""Data on disk: the official PSS layout, the PSS-Synth generator, checks and grouping."""

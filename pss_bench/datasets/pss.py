@@ -1,0 +1,113 @@
+"""The PSS personal albums and the VOC-aug source domain as MMSegmentation datasets."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from mmseg.datasets import BaseSegDataset
+from mmseg.registry import DATASETS
+
+from pss_bench.classes import CLASSES, IGNORE_INDEX, PALETTE
+from pss_bench.data.layout import (
+    VAL_LIST, VOC_TRAIN_LIST, ListEntry, cluster_list_name, parse_list, user_dir, voc_dir,
+)
+
+_METAINFO = dict(classes=CLASSES, palette=PALETTE)
+
+
+class _ListDataset(BaseSegDataset):
+    """Shared part: one data info per official list line, with ``group`` and ``user`` keys."""
+
+    METAINFO = _METAINFO
+
+    def __init__(self, data_root: str, **kwargs) -> None:
+        kwargs.setdefault("img_suffix", ".jpg")
+        kwargs.setdefault("seg_map_suffix", ".png")
+        kwargs.setdefault("ignore_index", IGNORE_INDEX)
+        super().__init__(data_root=data_root, reduce_zero_label=False, **kwargs)
+
+    def _info(self, folder: str, entry: ListEntry, *, labelled: bool, user: int) -> dict:
+        if labelled and entry.label is None:
+            raise ValueError(f"list entry {entry.image!r} in {folder} has no label path")
+        return dict(
+            img_path=os.path.join(folder, entry.image),
+            seg_map_path=os.path.join(folder, entry.label) if labelled else None,
+            label_map=self.label_map,
+            reduce_zero_label=False,
+            seg_fields=[],
+            group=entry.group,
+            user=user,
+            stem=entry.stem,
+        )
+
+    def get_groups(self) -> list[tuple[int, int]]:
+        """Group key ``(user, group)`` of every sample, in dataset order (for group batching)."""
+        return [(info["user"], info["group"]) for info in (self.get_data_info(i) for i in range(len(self)))]
+
+
+@DATASETS.register_module()
+class PSSDataset(_ListDataset):
+    """Personal albums of one or more PSS users (official layout, see DESIGN.md).
+
+    Args:
+        data_root: the folder holding ``personal/id<k>/``.
+        users: user ids (1-15).
+        split: ``'train'`` = every photo of the user(s), unlabelled, from ``train_cluster{K}.txt``,
+            with its group id; ``'val'`` = the annotated photos of ``val_all.txt`` with their labels.
+        cluster_k: K of the grouping list used by ``'train'``.
+        list_file: an explicit list file name inside each user folder, overriding the two above
+            (e.g. a pseudo-label list); its label paths are then loaded as labels when ``labelled``.
+        labelled: whether ``list_file`` entries carry usable labels.
+    Each data info carries ``user`` (int), ``group`` (int, -1 if unknown) and ``stem``.
+    """
+
+    def __init__(self, data_root: str, users: Sequence[int] = (1,), split: str = "train",
+                 cluster_k: int = 80, list_file: str | None = None, labelled: bool = False,
+                 **kwargs) -> None:
+        if split not in ("train", "val"):
+            raise ValueError(f"PSSDataset split must be 'train' or 'val', got {split!r}")
+        self.users = [int(u) for u in users]
+        self.split = split
+        self.cluster_k = cluster_k
+        self.list_file = list_file
+        self.labelled = labelled
+        super().__init__(data_root=data_root, **kwargs)
+
+    def load_data_list(self) -> list[dict]:
+        data_list = []
+        for user in self.users:
+            folder = str(user_dir(self.data_root, user))
+            if self.list_file is not None:
+                name, labelled = self.list_file, self.labelled
+            elif self.split == "train":
+                name, labelled = cluster_list_name(self.cluster_k), False
+            else:
+                name, labelled = VAL_LIST, True
+            path = os.path.join(folder, name)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"PSS list file not found: {path}")
+            data_list += [self._info(folder, e, labelled=labelled, user=user) for e in parse_list(path)]
+        return data_list
+
+
+@DATASETS.register_module()
+class VOCAugDataset(_ListDataset):
+    """The labelled source domain: PASCAL VOC 2012 + SBD ``train_aug`` (10582 images in the real set).
+
+    Reads ``ROOT/VOC2012/train_aug.txt`` (``/JPEGImages/x.jpg /SegmentationClassAug/x.png``) or, with
+    ``cluster_k``, a grouped list ``train_cluster{K}.txt`` of the same folder (the released PSS code
+    groups VOC with K = 500 so that the group module also sees one group per source batch).
+    """
+
+    def __init__(self, data_root: str, cluster_k: int | None = None, list_file: str | None = None,
+                 **kwargs) -> None:
+        self.cluster_k = cluster_k
+        self.list_file = list_file or (cluster_list_name(cluster_k) if cluster_k else VOC_TRAIN_LIST)
+        super().__init__(data_root=data_root, **kwargs)
+
+    def load_data_list(self) -> list[dict]:
+        folder = str(voc_dir(self.data_root))
+        path = os.path.join(folder, self.list_file)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"VOC source list file not found: {path}")
+        return [self._info(folder, e, labelled=True, user=0) for e in parse_list(path)]

@@ -1,0 +1,47 @@
+"""The catalogue of methods and backbones: names used on the command line, their configs, and the
+row names of the paper's tables."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKBONES: dict[str, str] = {
+    "resnet50": "dilated ResNet-50 (deep 3x3 stem, output stride 8) + PSP head (512 ch), aux head on stage 3",
+    "vgg16": "VGG-16-BN up to conv4_3 (output stride 8) + PSP head, aux head on the stride-8 conv3 features",
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    paper_name: str  # row label in the paper's tables
+    summary: str
+
+    def config(self, backbone: str) -> Path:
+        """Path of the method's MMEngine config for ``backbone``."""
+        if backbone not in BACKBONES:
+            raise KeyError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
+        return configs_dir() / self.name / f"{self.name}_{backbone}.py"
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("source_only", "No-DA", "source cross-entropy only (main + 0.4 aux)"),
+    Method("minent", "MinEnt", "+ entropy minimisation on target main/aux outputs"),
+    Method("advent", "ADVENT", "+ adversarial alignment of target self-information maps"),
+    Method("adaptseg", "AdaptSeg", "+ multi-level output-space adversarial alignment"),
+    Method("pss_s1", "OURS-S1", "AdvEnt + group context module (one group per batch)"),
+    Method("pss_s2", "OURS-S2", "OURS-S1 + low-entropy pseudo-label refinement"),
+    Method("pss_none", "None", "ablation: AdvEnt with no context module (Table 3)"),
+    Method("pss_global", "Global", "ablation: one global group representation (Table 3)"),
+)}
+
+
+def configs_dir() -> Path:
+    """``$PSS_BENCH_CONFIGS`` or the repository's ``configs/`` folder."""
+    env = os.environ.get("PSS_BENCH_CONFIGS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
+
+
+def available(method: str, backbone: str) -> bool:
+    return method in METHODS and METHODS[method].config(backbone).is_file()

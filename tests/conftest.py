@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny dataset in the official PSS layout, written by hand (independent of the
+PSS-Synth generator so that dataset and scorer tests do not depend on it)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmseg.utils import register_all_modules
+
+from pss_bench.classes import voc_palette
+from pss_bench.data.layout import ListEntry, cluster_list_name, user_dir, voc_dir, write_list
+
+
+# Components are built outside a Runner in tests: resolve names in MMSegmentation's scope.
+register_all_modules(init_default_scope=True)
+
+
+def _write_pair(folder: Path, stem: str, rng: np.random.Generator, size: tuple[int, int],
+                label_dir: str | None) -> None:
+    h, w = size
+    (folder / "JPEGImages").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / "JPEGImages" / f"{stem}.jpg")
+    if label_dir:
+        (folder / label_dir).mkdir(parents=True, exist_ok=True)
+        label = np.zeros((h, w), np.uint8)
+        label[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = rng.integers(1, 21)
+        label[h // 4, :] = 255
+        img = Image.fromarray(label, mode="P")
+        img.putpalette(voc_palette())
+        img.save(folder / label_dir / f"{stem}.png")
+
+
+def make_tiny_pss(root: Path, users=(1, 2), photos: int = 8, annotated: int = 3, groups: int = 3,
+                  source: int = 6, seed: int = 0) -> Path:
+    """Write a tiny dataset in the official layout: ``source`` VOC images, and per user ``photos``
+    photos (the first ``annotated`` labelled) spread over ``groups`` groups."""
+    rng = np.random.default_rng(seed)
+    vdir = voc_dir(root)
+    entries = []
+    for i in range(source):
+        stem = f"2007_{i:06d}"
+        _write_pair(vdir, stem, rng, (int(rng.integers(24, 40)), int(rng.integers(24, 40))), "SegmentationClassAug")
+        entries.append(ListEntry(f"JPEGImages/{stem}.jpg", f"SegmentationClassAug/{stem}.png"))
+    write_list(vdir / "train_aug.txt", entries)
+    for user in users:
+        udir = user_dir(root, user)
+        train, val = [], []
+        for i in range(photos):
+            stem = f"u{user}_img{i:03d}"
+            labelled = i < annotated
+            _write_pair(udir, stem, rng, (int(rng.integers(20, 36)), int(rng.integers(20, 36))),
+                        "SegmentationClass" if labelled else None)
+            entry = ListEntry(f"JPEGImages/{stem}.jpg", f"SegmentationClass/{stem}.png", i % groups)
+            train.append(entry)
+            if labelled:
+                val.append(ListEntry(entry.image, entry.label, 0))
+        write_list(udir / cluster_list_name(80), train)
+        write_list(udir / "val_all.txt", val)
+    return root
+
+
+@pytest.fixture
+def tiny_pss(tmp_path: Path) -> Path:
+    return make_tiny_pss(tmp_path / "pss")
