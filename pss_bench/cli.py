@@ -9,7 +9,7 @@ from pss_bench import __version__
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func``.
 # Heavy imports (torch, mmseg) happen inside the command functions, so --help stays fast.
-COMMAND_MODULES = ("list",)
+COMMAND_MODULES = ("run", "score", "leaderboard", "data", "list")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

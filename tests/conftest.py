@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from mmseg.utils import register_all_modules
@@ -13,6 +14,9 @@ from mmseg.utils import register_all_modules
 from pss_bench.classes import voc_palette
 from pss_bench.data.layout import ListEntry, cluster_list_name, user_dir, voc_dir, write_list
 
+
+# Tiny tensors on a 2-core machine: one thread avoids oversubscription when other work runs.
+torch.set_num_threads(1)
 
 # Components are built outside a Runner in tests: resolve names in MMSegmentation's scope.
 register_all_modules(init_default_scope=True)

@@ -94,10 +94,10 @@ def test_group_batch_sampler_is_seeded_and_grouped(tiny_pss):
     it1, it2 = iter(build()), iter(build())
     first = [next(it1) for _ in range(10)]
     assert first == [next(it2) for _ in range(10)]
-    n_tgt = len(pair.target)
     target_groups = pair.target.get_groups()
     for batch in first:
-        assert len({target_groups[i % n_tgt] for i in batch}) == 1
+        assert len({target_groups[t] for _, t in batch}) == 1
+    assert all(0 <= s < len(pair.source) for batch in first for s, _ in batch)
 
 
 def test_preprocessor_normalises_both_branches(tiny_pss):

@@ -14,19 +14,23 @@ class PairedSegDataPreProcessor(SegDataPreProcessor):
     batch, and the result is ``dict(inputs=Tensor[N,3,H,W], data_samples=[...],
     target_inputs=Tensor[N,3,H,W], target_data_samples=[...])``. Any ground truth that reached the
     target samples is dropped again. Without target keys (validation, testing, inference) it is
-    exactly :class:`SegDataPreProcessor`.
+    exactly :class:`SegDataPreProcessor`. A pseudo-labelled branch (``pseudo_inputs``/
+    ``pseudo_data_samples``, labels from the model's own predictions) is handled like the source.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
         if "target_inputs" not in data:
             return super().forward(data, training)
-        source = super().forward(dict(inputs=data["inputs"], data_samples=data["data_samples"]), training)
-        target = super().forward(
-            dict(inputs=data["target_inputs"], data_samples=data["target_data_samples"]), training)
-        for sample in target["data_samples"]:
+        out = {}
+        for prefix in ("", "target_", "pseudo_"):
+            if f"{prefix}inputs" not in data:
+                continue
+            branch = super().forward(dict(inputs=data[f"{prefix}inputs"],
+                                          data_samples=data[f"{prefix}data_samples"]), training)
+            out[f"{prefix}inputs"], out[f"{prefix}data_samples"] = branch["inputs"], branch["data_samples"]
+        for sample in out["target_data_samples"]:
             if "gt_sem_seg" in sample:
                 del sample.gt_sem_seg
             # stack_batch records pad_shape from the label; unlabelled samples get the image's.
-            sample.set_metainfo(dict(pad_shape=tuple(target["inputs"].shape[-2:])))
-        return dict(inputs=source["inputs"], data_samples=source["data_samples"],
-                    target_inputs=target["inputs"], target_data_samples=target["data_samples"])
+            sample.set_metainfo(dict(pad_shape=tuple(out["target_inputs"].shape[-2:])))
+        return out

@@ -111,3 +111,40 @@ class VOCAugDataset(_ListDataset):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"VOC source list file not found: {path}")
         return [self._info(folder, e, labelled=True, user=0) for e in parse_list(path)]
+
+
+@DATASETS.register_module()
+class PseudoLabelDataset(PSSDataset):
+    """A user's photos that received pseudo labels (PSS step 2), labels read from a work directory.
+
+    The photos and their group ids come from the user's ``train_cluster{K}.txt``; the labels are
+    ``pseudo_dir/id<k>/<stem>.png`` for the stems listed in ``pseudo_dir/id<k>/selected.txt``
+    (written by ``pss_bench.training.pseudo``). Pseudo labels never live next to the dataset.
+    """
+
+    SELECTED = "selected.txt"
+
+    def __init__(self, data_root: str, pseudo_dir: str, users: Sequence[int] = (1,), cluster_k: int = 80,
+                 **kwargs) -> None:
+        self.pseudo_dir = pseudo_dir
+        super().__init__(data_root=data_root, users=users, split="train", cluster_k=cluster_k, **kwargs)
+
+    def load_data_list(self) -> list[dict]:
+        data_list = []
+        for info in super().load_data_list():
+            folder = os.path.join(self.pseudo_dir, f"id{info['user']}")
+            selected = self._selected(folder)
+            if info["stem"] in selected:
+                info["seg_map_path"] = os.path.join(folder, info["stem"] + self.seg_map_suffix)
+                data_list.append(info)
+        return data_list
+
+    def _selected(self, folder: str) -> set[str]:
+        cache = self.__dict__.setdefault("_selected_cache", {})
+        if folder not in cache:
+            path = os.path.join(folder, self.SELECTED)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"pseudo-label selection not found: {path}")
+            with open(path, encoding="utf-8") as f:
+                cache[folder] = {line.strip() for line in f if line.strip()}
+        return cache[folder]

@@ -59,8 +59,9 @@ class GroupBatchSampler:
 
     Each batch pairs ``batch_size`` source samples with ``batch_size`` target samples of one target
     group. Source batches are single-group too when the source dataset has group ids
-    (``group_source=True`` and a grouped VOC list), otherwise random. Yields indices of the pair
-    dataset (``src * len(target) + tgt``). The stream depends only on ``seed``, so a resumed run that
+    (``group_source=True`` and a grouped VOC list), otherwise random. When the pair dataset has a
+    pseudo-labelled branch, each batch also carries one group of pseudo-labelled photos. Yields lists
+    of index tuples ``(src, tgt)`` or ``(src, tgt, pseudo)``. The stream depends only on ``seed``, so a resumed run that
     skips the batches already consumed sees exactly the batches of an uninterrupted run. Under
     distributed training rank r takes batches r, r + world_size, …
 
@@ -73,6 +74,7 @@ class GroupBatchSampler:
 
     def __init__(self, sampler, batch_size: int, group_target: bool = True,
                  group_source: bool = True, seed: int | None = None) -> None:
+        self.sampler = sampler  # MMEngine's DistSamplerSeedHook looks for it
         self.dataset = sampler.dataset
         self.batch_size = batch_size
         self.seed = int(seed if seed is not None else getattr(sampler, "seed", 0) or 0)
@@ -88,6 +90,8 @@ class GroupBatchSampler:
         self._tgt_groups = tgt_groups if group_target else None
         self._src_groups = src_groups
         self._n_tgt = n_tgt
+        pseudo = getattr(self.dataset, "pseudo", None)
+        self._pseudo_groups = pseudo.get_groups() if pseudo is not None else None
 
     def _target_epoch(self, epoch: int) -> list[list[int]]:
         rng = _epoch_rng(self.seed, 0, epoch)
@@ -102,13 +106,17 @@ class GroupBatchSampler:
             return _chunks(rng.permutation(len(self._src_groups)).tolist(), self.batch_size)
         return group_batches(self._src_groups, self.batch_size, rng)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def _pseudo_epoch(self, epoch: int) -> list[list[int]]:
+        return group_batches(self._pseudo_groups, self.batch_size, _epoch_rng(self.seed, 2, epoch))
+
+    def __iter__(self) -> Iterator[list[tuple[int, ...]]]:
         sources = _endless(self._source_epoch)
+        pseudos = _endless(self._pseudo_epoch) if self._pseudo_groups is not None else None
         position = 0
         for target_batch in _endless(self._target_epoch):
-            source_batch = next(sources)
+            branches = [next(sources), target_batch] + ([next(pseudos)] if pseudos else [])
             if position % self.world_size == self.rank:
-                yield [s * self._n_tgt + t for s, t in zip(source_batch, target_batch)]
+                yield list(zip(*branches))
             position += 1
 
     def __len__(self) -> int:

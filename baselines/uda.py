@@ -1,0 +1,493 @@
+"""The base class of every UDA method: a plain MMSegmentation segmentor plus its own training step.
+
+:class:`UDASegmentor` holds ``self.segmentor``, built from an ordinary segmentor config
+(``EncoderDecoder`` with decode + auxiliary head, or a two-stage ``CascadeEncoderDecoder`` whose first
+stage is the auxiliary output). Prediction, testing, ``extract_feat``/``encode_decode`` and the
+supervised ``loss`` all delegate to it, so MMSegmentation's test loop, ``IoUMetric``-style evaluators
+and ``mmseg.apis.init_model``/``inference_model`` work on the wrapper and on its checkpoints. A
+method overrides :meth:`UDASegmentor.train_step` only; it gets one paired batch::
+
+    data_preprocessor(data, training=True) -> dict(
+        inputs=Tensor[N, 3, H, W],          # normalised source images
+        data_samples=[SegDataSample, ...],   # with gt_sem_seg
+        target_inputs=Tensor[N, 3, H, W],   # normalised target images
+        target_data_samples=[...])           # never read for labels
+
+Conventions shared by all methods (research/baselines.md sections 0, 7; methods-pss-hiast.md 1.5):
+
+* Per-head logits are upsampled (bilinear) to the input size before any loss or discriminator
+  (``head_logits``). ``align_corners`` is the segmentor's own (``decode_head.align_corners``), so the
+  training losses, the discriminator inputs and MMSegmentation's inference resample identically; the
+  configs set it to ``True``, as the released PSS code upsamples.
+* Source loss = CE(main) + 0.4 * CE(aux): each head's ``loss_decode`` from the config
+  (``CrossEntropyLoss(avg_non_ignore=True)``, label 255 ignored, mean over labelled pixels; the 0.4 is
+  the auxiliary head's ``loss_weight``).
+* Adversarial methods (:class:`AdversarialUDASegmentor`) hold ``discriminator = ModuleDict(main=...,
+  aux=...)`` and train with ``optim_wrapper['segmentor']`` / ``optim_wrapper['discriminator']`` of an
+  ``OptimWrapperDict`` (``baselines/optim.py``). Per iteration: source CE -> backward; target
+  generator loss with the discriminators frozen -> backward; discriminators on detached maps,
+  ``1/2 BCE(D(src), 0) + 1/2 BCE(D(tgt), 1)`` per level -> their own step; segmentor step.
+
+Exporting a plain segmentor for MMSegmentation's tools::
+
+    export_segmentor_checkpoint('work_dirs/x/iter_120000.pth', 'model.pth')   # weights_only-safe
+    cfg = plain_segmentor_config(Config.fromfile('configs/advent/advent_resnet50.py'))
+    model = mmseg.apis.init_model(cfg, 'model.pth', device='cpu')   # the UDA config works too
+
+The wrapper also loads such plain checkpoints directly (keys without the ``segmentor.`` prefix are
+mapped onto it), so ``init_model(<uda config>, 'model.pth')`` gives the same model.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.utils import add_prefix
+from torch import Tensor, nn
+
+LEVELS: tuple[str, ...] = ("main", "aux")
+"""Output levels: ``main`` = decode head (PSP, on stage 4), ``aux`` = auxiliary head (on stage 3)."""
+
+SOURCE_LABEL = 0.0  # discriminator targets as in AdaptSegNet/ADVENT: source 0, target 1
+TARGET_LABEL = 1.0
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    """Switch ``requires_grad`` of every parameter of ``module``."""
+    for param in module.parameters():
+        param.requires_grad_(flag)
+
+
+def check_single_update(optim_wrapper: OptimWrapper, method: str) -> None:
+    """Methods that call ``backward`` several times per step cannot use gradient accumulation."""
+    counts = getattr(optim_wrapper, "_accumulative_counts", 1)
+    if counts != 1:
+        raise ValueError(f"{method} calls backward once per loss term and steps once per iteration; "
+                         f"accumulative_counts={counts} is not supported (use a larger batch instead)")
+
+
+def _accept_plain_segmentor_keys(module: "UDASegmentor", state_dict: dict, prefix: str,
+                                 *args: Any) -> None:
+    """Load-state-dict pre-hook: map a plain segmentor's keys (``backbone.*``...) onto ``segmentor.*``."""
+    own = prefix + "segmentor."
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    if any(k.startswith(own) for k in keys):
+        return
+    children = set(module.segmentor._modules)
+    for key in [k for k in keys if k[len(prefix):].split(".", 1)[0] in children]:
+        state_dict[own + key[len(prefix):]] = state_dict.pop(key)
+
+
+@MODELS.register_module()
+class UDASegmentor(BaseSegmentor):
+    """Wraps a plain segmentor; subclasses implement :meth:`train_step` on paired batches.
+
+    Args:
+        segmentor: config of the plain segmentor (``EncoderDecoder`` / ``CascadeEncoderDecoder``).
+        data_preprocessor: the paired preprocessor (``PairedSegDataPreProcessor``); in val/test mode
+            it behaves as ``SegDataPreProcessor``.
+        train_cfg: unused; accepted because MMSegmentation's tools set it.
+        pretrained: must be ``None`` (give ImageNet weights via the backbone's ``init_cfg``).
+        init_cfg: MMEngine init config of the wrapper (normally ``None``).
+    """
+
+    def __init__(self,
+                 segmentor: dict,
+                 data_preprocessor: dict | None = None,
+                 train_cfg: dict | None = None,
+                 pretrained: str | None = None,
+                 init_cfg: dict | list | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if pretrained is not None:
+            raise ValueError(f"{type(self).__name__}: set ImageNet weights with "
+                             "segmentor.backbone.init_cfg=dict(type='PSSPretrained', ...), not pretrained=")
+        if not isinstance(segmentor, Mapping) or "type" not in segmentor:
+            raise ValueError(f"{type(self).__name__}: segmentor must be a segmentor config dict with a "
+                             f"'type', got {segmentor!r}")
+        self.segmentor = MODELS.build(segmentor)
+        if not isinstance(self.segmentor, BaseSegmentor) or not self.segmentor.with_decode_head:
+            raise ValueError(f"{type(self).__name__}: segmentor {segmentor['type']!r} is not an "
+                             "MMSegmentation segmentor with a decode head")
+        self.heads()  # validates the head layout now rather than at the first iteration
+        self.train_cfg = train_cfg
+        self.register_load_state_dict_pre_hook(_accept_plain_segmentor_keys)
+
+    # ----------------------------------------------------------------------------- delegation
+    @property
+    def decode_head(self) -> nn.Module:
+        return self.segmentor.decode_head
+
+    @property
+    def auxiliary_head(self) -> nn.Module | None:
+        return getattr(self.segmentor, "auxiliary_head", None)
+
+    @property
+    def align_corners(self) -> bool:
+        return self.segmentor.align_corners
+
+    @property
+    def num_classes(self) -> int:
+        return self.segmentor.num_classes
+
+    @property
+    def out_channels(self) -> int:
+        return self.segmentor.out_channels
+
+    @property
+    def test_cfg(self):
+        return self.segmentor.test_cfg
+
+    def extract_feat(self, inputs: Tensor) -> list[Tensor]:
+        """Backbone (+neck) features of the wrapped segmentor."""
+        return self.segmentor.extract_feat(inputs)
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        """Main-head logits at the input size, ``(N, C, H, W)``."""
+        return self.segmentor.encode_decode(inputs, batch_img_metas)
+
+    def inference(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        return self.segmentor.inference(inputs, batch_img_metas)
+
+    def loss(self, inputs: Tensor, data_samples: list) -> dict:
+        """The wrapped segmentor's supervised losses on a labelled batch (used outside UDA training)."""
+        return self.segmentor.loss(inputs, data_samples)
+
+    def predict(self, inputs: Tensor, data_samples: list | None = None) -> list:
+        """Predictions with ``pred_sem_seg``/``seg_logits`` at each sample's original size."""
+        return self.segmentor.predict(inputs, data_samples)
+
+    def _forward(self, inputs: Tensor, data_samples: list | None = None):
+        return self.segmentor._forward(inputs, data_samples)
+
+    # ----------------------------------------------------------------------------- helpers
+    def heads(self) -> dict[str, nn.Module]:
+        """``{'main': decode head, 'aux': auxiliary head}`` (``aux`` absent when there is none)."""
+        seg = self.segmentor
+        if isinstance(seg.decode_head, nn.ModuleList):  # CascadeEncoderDecoder: stage 0 = aux output
+            stages = list(seg.decode_head)
+            if len(stages) > 2:
+                raise ValueError(f"{type(self).__name__}: cascades of more than two stages are not "
+                                 f"supported (got {len(stages)})")
+            return {"main": stages[-1], "aux": stages[0]} if len(stages) == 2 else {"main": stages[0]}
+        heads = {"main": seg.decode_head}
+        aux = getattr(seg, "auxiliary_head", None)
+        if isinstance(aux, nn.ModuleList):
+            raise ValueError(f"{type(self).__name__}: expected at most one auxiliary head, got {len(aux)}")
+        if aux is not None:
+            heads["aux"] = aux
+        return heads
+
+    def forward_heads(self, inputs: Tensor) -> dict[str, Tensor]:
+        """Raw per-head logits at the heads' resolution (stride 8): ``{level: (N, C, h, w)}``."""
+        seg = self.segmentor
+        feats = seg.extract_feat(inputs)
+        if isinstance(seg.decode_head, nn.ModuleList):
+            stages = list(seg.decode_head)
+            out = stages[0].forward(feats)
+            logits = {"aux": out} if len(stages) > 1 else {}
+            for stage in stages[1:]:
+                out = stage.forward(feats, out)
+            logits["main"] = out
+            return logits
+        logits = {"main": seg.decode_head.forward(feats)}
+        if getattr(seg, "auxiliary_head", None) is not None:
+            logits["aux"] = seg.auxiliary_head.forward(feats)
+        return logits
+
+    def upsample(self, logits: Tensor, size: tuple[int, int]) -> Tensor:
+        """Bilinear resize of ``(N, C, h, w)`` logits to ``size`` with the segmentor's align_corners."""
+        return resize(logits, size=tuple(size), mode="bilinear", align_corners=self.align_corners,
+                      warning=False)
+
+    def head_logits(self, inputs: Tensor) -> dict[str, Tensor]:
+        """Per-head logits upsampled to the input size: ``{'main'|'aux': (N, C, H, W)}``."""
+        size = inputs.shape[-2:]
+        return {name: self.upsample(value, size) for name, value in self.forward_heads(inputs).items()}
+
+    def source_loss(self, logits: Mapping[str, Tensor], data_samples: list) -> dict[str, Tensor]:
+        """Supervised losses of each head on labelled (source) samples.
+
+        Args:
+            logits: ``{level: (N, C, h, w)}`` at any resolution (each head resizes to the label size).
+            data_samples: samples carrying ``gt_sem_seg`` (255 = ignore).
+
+        Returns:
+            ``{'decode.loss_ce', 'decode.acc_seg', 'aux.loss_ce', 'aux.acc_seg'}``; the loss values
+            already carry each head's ``loss_weight`` (1.0 main, 0.4 aux in the configs).
+        """
+        if not data_samples or any("gt_sem_seg" not in s for s in data_samples):
+            raise ValueError(f"{type(self).__name__}: the source samples carry no gt_sem_seg; the "
+                             "source branch of a training batch must be labelled")
+        losses: dict[str, Tensor] = {}
+        for name, head in self.heads().items():
+            if name in logits:
+                losses.update(add_prefix(head.loss_by_feat(logits[name], data_samples),
+                                         "decode" if name == "main" else "aux"))
+        return losses
+
+    def split_batch(self, data: dict, need_target: bool = True
+                    ) -> tuple[Tensor, list, Tensor | None, list | None]:
+        """``(source inputs, source samples, target inputs, target samples)`` of a preprocessed batch."""
+        if is_model_wrapper(self.segmentor):
+            # The helpers reach into the segmentor (extract_feat, heads), which bypasses a DDP wrapper's
+            # forward and so its gradient synchronisation; fail instead of training unsynchronised.
+            raise RuntimeError(f"{type(self).__name__}: distributed training with wrapped submodules "
+                               "(MMSeparateDistributedDataParallel) is not supported; train on one device")
+        if not isinstance(data, Mapping) or "inputs" not in data or "data_samples" not in data:
+            raise ValueError(f"{type(self).__name__}: a training batch needs 'inputs' and 'data_samples'")
+        target, target_samples = data.get("target_inputs"), data.get("target_data_samples")
+        if need_target and target is None:
+            raise ValueError(f"{type(self).__name__} needs paired source/target batches "
+                             "(UDAPairDataset + PairedSegDataPreProcessor); this batch has no target_inputs")
+        return data["inputs"], data["data_samples"], target, target_samples
+
+    def segmentor_optim_wrapper(self, optim_wrapper: OptimWrapper) -> OptimWrapper:
+        """``optim_wrapper['segmentor']`` of an ``OptimWrapperDict``, or the single wrapper itself."""
+        if isinstance(optim_wrapper, OptimWrapperDict):
+            if "segmentor" not in optim_wrapper:
+                raise ValueError(f"{type(self).__name__}: the OptimWrapperDict has no 'segmentor' entry "
+                                 f"(entries: {', '.join(optim_wrapper.keys())})")
+            return optim_wrapper["segmentor"]
+        return optim_wrapper
+
+    def log_losses(self, losses: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(sum of the entries named *loss*, detached log values without the 'loss' total)``."""
+        total, log_vars = self.parse_losses(dict(losses))
+        log_vars.pop("loss")
+        return total, OrderedDict((k, v.detach()) for k, v in log_vars.items())
+
+    def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} is the UDA base class; use a method "
+                                  "(SourceOnly, MinEnt, AdvEnt, AdaptSeg, ...) that implements train_step")
+
+    # ----------------------------------------------------------------------------- export
+    def segmentor_checkpoint(self, meta: Mapping | None = None) -> dict:
+        """A plain segmentor checkpoint ``{'meta': ..., 'state_dict': ...}`` readable with weights_only."""
+        state = {k: v.detach().cpu() for k, v in self.segmentor.state_dict().items()}
+        meta = dict(meta or {})
+        if "dataset_meta" not in meta and getattr(self, "dataset_meta", None):
+            meta["dataset_meta"] = self.dataset_meta
+        return {"meta": _plain(meta), "state_dict": state}
+
+
+class AdversarialUDASegmentor(UDASegmentor):
+    """Output-space adversarial alignment with one discriminator per output level.
+
+    Subclasses define :meth:`discriminator_input` (AdaptSeg: softmax; AdvEnt: self-information).
+
+    Args:
+        segmentor: plain segmentor config.
+        discriminator: discriminator config (``FCDiscriminator``); ``in_channels`` defaults to the
+            number of classes. One copy per level with a non-zero weight.
+        lambda_adv: generator (fooling) loss weight per level, ``{'main': ..., 'aux': ...}``; a level
+            with weight 0 gets no discriminator.
+        gan_loss: ``'bce'`` (BCE with logits, the default of the originals) or ``'lsgan'`` (MSE).
+        **kwargs: see :class:`UDASegmentor`.
+    """
+
+    def __init__(self,
+                 segmentor: dict,
+                 discriminator: dict | None = None,
+                 lambda_adv: Mapping[str, float] | None = None,
+                 gan_loss: str = "bce",
+                 **kwargs: Any) -> None:
+        super().__init__(segmentor, **kwargs)
+        name = type(self).__name__
+        lambda_adv = dict(lambda_adv if lambda_adv is not None else {"main": 1e-3, "aux": 2e-4})
+        unknown = sorted(set(lambda_adv) - set(LEVELS))
+        if unknown:
+            raise ValueError(f"{name}: lambda_adv has unknown levels {unknown}; use {LEVELS}")
+        if any(float(v) < 0 for v in lambda_adv.values()):
+            raise ValueError(f"{name}: lambda_adv weights must be >= 0, got {lambda_adv}")
+        self.lambda_adv = {lvl: float(lambda_adv[lvl]) for lvl in LEVELS if float(lambda_adv.get(lvl, 0)) > 0}
+        if not self.lambda_adv:
+            raise ValueError(f"{name}: every lambda_adv weight is 0; use SourceOnly for no adaptation")
+        missing = [lvl for lvl in self.lambda_adv if lvl not in self.heads()]
+        if missing:
+            raise ValueError(f"{name}: lambda_adv.{missing[0]} > 0 but the segmentor has no {missing[0]} head")
+        if gan_loss not in ("bce", "lsgan"):
+            raise ValueError(f"{name}: gan_loss must be 'bce' or 'lsgan', got {gan_loss!r}")
+        self.gan_loss_type = gan_loss
+        d_cfg = dict(discriminator if discriminator is not None else {"type": "FCDiscriminator"})
+        d_cfg.setdefault("in_channels", self.num_classes)
+        if d_cfg["in_channels"] != self.num_classes:
+            raise ValueError(f"{name}: discriminator.in_channels={d_cfg['in_channels']} but the segmentor "
+                             f"predicts {self.num_classes} classes")
+        self.discriminator = nn.ModuleDict({lvl: MODELS.build(copy.deepcopy(d_cfg)) for lvl in self.lambda_adv})
+
+    def discriminator_input(self, logits: Tensor) -> Tensor:
+        """Map ``(N, C, H, W)`` logits at input size to the discriminator's ``(N, C, H, W)`` input."""
+        raise NotImplementedError
+
+    def gan_loss(self, d_out: Tensor, label: float) -> Tensor:
+        """Mean BCE-with-logits (or MSE for ``lsgan``) of discriminator logits against a constant label."""
+        target = torch.full_like(d_out, label)
+        if self.gan_loss_type == "lsgan":
+            return F.mse_loss(d_out, target)
+        return F.binary_cross_entropy_with_logits(d_out, target)
+
+    def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapperDict) -> dict[str, Tensor]:
+        name = type(self).__name__
+        if not isinstance(optim_wrapper, OptimWrapperDict) or "discriminator" not in optim_wrapper:
+            raise ValueError(f"{name} trains two optimisers: configure optim_wrapper with "
+                             "constructor='MultiOptimWrapperConstructor' and entries 'segmentor' and "
+                             "'discriminator'")
+        seg_optim = self.segmentor_optim_wrapper(optim_wrapper)
+        d_optim = optim_wrapper["discriminator"]
+        check_single_update(seg_optim, name)
+        data = self.data_preprocessor(data, True)
+        source, source_samples, target, _ = self.split_batch(data)
+
+        # 1. source: supervised CE (main + 0.4 aux); keep detached source maps for the discriminators
+        with seg_optim.optim_context(self):
+            logits = self.head_logits(source)
+            src_total, log_vars = self.log_losses(self.source_loss(logits, source_samples))
+            src_maps = {lvl: self.discriminator_input(logits[lvl]).detach() for lvl in self.lambda_adv}
+        del logits
+        seg_optim.backward(src_total)
+
+        # 2. target: fool the frozen discriminators (target maps should look like source, label 0)
+        set_requires_grad(self.discriminator, False)
+        with seg_optim.optim_context(self):
+            logits = self.head_logits(target)
+            tgt_maps = {lvl: self.discriminator_input(logits[lvl]) for lvl in self.lambda_adv}
+            adv_total, adv_log = self.log_losses({
+                f"loss_adv_{lvl}": weight * self.gan_loss(self.discriminator[lvl](tgt_maps[lvl]), SOURCE_LABEL)
+                for lvl, weight in self.lambda_adv.items()})
+        del logits
+        seg_optim.backward(adv_total)
+        log_vars.update(adv_log)
+
+        # 3. discriminators on detached maps: source -> 0, target -> 1, each half weighted
+        set_requires_grad(self.discriminator, True)
+        with d_optim.optim_context(self.discriminator):
+            d_losses = {}
+            for lvl in self.lambda_adv:
+                disc = self.discriminator[lvl]
+                d_losses[f"loss_d_{lvl}"] = (0.5 * self.gan_loss(disc(src_maps[lvl]), SOURCE_LABEL)
+                                             + 0.5 * self.gan_loss(disc(tgt_maps[lvl].detach()), TARGET_LABEL))
+            d_total, d_log = self.log_losses(d_losses)
+        d_optim.update_params(d_total)
+        log_vars.update(d_log)
+
+        # 4. segmentor step with the accumulated source + adversarial gradients
+        seg_optim.step()
+        seg_optim.zero_grad()
+        log_vars["loss"] = (src_total + adv_total).detach()
+        return log_vars
+
+
+# --------------------------------------------------------------------------------- export helpers
+_DROP = object()  # marks metadata values that cannot be stored weights_only-safe
+
+
+def _plain(value: Any) -> Any:
+    """Reduce metadata to types ``torch.load(weights_only=True)`` accepts (drops anything else)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            item = _plain(item)
+            if item is not _DROP:
+                out[str(key)] = item
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v) for v in value]
+        return [v for v in items if v is not _DROP]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return _DROP
+
+
+def export_segmentor_checkpoint(source: "str | os.PathLike | UDASegmentor",
+                                out_path: str | os.PathLike,
+                                dataset_meta: Mapping | None = None) -> Path:
+    """Write the wrapped segmentor's weights as a plain MMSegmentation checkpoint.
+
+    The result ``{'meta': {'dataset_meta': ..., ...}, 'state_dict': {backbone.*, decode_head.*, ...}}``
+    holds only tensors and plain Python values, so it loads with ``torch.load(weights_only=True)``
+    and therefore with ``mmseg.apis.init_model`` under torch >= 2.6.
+
+    Args:
+        source: a :class:`UDASegmentor`, or the path of a checkpoint this harness's Runner wrote. Such
+            checkpoints hold MMEngine objects and are read with ``weights_only=False``: pass only
+            files you produced yourself.
+        out_path: destination; written atomically (temporary file + rename).
+        dataset_meta: classes/palette to record; defaults to the checkpoint's or model's own.
+
+    Returns:
+        ``out_path`` as a :class:`Path`.
+    """
+    out_path = Path(out_path)
+    if isinstance(source, UDASegmentor):
+        ckpt = source.segmentor_checkpoint({"dataset_meta": dataset_meta} if dataset_meta else None)
+    else:
+        src = Path(source)
+        if not src.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {src}")
+        try:
+            raw = torch.load(src, map_location="cpu", weights_only=False)  # own Runner checkpoint
+        except Exception as err:
+            raise ValueError(f"{src}: cannot be read as a PyTorch checkpoint "
+                             f"({type(err).__name__}: {err})") from None
+        state = raw.get("state_dict", raw) if isinstance(raw, Mapping) else None
+        if not isinstance(state, Mapping):
+            raise ValueError(f"{src}: holds no state_dict")
+        plain = {k[len("segmentor."):]: v for k, v in state.items()
+                 if k.startswith("segmentor.") and isinstance(v, Tensor)}
+        if not plain:
+            raise ValueError(f"{src}: no 'segmentor.*' weights; is this a UDA method's checkpoint?")
+        meta = dict(raw.get("meta", {}) or {}) if isinstance(raw, Mapping) else {}
+        keep = {k: meta[k] for k in ("dataset_meta", "iter", "epoch", "seed", "experiment_name") if k in meta}
+        if dataset_meta:
+            keep["dataset_meta"] = dataset_meta
+        keep["exported_from"] = src.name
+        ckpt = {"meta": _plain(keep), "state_dict": plain}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    os.close(handle)
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_path
+
+
+def plain_segmentor_config(cfg: Config) -> Config:
+    """A copy of a UDA config whose ``model`` is the plain segmentor (for MMSegmentation's tools).
+
+    The segmentor keeps its own ``data_preprocessor`` when it has one; otherwise it gets the UDA
+    model's, as a plain ``SegDataPreProcessor``.
+    """
+    cfg = copy.deepcopy(cfg)
+    model = cfg.get("model")
+    if not isinstance(model, Mapping) or "segmentor" not in model:
+        raise ValueError("plain_segmentor_config: the config's model has no 'segmentor' (not a UDA config)")
+    plain = copy.deepcopy(model["segmentor"])
+    if "data_preprocessor" not in plain and model.get("data_preprocessor") is not None:
+        plain["data_preprocessor"] = dict(model["data_preprocessor"], type="SegDataPreProcessor")
+    cfg.model = plain
+    return cfg
+
+
+__all__ = [
+    "AdversarialUDASegmentor", "LEVELS", "SOURCE_LABEL", "TARGET_LABEL", "UDASegmentor",
+    "check_single_update", "export_segmentor_checkpoint", "plain_segmentor_config", "set_requires_grad",
+]

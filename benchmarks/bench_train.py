@@ -1,0 +1,176 @@
+"""Training-step cost of each UDA method relative to source-only, per backbone.
+
+For every (backbone, method) the model is built from ``configs/<method>/<method>_<backbone>.py``
+(random backbone init), fed the same raw paired batch, and timed over ``--iters`` full training
+steps (preprocessing, forwards, backwards, every optimiser step) after ``--warmup`` steps. Printed as a
+markdown table: median step time, its ratio to source-only, and peak memory of the timed steps
+(``torch.cuda.max_memory_allocated`` on GPU; on CPU the rise of the process's peak RSS above its RSS
+before the timed steps, with the peak reset through ``/proc/self/clear_refs``).
+
+    python benchmarks/bench_train.py                          # CPU-sized default: 2 x 64 x 64
+    python benchmarks/bench_train.py --size 320 --batch 8     # the released PSS batch (GPU)
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+METHODS = ("source_only", "minent", "advent", "adaptseg")
+BACKBONES = ("resnet50", "vgg16")
+
+
+def _rss_kib(field: str) -> int | None:
+    """``VmRSS`` / ``VmHWM`` of this process in KiB (Linux), else None."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+def make_batch(batch: int, size: int, seed: int = 0) -> dict:
+    """A raw paired batch as ``UDAPairDataset`` + ``pseudo_collate`` produce it (uint8 images)."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    g = torch.Generator().manual_seed(seed)
+
+    def images():
+        return [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g) for _ in range(batch)]
+
+    def samples(labelled: bool):
+        out = []
+        for _ in range(batch):
+            s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
+            if labelled:
+                s.gt_sem_seg = PixelData(data=torch.randint(0, 21, (1, size, size), generator=g))
+            out.append(s)
+        return out
+
+    return dict(inputs=images(), data_samples=samples(True), target_inputs=images(),
+                target_data_samples=samples(False))
+
+
+def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -> dict:
+    import copy
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmseg.registry import MODELS
+
+    path = ROOT / "configs" / method / f"{method}_{backbone}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no config for {method} / {backbone}: {path}")
+    cfg = Config.fromfile(str(path))
+    cfg.model.data_preprocessor.size = (args.size, args.size)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).to(device)
+    model.train()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    batch = make_batch(args.batch, args.size)
+
+    def step():
+        model.train_step(copy.deepcopy(batch), optim)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(args.warmup):
+        step()
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        reset = _reset_peak_rss()
+        base = _rss_kib("VmRSS")
+    times = []
+    for _ in range(args.iters):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    if device == "cuda":
+        peak_mib = torch.cuda.max_memory_allocated() / 2**20
+        note = "max_memory_allocated"
+    else:
+        hwm = _rss_kib("VmHWM")
+        peak_mib = (hwm - base) / 1024 if (hwm is not None and base is not None) else float("nan")
+        note = "peak RSS rise" if reset else "peak RSS rise (peak not resettable: lower bound only)"
+    del model, optim
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return dict(median=statistics.median(times), peak_mib=peak_mib, note=note)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES))
+    parser.add_argument("--size", type=int, default=64, help="square crop size (default 64; paper 320)")
+    parser.add_argument("--batch", type=int, default=2, help="images per domain (default 2; paper 8)")
+    parser.add_argument("--iters", type=int, default=5, help="timed steps per model (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads on CPU (default: torch's)")
+    args = parser.parse_args(argv)
+    for name in ("size", "batch", "iters"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
+    if args.size < 32:
+        parser.error("--size must be >= 32 (the discriminators need 32 x 32 maps)")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
+
+    import torch
+    from mmengine.registry import init_default_scope
+
+    sys.path.insert(0, str(ROOT))
+    import pss_bench  # noqa: F401  (datasets + paired preprocessor)
+    import pss_bench.baselines  # noqa: F401  (methods)
+
+    init_default_scope("mmseg")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda but no CUDA device is available")
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    methods = ["source_only"] + [m for m in args.methods if m != "source_only"]  # the reference first
+
+    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"Training step, batch {args.batch}+{args.batch} at {args.size}x{args.size}, {where}, "
+          f"median of {args.iters} after {args.warmup} warm-up, torch {torch.__version__}\n")
+    print("| backbone | method | median step (s) | x source_only | peak memory (MiB) | x source_only |")
+    print("|---|---|---:|---:|---:|---:|")
+    notes = set()
+    for backbone in args.backbones:
+        ref = None
+        for method in methods:
+            r = measure(method, backbone, args, device)
+            notes.add(r["note"])
+            ref = ref or r
+            mem_ratio = r["peak_mib"] / ref["peak_mib"] if ref["peak_mib"] > 0 else float("nan")
+            print(f"| {backbone} | {method} | {r['median']:.3f} | {r['median'] / ref['median']:.2f} | "
+                  f"{r['peak_mib']:.0f} | {mem_ratio:.2f} |", flush=True)
+    print(f"\nmemory: {'; '.join(sorted(notes))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""``pss-bench data synth | check | cluster``: generate, validate and group a dataset in the official
+PSS layout."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("data", help="generate (PSS-Synth), validate and group datasets",
+                              description="Datasets in the official PSS layout.")
+    sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    s = sub.add_parser("synth", help="write the PSS-Synth dataset",
+                       description="Write the deterministic PSS-Synth dataset in the official layout. "
+                                   "Without --out it goes to the cache used by every command that gets no "
+                                   "data root (only with the default sizes).")
+    s.add_argument("--out", metavar="DIR", help="output folder (default: the embedded dataset in the cache)")
+    s.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    s.add_argument("--users", type=int, metavar="N", help="number of users, id1..idN (default 15)")
+    s.add_argument("--photos", type=int, nargs=2, metavar=("MIN", "MAX"), help="photos per user (default 40 80)")
+    s.add_argument("--voc-images", type=int, metavar="N", help="labelled source images (default 300)")
+    s.add_argument("--annotated", type=float, metavar="F", help="annotated fraction per user (default 0.3)")
+    s.add_argument("--size", type=int, nargs=2, metavar=("MIN", "MAX"),
+                   help="long image side in pixels (default 96 192)")
+    s.add_argument("--workers", type=int, metavar="N", help="processes (default: CPU count, at most 4)")
+    s.add_argument("--force", action="store_true", help="replace a PSS-Synth set made with other parameters")
+    s.set_defaults(func=run_synth)
+
+    c = sub.add_parser("check", help="validate a dataset and list every problem",
+                       description="Validate a real or generated install: user folders, list files, photos and "
+                                   "labels. Prints a per-user summary and a numbered list of problems; exit "
+                                   "status 1 when there are problems, 2 on usage errors.")
+    c.add_argument("root", nargs="?", metavar="ROOT",
+                   help="dataset root holding personal/ and VOC2012/ (default: the embedded PSS-Synth set)")
+    c.add_argument("--k", type=int, default=80, help="check train_cluster{K}.txt (default 80)")
+    c.add_argument("--users", metavar="IDS", help="user ids to check, e.g. 1-3 or 1,4-6 (default 1-15)")
+    c.add_argument("--no-source", action="store_true", help="skip the VOC2012 source part")
+    c.set_defaults(func=run_check)
+
+    k = sub.add_parser("cluster", help="recompute the K-means photo groups (train_cluster{K}.txt)",
+                       description="The official grouping: a global-average-pooled ImageNet ResNet feature per "
+                                   "photo (400x300 input) and KMeans(n_clusters=K, random_state=0) per user. "
+                                   "Writes ROOT/personal/id*/train_cluster{K}.txt.")
+    k.add_argument("root", metavar="ROOT", help="dataset root holding personal/")
+    k.add_argument("--k", type=int, required=True, help="number of groups per user (official: 80)")
+    k.add_argument("--features", choices=("cnn", "histogram"), default="cnn",
+                   help="cnn: ResNet layer4 GAP (needs --pretrained; falls back to histogram with a "
+                        "warning); histogram: colour histogram (default cnn)")
+    k.add_argument("--pretrained", metavar="PATH",
+                   help="ImageNet ResNet state_dict (torchvision/mmseg keys), or 'torchvision' for the "
+                        "file in the torch hub cache")
+    k.add_argument("--depth", type=int, choices=(18, 34, 50, 101, 152), default=50,
+                   help="ResNet depth (default 50 as in the paper; the released code used 101)")
+    k.add_argument("--users", metavar="IDS", help="user ids, e.g. 7, 1-3 or 1,4-6 (default: every user folder)")
+    k.add_argument("--batch-size", type=int, default=8, help="photos per CNN forward pass (default 8)")
+    k.set_defaults(func=run_cluster)
+
+
+def _error(message: str, code: int) -> int:
+    print(f"pss-bench data: error: {message}", file=sys.stderr)
+    return code
+
+
+def parse_user_ids(text: str) -> list[int]:
+    """``"1-3"`` -> [1, 2, 3]; ``"1,4-6"`` -> [1, 4, 5, 6]; ``"7"`` -> [7]. Raises ValueError on bad input."""
+    text = text.strip()
+    ids: set[int] = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"bad user list {text!r} (expected e.g. 7, 1-3 or 1,4-6)")
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if a < 1 or b < a or b > 9999:
+            raise ValueError(f"bad user range {part.strip()!r} in {text!r} (ids are 1-9999)")
+        ids.update(range(a, b + 1))
+    return sorted(ids)
+
+
+def _banner(message: str) -> None:
+    import textwrap
+
+    bar = "!" * 78
+    body = textwrap.fill(f"WARNING: {message}", width=78)
+    print(f"{bar}\n{body}\n{bar}", file=sys.stderr, flush=True)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from pss_bench.data.synth import DEFAULTS, SynthError, generate
+    from pss_bench.paths import default_synth_root
+
+    given = {"users": args.users, "photos": args.photos, "voc_images": args.voc_images,
+             "annotated": args.annotated, "long_side": args.size}
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
+    if args.out is None and any(v != DEFAULTS[k] for k, v in params.items()):
+        return _error("non-default sizes need --out DIR (the cache holds only the default dataset)", 2)
+    root = args.out or default_synth_root(args.seed)
+    start = time.time()
+    try:
+        generate(root, seed=args.seed, overwrite=args.force, workers=args.workers,
+                 log=lambda line: print(f"  {line}", flush=True), **params)
+    except (ValueError, SynthError) as err:
+        return _error(str(err), 2)
+    except OSError as err:
+        return _error(f"writing {root} failed: {err}", 1)
+    print(f"PSS-Synth (seed {args.seed}) ready in {root} ({time.time() - start:.1f} s)")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from pss_bench.data.check import check_dataset
+
+    try:
+        users = parse_user_ids(args.users) if args.users else None
+    except ValueError as err:
+        return _error(f"--users: {err}", 2)
+    if args.k < 1:
+        return _error(f"--k must be at least 1, got {args.k}", 2)
+    root = args.root
+    if root is None:
+        from pss_bench.data.synth import SynthError
+        from pss_bench.paths import ensure_default_data
+
+        try:
+            root = ensure_default_data()
+        except (OSError, SynthError) as err:
+            return _error(f"cannot prepare the embedded PSS-Synth set: {err}", 1)
+    try:
+        report = check_dataset(root, k=args.k, users=users, source=not args.no_source)
+    except NotADirectoryError as err:
+        return _error(str(err), 2)
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+def run_cluster(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pss_bench.data.cluster import ClusterError, cluster_dataset, make_extractor
+
+    if args.k < 1:
+        return _error(f"--k must be at least 1, got {args.k}", 2)
+    if args.batch_size < 1:
+        return _error(f"--batch-size must be at least 1, got {args.batch_size}", 2)
+    root = Path(args.root)
+    if not root.is_dir():
+        return _error(f"{root}: no such folder", 2)
+    try:
+        users = parse_user_ids(args.users) if args.users else None
+    except ValueError as err:
+        return _error(f"--users: {err}", 2)
+    try:
+        extractor = make_extractor(args.features, pretrained=args.pretrained, depth=args.depth,
+                                   batch_size=args.batch_size, warn=_banner)
+        what = (f"ResNet-{args.depth} layer4 GAP ({extractor.weights})" if extractor.name == "cnn"
+                else "colour histogram")
+        print(f"grouping photos into at most {args.k} groups per user; features: {what}", flush=True)
+        cluster_dataset(root, k=args.k, users=users, extractor=extractor,
+                        log=lambda line: print(f"  {line}", flush=True))
+    except ClusterError as err:
+        return _error(str(err), 1)
+    return 0

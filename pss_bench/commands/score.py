@@ -1,0 +1,115 @@
+"""``pss-bench score PRED_DIR``: validate and score a prediction folder or archive."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score",
+        help="validate and score predictions (PRED_DIR/id<k>/<stem>.png, or a .zip/.tar.gz of it)",
+        description="Validate a prediction folder or archive against the annotated photos of each "
+                    "user and print per-user FIoU/MIoU and per-class IoU. On any problem, print "
+                    "the complete numbered list and exit with status 2, writing nothing.",
+    )
+    p.add_argument("pred_dir", metavar="PRED_DIR", help="folder with id<k>/<stem>.png, or a .zip / .tar.gz of it")
+    p.add_argument("--data-root", metavar="ROOT", help="PSS data root (default: the embedded PSS-Synth data)")
+    p.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021",
+                   help="pss2021 = official PSS code semantics (default); strict = VOC/MMSeg semantics")
+    p.add_argument("--users", metavar="K", type=int, nargs="+",
+                   help="score only these users (default: every user of the data root)")
+    p.add_argument("--name", help="row name in the result record (default: PRED_DIR's name)")
+    p.add_argument("--method", default="submission", help="method id in the record (default: submission)")
+    p.add_argument("--backbone", default="unknown", help="backbone id in the record, e.g. resnet50")
+    p.add_argument("--out", metavar="FILE", help="write the result record (JSON) here")
+    p.add_argument("--scores-json", metavar="FILE", help="write flat Codabench-style scores.json here")
+    p.add_argument("--jobs", "-j", type=int, default=min(8, os.cpu_count() or 1),
+                   help="decoding processes (default: CPU count, at most 8)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="score missing predictions as all background (counted) instead of failing")
+    p.add_argument("--resize", choices=("nearest",),
+                   help="resize predictions of the wrong size to the label size (recorded)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="add 95%% bootstrap intervals from N resamples of photos (e.g. 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no tables")
+    p.set_defaults(func=run)
+
+
+def _fail(message: str) -> int:
+    print(f"pss-bench score: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _default_name(pred: Path) -> str:
+    """Row name from the submission: the folder name, or the archive name without its suffix."""
+    if pred.is_file():
+        return pred.name[:-len(".tar.gz")] if pred.name.lower().endswith(".tar.gz") else pred.stem
+    return pred.resolve().name
+
+
+def run(args: argparse.Namespace) -> int:
+    from pss_bench.records import RecordError, write_text_atomic
+    from pss_bench.scoring import DataError, SubmissionError, score_predictions
+
+    if args.jobs < 1:
+        return _fail("--jobs must be at least 1")
+    if args.bootstrap < 0:
+        return _fail("--bootstrap must be 0 or more")
+    for option in ("out", "scores_json"):
+        target = getattr(args, option)
+        if target and Path(target).is_dir():
+            return _fail(f"--{option.replace('_', '-')} {target}: is a folder, expected a file name")
+    if args.data_root:
+        data_root = Path(args.data_root)
+    else:
+        try:
+            from pss_bench.paths import ensure_default_data
+
+            data_root = ensure_default_data(quiet=args.quiet)
+        except Exception as exc:  # the embedded data cannot be generated: say so plainly
+            return _fail(f"cannot prepare the embedded PSS-Synth data ({exc}); pass --data-root")
+    pred = Path(args.pred_dir)
+    if not pred.exists():
+        return _fail(f"{pred}: no such file or folder")
+    try:
+        result = score_predictions(pred, data_root, users=args.users, protocol=args.protocol,
+                                   jobs=args.jobs, allow_missing=args.allow_missing,
+                                   resize=args.resize, bootstrap=args.bootstrap, seed=args.seed,
+                                   progress=not args.quiet)
+    except SubmissionError as exc:
+        print(exc.format(), file=sys.stderr)
+        return 2
+    except DataError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted; nothing was written")
+
+    if result.warnings and not args.quiet:
+        print("Warnings:", file=sys.stderr)
+        for warning in result.warnings:
+            print(f"  - {warning}", file=sys.stderr)
+    if not args.quiet:
+        print(result.format_tables())
+    try:
+        record = None
+        if args.out:
+            record = result.to_record(args.name or _default_name(pred), args.method, args.backbone,
+                                      source="submission")
+        # Build everything first, then write: an error leaves no half of the outputs behind.
+        outputs = []
+        if record is not None:
+            outputs.append((Path(args.out), json.dumps(record, indent=2, allow_nan=False) + "\n"))
+        if args.scores_json:
+            outputs.append((Path(args.scores_json), json.dumps(result.scores_json(), indent=2) + "\n"))
+        for path, text in outputs:
+            write_text_atomic(path, text)
+            if not args.quiet:
+                print(f"wrote {path}", file=sys.stderr)
+    except (RecordError, OSError) as exc:
+        return _fail(f"cannot write the results: {exc}")
+    return 0

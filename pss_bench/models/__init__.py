@@ -1,0 +1,15 @@
+"""Backbones and ImageNet weight loading. Importing this package registers ``VGG16BNOS8`` in
+``mmseg.registry.MODELS`` and the ``PSSPretrained`` weight initializer in MMEngine's
+``WEIGHT_INITIALIZERS``. The ResNet-50 backbone is MMSegmentation's own ``ResNetV1c``
+(``configs/_base_/models/pspnet_r50.py``)."""
+from .pretrained import (ARCHS, DEFAULT_CHECKPOINTS, LoadReport, PretrainedWeightsError,
+                         PretrainedWeightsNotFound, PSSPretrainedInit, backbone_init_cfg,
+                         load_pretrained, load_state_dict_file, required_stem_channels,
+                         resolve_checkpoint, sha256_file)
+from .vgg import VGG16BNOS8
+
+__all__ = [
+    "ARCHS", "DEFAULT_CHECKPOINTS", "LoadReport", "PretrainedWeightsError", "PretrainedWeightsNotFound",
+    "PSSPretrainedInit", "VGG16BNOS8", "backbone_init_cfg", "load_pretrained", "load_state_dict_file",
+    "required_stem_channels", "resolve_checkpoint", "sha256_file",
+]

@@ -1,0 +1,120 @@
+"""Predicting a user's annotated photos into the submission layout ``PRED_DIR/id<k>/<stem>.png``."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmengine.dataset import pseudo_collate
+from mmseg.registry import DATASETS
+
+from pss_bench.pseudo_labels import write_label_png
+
+
+def annotated_dataset(cfg, data_root: str, user: int, split: str = "val"):
+    """The user's annotated photos with the config's test pipeline, labels not loaded."""
+    ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    ds_cfg.update(data_root=data_root, users=[user], split=split)
+    ds_cfg["pipeline"] = [t for t in ds_cfg["pipeline"] if t["type"] != "LoadAnnotations"]
+    return DATASETS.build(ds_cfg)
+
+
+@torch.no_grad()
+def predict_user(model: torch.nn.Module, cfg, data_root: str, user: int, pred_dir: str | Path) -> int:
+    """Write the arg-max prediction of every annotated photo of ``user`` at the photo's original
+    resolution (MMSegmentation's ``predict`` resizes the logits back to ``ori_shape``).
+
+    Returns the number of files written.
+    """
+    dataset = annotated_dataset(cfg, data_root, user)
+    out_dir = Path(pred_dir) / f"id{user}"
+    model.eval()
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        result = model.test_step(pseudo_collate([sample]))[0]
+        label = result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+        write_label_png(out_dir / f"{Path(sample['data_samples'].img_path).stem}.png", label)
+    return len(dataset)
+
+
+def group_inference_batches(stems: list[str], groups: list[int], batch_size: int,
+                            seed: int = 1) -> list[list[int]]:
+    """Inference batches of one group each, independent of the order in which photos are listed.
+
+    Photos are sorted by stem first, then batched with the training batcher under a fixed seed (the
+    released code fixes seed 1 for its val/infer lists), so the composition depends only on the
+    photos, their groups and the seed. Returns indices into ``stems``.
+    """
+    from pss_bench.datasets.sampler import group_batches
+
+    order = sorted(range(len(stems)), key=lambda i: stems[i])
+    batches = group_batches([groups[i] for i in order], batch_size, np.random.default_rng(seed))
+    return [[order[i] for i in batch] for batch in batches]
+
+
+def _batch_size_hw(shapes: list[tuple[int, int]], short: int) -> tuple[int, int]:
+    """Common size of a group batch: short side ``short``, the batch-average aspect ratio
+    (the released ``group_collect``)."""
+    aspect = float(np.mean([w / h for h, w in shapes]))
+    return (short, max(1, round(short * aspect))) if aspect >= 1 else (max(1, round(short / aspect)), short)
+
+
+@torch.no_grad()
+def iter_group_predictions(model: torch.nn.Module, cfg, data_root: str, user: int, batch_size: int,
+                           short_side: int, seed: int = 1):
+    """Group-context inference over every photo of ``user`` (annotated or not), in batches of one
+    group (:func:`group_inference_batches`) resized to a common size (:func:`_batch_size_hw`).
+
+    Yields ``(stem, SegDataSample)`` once per photo (duplicates from wrap-around are predicted with
+    their batch but yielded once, from the first batch that holds them); the sample's
+    ``seg_logits``/``pred_sem_seg`` are at the photo's original resolution.
+    """
+    import torch.nn.functional as F
+    from mmseg.structures import SegDataSample
+
+    dataset = annotated_dataset(cfg, data_root, user, split="train")
+    dataset.pipeline.transforms = [t for t in dataset.pipeline.transforms
+                                   if type(t).__name__ in ("LoadImageFromFile", "PackSegInputs")]
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    batches = group_inference_batches([i["stem"] for i in infos], [i["group"] for i in infos],
+                                      batch_size, seed)
+    done: set[str] = set()
+    model.eval()
+    for batch in batches:
+        if all(infos[i]["stem"] in done for i in batch):
+            continue
+        samples = [dataset[i] for i in batch]
+        shapes = [tuple(s["inputs"].shape[-2:]) for s in samples]
+        size = _batch_size_hw(shapes, short_side)
+        inputs, data_samples = [], []
+        for sample, shape in zip(samples, shapes):
+            img = F.interpolate(sample["inputs"][None].float(), size=size, mode="bicubic", align_corners=False)
+            inputs.append(img[0].clamp(0, 255))
+            data_samples.append(SegDataSample(metainfo=dict(
+                img_path=sample["data_samples"].img_path, ori_shape=shape, img_shape=size,
+                pad_shape=size, scale_factor=(1.0, 1.0))))
+        for i, result in zip(batch, model.test_step(dict(inputs=inputs, data_samples=data_samples))):
+            stem = infos[i]["stem"]
+            if stem not in done:
+                done.add(stem)
+                yield stem, result
+
+
+def predict_user_groups(model: torch.nn.Module, cfg, data_root: str, user: int, pred_dir: str | Path,
+                        batch_size: int, short_side: int, seed: int = 1) -> int:
+    """Group-context prediction of ``user``'s annotated photos into ``pred_dir/id<k>/<stem>.png``
+    (original resolution). Returns the number of files written."""
+    from pss_bench.data.layout import annotated_entries
+
+    wanted = {e.stem for e in annotated_entries(data_root, user)}
+    out_dir = Path(pred_dir) / f"id{user}"
+    written = 0
+    for stem, result in iter_group_predictions(model, cfg, data_root, user, batch_size, short_side, seed):
+        if stem in wanted:
+            write_label_png(out_dir / f"{stem}.png", result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8))
+            written += 1
+    if written != len(wanted):
+        raise RuntimeError(f"user {user}: {len(wanted) - written} annotated photos are missing from the "
+                           "cluster list, so group inference could not predict them")
+    return written

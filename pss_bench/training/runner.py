@@ -1,0 +1,207 @@
+"""One ``pss-bench run``: adapt to each user, predict, score, and write one result record."""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from pss_bench import __version__
+from pss_bench.training.checkpoint import harness_checkpoint
+from pss_bench.training.config import RunOptions, build_config, resolve_pretrained
+
+DONE = "done.json"
+
+
+class RunError(RuntimeError):
+    """A run that cannot start or continue, with a message for the user."""
+
+
+def _banner(text: str) -> None:
+    line = "!" * 78
+    print(f"{line}\n{text}\n{line}", file=sys.stderr, flush=True)
+
+
+def _last_checkpoint(user_dir: Path) -> Path | None:
+    marker = user_dir / "last_checkpoint"  # written by MMEngine's CheckpointHook
+    if marker.is_file():
+        path = Path(marker.read_text().strip())
+        if path.is_file():
+            return path
+    return None
+
+
+def _train(opts: RunOptions, user: int, train_dir: Path, pretrained: str | None,
+           init_from: Path | None = None, pseudo_dir: Path | None = None):
+    """Train one user with ``opts.method`` into ``train_dir``; returns ``(cfg, final model)``.
+
+    ``init_from``: a harness checkpoint whose weights initialise the model (PSS step 2 fine-tunes the
+    step-1 model). ``pseudo_dir``: pseudo labels for the config's ``PseudoLabelDataset`` branch.
+    With ``opts.resume`` the run continues from ``train_dir``'s last checkpoint.
+    """
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner import Runner
+
+    train_dir.mkdir(parents=True, exist_ok=True)
+    cfg = build_config(opts, user, str(train_dir), pretrained)
+    if pseudo_dir is not None:
+        cfg.train_dataloader.dataset.pseudo.pseudo_dir = str(pseudo_dir)
+    last = _last_checkpoint(train_dir) if opts.resume else None
+    if last is not None:
+        print(f"[pss-bench] user {user}: resuming from {last}", flush=True)
+        cfg.load_from, cfg.resume = harness_checkpoint(last), True
+    elif init_from is not None:
+        cfg.load_from, cfg.resume = harness_checkpoint(init_from), False
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if opts.select == "best-on-target":
+        best = sorted(train_dir.glob("best_*.pth"))
+        if best:
+            from mmengine.runner import load_checkpoint
+            load_checkpoint(model, harness_checkpoint(best[-1]), map_location="cpu")
+    return cfg, model
+
+
+def _predict(model, cfg, opts: RunOptions, user: int, pred_dir: Path) -> int:
+    from pss_bench.training.predict import predict_user, predict_user_groups
+
+    group = cfg.get("group_inference")
+    if group:
+        return predict_user_groups(model, cfg, opts.data_root, user, pred_dir, batch_size=group["batch_size"],
+                                   short_side=opts.settings["test_short"], seed=group.get("seed", 1))
+    return predict_user(model, cfg, opts.data_root, user, pred_dir)
+
+
+def _finished_checkpoint(train_dir: Path) -> Path | None:
+    """The final checkpoint of a finished training in ``train_dir`` (marked by ``done.json``)."""
+    marker = train_dir / DONE
+    if marker.is_file():
+        path = Path(json.loads(marker.read_text())["checkpoint"])
+        if path.is_file():
+            return path
+    return None
+
+
+def _mark_done(train_dir: Path, **info) -> None:
+    ckpt = _last_checkpoint(train_dir)
+    tmp = train_dir / (DONE + ".tmp")
+    tmp.write_text(json.dumps(dict(info, checkpoint=str(ckpt) if ckpt else None)))
+    tmp.replace(train_dir / DONE)
+
+
+def _adapt_user(opts: RunOptions, user: int, user_dir: Path, pretrained: str | None):
+    """Adapt to one user; PSS step 2 first reuses or trains step 1 and writes its pseudo labels."""
+    if opts.method != "pss_s2":
+        return _train(opts, user, user_dir, pretrained)
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    from pss_bench.training.pseudo import write_pseudo_labels
+
+    s1_opts = replace(opts, method="pss_s1", cfg_options={})
+    s1_dir, pseudo_dir = user_dir / "s1", user_dir / "pseudo"
+    s1_ckpt = _finished_checkpoint(s1_dir)
+    s1_model = s1_cfg = None
+    if s1_ckpt is None:
+        print(f"[pss-bench] user {user}: step 1 (pss_s1)", flush=True)
+        s1_cfg, s1_model = _train(s1_opts, user, s1_dir, pretrained)
+        _mark_done(s1_dir, user=user, method="pss_s1")
+        s1_ckpt = _finished_checkpoint(s1_dir)
+    else:
+        print(f"[pss-bench] user {user}: reusing finished step 1 in {s1_dir}", flush=True)
+    s2_cfg_preview = build_config(opts, user, str(user_dir / "s2"), pretrained)
+    step2 = s2_cfg_preview.pseudo_label
+    if not (pseudo_dir / f"id{user}" / "selected.txt").is_file():
+        if s1_model is None:
+            init_default_scope("mmseg")
+            s1_cfg = build_config(s1_opts, user, str(s1_dir), pretrained)
+            s1_model = MODELS.build(s1_cfg.model)
+            load_checkpoint(s1_model, harness_checkpoint(s1_ckpt), map_location="cpu")
+        selected = write_pseudo_labels(
+            s1_model, s1_cfg, opts.data_root, user, pseudo_dir, ratio=step2["ratio"],
+            batch_size=s1_cfg.group_inference["batch_size"], short_side=opts.settings["test_short"],
+            seed=s1_cfg.group_inference.get("seed", 1))
+        print(f"[pss-bench] user {user}: {len(selected)} pseudo-labelled photos "
+              f"(lowest-entropy {step2['ratio']:.0%})", flush=True)
+    del s1_model
+    gc.collect()
+    print(f"[pss-bench] user {user}: step 2 (pss_s2, init from {step2['init']})", flush=True)
+    return _train(opts, user, user_dir / "s2", pretrained,
+                  init_from=s1_ckpt if step2["init"] == "step1" else None, pseudo_dir=pseudo_dir)
+
+
+def run(opts: RunOptions) -> dict:
+    """Adapt, predict and score every requested user; returns the result record."""
+    from mmengine.dist import get_rank
+
+    from pss_bench.data.layout import find_users
+    from pss_bench.records import build_record, write_record
+    from pss_bench.scoring import score_predictions
+
+    work = Path(opts.work_dir)
+    present = find_users(opts.data_root)
+    users = opts.users or present
+    if not users:
+        raise RunError(f"no user folders under {opts.data_root}/personal")
+    absent = sorted(set(users) - set(present))
+    if absent:
+        raise RunError(f"users {absent} have no folder under {opts.data_root}/personal")
+    record_path = work / "result.json"
+    if record_path.exists() and not opts.resume:
+        raise RunError(f"{work} already holds a finished run ({record_path}); "
+                       "choose another --work-dir or pass --resume")
+    from pss_bench.models.pretrained import PretrainedWeightsError
+
+    try:
+        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset)
+    except (FileNotFoundError, PretrainedWeightsError) as err:
+        raise RunError(str(err)) from None
+    if pretrained is None:
+        _banner(f"WARNING: {opts.backbone} backbone starts from RANDOM initialisation (no ImageNet "
+                "weights were given or found offline).\nThe record says so and the leaderboard marks "
+                "the row; pass --pretrained PATH for numbers comparable to the paper.")
+    pred_dir = work / "predictions"
+    started = time.time()
+    for user in users:
+        user_dir = work / f"id{user}"
+        if (user_dir / DONE).is_file() and opts.resume:
+            print(f"[pss-bench] user {user}: already finished, skipped", flush=True)
+            continue
+        user_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        cfg, model = _adapt_user(opts, user, user_dir, pretrained)
+        if get_rank() == 0:
+            n = _predict(model, cfg, opts, user, pred_dir)
+            cfg.dump(str(user_dir / "config.py"))
+            _mark_done(user_dir, user=user, method=opts.method, predictions=n,
+                       seconds=round(time.time() - t0, 1))
+        del model
+        gc.collect()
+    if get_rank() != 0:
+        return {}
+    result = score_predictions(pred_dir, opts.data_root, users=users, protocol=opts.protocol)
+    from pss_bench.models.pretrained import sha256_file
+    from pss_bench.methods import METHODS
+
+    config_path = METHODS[opts.method].config(opts.backbone)
+    record = build_record(
+        name=f"{opts.method} ({opts.backbone}, {opts.preset})", method=opts.method,
+        backbone=opts.backbone, protocol=opts.protocol, source="run",
+        users=result.users, mean=result.mean,
+        pretrained=sha256_file(pretrained) if pretrained else None,
+        selection=opts.select,
+        config=dict(path=os.path.relpath(config_path, config_path.parents[2]),
+                    sha256=sha256_file(str(config_path))),
+        extra=dict(preset=opts.preset, settings=opts.settings, seed=opts.seed,
+                   random_init=pretrained is None, data_root=str(opts.data_root),
+                   minutes=round((time.time() - started) / 60, 2)),
+    )
+    write_record(record_path, record)
+    print(result.format_tables(), flush=True)
+    print(f"[pss-bench] record: {record_path}\n[pss-bench] predictions: {pred_dir}", flush=True)
+    return record
