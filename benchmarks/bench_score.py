@@ -113,7 +113,8 @@ def _pairs(root: Path) -> list[tuple[str, str]]:
     out = []
     for user in find_users(root / "data"):
         for e in annotated_entries(root / "data", user):
-            out.append((str(root / "pred" / f"id{user}" / f"{e.stem}.png"), str(user_dir(root / "data", user) / e.label)))
+            pred = root / "pred" / f"id{user}" / f"{e.stem}.png"
+            out.append((str(pred), str(user_dir(root / "data", user) / e.label)))
     return out
 
 
@@ -207,7 +208,10 @@ def main() -> int:
     parser.add_argument("--phase", choices=("score", "metric"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:  # child process: one JSON line on stdout
-        result = phase_score(args.workdir, args.jobs, args.repeat) if args.phase == "score" else phase_metric(args.workdir)
+        if args.phase == "score":
+            result = phase_score(args.workdir, args.jobs, args.repeat)
+        else:
+            result = phase_metric(args.workdir)
         print(json.dumps(result))
         return 0
 
@@ -227,8 +231,9 @@ def main() -> int:
     mpx = metric["pixels"] / 1e6
     print(f"pss-bench score benchmark: {score['photos']} photos ({mpx:.0f} Mpx of labels), "
           f"--jobs {args.jobs}, best of {args.repeat}")
-    print(f"  scoring wall time        {score['score_s']:8.2f} s   (runs: {', '.join(f'{t:.2f}' for t in score['scores'])})")
-    print(f"  decode floor             {score['floor_s']:8.2f} s   (runs: {', '.join(f'{t:.2f}' for t in score['floors'])})")
+    runs = {k: ", ".join(f"{t:.2f}" for t in score[k]) for k in ("scores", "floors")}
+    print(f"  scoring wall time        {score['score_s']:8.2f} s   (runs: {runs['scores']})")
+    print(f"  decode floor             {score['floor_s']:8.2f} s   (runs: {runs['floors']})")
     print(f"  ratio scoring / floor    {score['score_s'] / score['floor_s']:8.2f}     (target <= 1.3)")
     print(f"  CPU time (all processes) scoring {score['score_cpu']:.2f} s, floor {score['floor_cpu']:.2f} s, "
           f"ratio {score['score_cpu'] / score['floor_cpu']:.2f}   (robust to other load on the machine)")

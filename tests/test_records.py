@@ -15,7 +15,8 @@ PER_CLASS = [50.0] * 21
 
 
 def _users():
-    return {1: UserScore(60.0, 40.0, PER_CLASS, 10), 2: UserScore(50.0, 30.0, [None if i == 4 else 10.0 for i in range(21)], 12)}
+    with_absent = [None if i == 4 else 10.0 for i in range(21)]
+    return {1: UserScore(60.0, 40.0, PER_CLASS, 10), 2: UserScore(50.0, 30.0, with_absent, 12)}
 
 
 def _record(**kw):

@@ -14,11 +14,11 @@ integer sums of joint counts:
 The reference definition is :func:`photo_histogram`: one ``np.bincount`` over combined indices
 ``gt_row * 256 + pred`` (rows 0-20 classes, 21 void, 22 any other GT value; one column per possible
 uint8 prediction), so out-of-range predictions are counted, not aliased into another class.
-:func:`count_photo` computes the same joint counts about three times faster, which keeps scoring
-close to the cost of decoding the PNGs: the pixels where prediction and GT agree only add to the
+:func:`count_photo` computes the same joint counts several times faster (the reference costs about
+as much as decoding the two PNGs): the pixels where prediction and GT agree only add to the
 diagonal, and their number per class is the GT class histogram minus the disagreeing pixels of
 that class, so the single bincount runs over the disagreeing pixels only. Photos with
-out-of-range values take the reference path, which names the values.
+out-of-range values, or mostly wrong ones, take the reference path (which names the values).
 
 Protocols (DESIGN.md, "Evaluation protocol"):
 
@@ -39,7 +39,7 @@ MMSegmentation's ``IoUMetric``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,11 +118,10 @@ def invalid_gt_values(gt: np.ndarray) -> list[int]:
 
 
 _DIAG = np.arange(NUM_CLASSES)
-_ROW_OFFSET = np.minimum(np.arange(256), VOID_ROW).astype(np.intp) * NUM_CLASSES
-_DENSE_DIFFER = 0.35  # measured crossover with the full-pass reference (numpy 2.2, x86-64)
+_DENSE_DIFFER = 0.5  # measured crossover with the full-pass reference (numpy 2.2, x86-64)
 
 
-def count_photo(gt: np.ndarray, pred: np.ndarray, gt_hist: np.ndarray | None = None,
+def count_photo(gt: np.ndarray, pred: np.ndarray, gt_hist: Sequence[int] | None = None,
                 ) -> tuple[np.ndarray, dict[int, int], int]:
     """Joint counts of one photo, with what is wrong in it.
 
@@ -141,19 +140,22 @@ def count_photo(gt: np.ndarray, pred: np.ndarray, gt_hist: np.ndarray | None = N
         raise ValueError(f"prediction shape {pred.shape} differs from ground-truth shape {gt.shape}")
     if gt_hist is None:
         gt_hist = np.bincount(gt.ravel(), minlength=256)
-    gt_hist = np.asarray(gt_hist, dtype=np.int64)
-    if (pred.size and int(pred.max()) >= NUM_CLASSES) or gt_hist[NUM_CLASSES:IGNORE_INDEX].any():
+    if (pred.size and int(pred.max()) >= NUM_CLASSES) or any(gt_hist[NUM_CLASSES:IGNORE_INDEX]):
         return split_histogram(photo_histogram(gt, pred))
-    # Void pixels always differ (pred <= 20); flatnonzero + take beats boolean indexing here.
+    # Void pixels always differ (pred <= 20). flatnonzero + take is robust to scattered errors,
+    # where boolean indexing slows down several-fold.
     where = np.flatnonzero(gt != pred)
     if where.size > _DENSE_DIFFER * gt.size:
         return split_histogram(photo_histogram(gt, pred))  # mostly wrong: one full pass is cheaper
-    rows = _ROW_OFFSET.take(gt.ravel().take(where))    # GT value -> row * 21 (255 -> void row)
-    rows += pred.ravel().take(where)
-    counts = np.bincount(rows, minlength=VOID_ROW * NUM_CLASSES + NUM_CLASSES)
-    counts = counts.reshape(JOINT_SHAPE)
+    keys = np.left_shift(gt.ravel().take(where), 5, dtype=np.uint16)  # GT value * 32 + pred
+    keys |= pred.ravel().take(where)
+    table = np.bincount(keys, minlength=256 * 32).reshape(256, 32)
+    counts = np.empty(JOINT_SHAPE, dtype=np.int64)
+    counts[:NUM_CLASSES] = table[:NUM_CLASSES, :NUM_CLASSES]
+    counts[VOID_ROW] = table[IGNORE_INDEX, :NUM_CLASSES]
     # Agreeing pixels of class c = all GT pixels of c - the disagreeing ones.
-    counts[_DIAG, _DIAG] += gt_hist[:NUM_CLASSES] - counts[:NUM_CLASSES].sum(axis=1)
+    gt_total = np.asarray(gt_hist[:NUM_CLASSES], dtype=np.int64)
+    counts[_DIAG, _DIAG] += gt_total - counts[:NUM_CLASSES].sum(axis=1)
     return counts, {}, 0
 
 

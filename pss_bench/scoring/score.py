@@ -92,7 +92,8 @@ class ScoreResult:
         from pss_bench.records import build_record
 
         extra = {**self.record_extra(), **kwargs.pop("extra", {})}
-        kwargs.setdefault("submission_digest", self.submission_digest)
+        if source == "submission":
+            kwargs.setdefault("submission_digest", self.submission_digest)
         return build_record(name, method, backbone, self.protocol, source, self.record_users(),
                             self.mean, extra=extra, **kwargs)
 
@@ -160,8 +161,8 @@ def format_tables(result: ScoreResult, width: int | None = None) -> str:
     users = list(result.users)
     scores = [result.users[u] for u in users]
     has_ci = any(s.fiou_ci is not None for s in scores)
-    lines = [f"Protocol: {result.protocol} ({PROTOCOL_DESCRIPTIONS[result.protocol]}). "
-             "Scores in percent; Mean = unweighted mean over users."]
+    lines = [f"Protocol: {result.protocol} -- {PROTOCOL_DESCRIPTIONS[result.protocol]}.",
+             "Scores in percent; Mean = unweighted mean over users.", ""]
 
     rows = [["FIoU", *[_fmt(s.fiou) for s in scores], _fmt(result.mean["fiou"])],
             ["MIoU", *[_fmt(s.miou) for s in scores], _fmt(result.mean["miou"])]]
@@ -184,7 +185,8 @@ def format_tables(result: ScoreResult, width: int | None = None) -> str:
         t_rows = [[header[i + 1], *[r[i + 1] for r in rows]] for i in range(len(users) + 1)]
         lines += _grid(t_header, t_rows)
 
-    lines += ["", "Per-class IoU (percent; '-' = class absent from GT and prediction):"]
+    absent = "'-'" if result.protocol == "strict" else "0.00"
+    lines += ["", f"Per-class IoU (percent; {absent} = class absent from GT and prediction):"]
     class_rows = []
     for c, name in enumerate(CLASSES):
         values = [s.per_class_iou[c] for s in scores]
@@ -210,7 +212,7 @@ def format_tables(result: ScoreResult, width: int | None = None) -> str:
 
 # ----------------------------------------------------------------------------------- workers
 
-@dataclass
+@dataclass(slots=True)
 class _PhotoOutcome:
     counts: np.ndarray | None
     problems: list[str]

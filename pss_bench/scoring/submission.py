@@ -346,7 +346,7 @@ def read_prediction(data: bytes, display: str, label_hw: tuple[int, int],
     return indices, problems
 
 
-def read_label(path: str) -> tuple[np.ndarray, np.ndarray]:
+def read_label(path: str) -> tuple[np.ndarray, list[int]]:
     """Read a ground-truth label (index PNG, values 0-20 and 255).
 
     Returns:
@@ -356,12 +356,13 @@ def read_label(path: str) -> tuple[np.ndarray, np.ndarray]:
         DataError: the file is missing, unreadable or not a single-channel 8-bit image.
     """
     try:
-        with Image.open(path) as image:
-            if image.mode not in ("P", "L"):
-                raise DataError(f"{path}: ground-truth label has mode {image.mode}; expected an "
-                                "8-bit index PNG (mode P or L)")
-            image.load()
-            return np.asarray(image), np.asarray(image.histogram(), dtype=np.int64)
+        image = Image.open(path)
+        if image.mode not in ("P", "L"):
+            image.close()
+            raise DataError(f"{path}: ground-truth label has mode {image.mode}; expected an "
+                            "8-bit index PNG (mode P or L)")
+        image.load()  # also closes the file (single-frame image)
+        return np.asarray(image), image.histogram()
     except DataError:
         raise
     except Exception as exc:

@@ -43,7 +43,8 @@ def _train(opts: RunOptions, user: int, train_dir: Path, pretrained: str | None,
     With ``opts.resume`` the run continues from ``train_dir``'s last checkpoint.
     """
     from mmengine.model import is_model_wrapper
-    from mmengine.runner import Runner
+
+    from pss_bench.training.quiet import HarnessRunner
 
     train_dir.mkdir(parents=True, exist_ok=True)
     cfg = build_config(opts, user, str(train_dir), pretrained)
@@ -55,7 +56,7 @@ def _train(opts: RunOptions, user: int, train_dir: Path, pretrained: str | None,
         cfg.load_from, cfg.resume = harness_checkpoint(last), True
     elif init_from is not None:
         cfg.load_from, cfg.resume = harness_checkpoint(init_from), False
-    runner = Runner.from_cfg(cfg)
+    runner = HarnessRunner.from_cfg(cfg)
     runner.train()
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     if opts.select == "best-on-target":
@@ -143,6 +144,9 @@ def run(opts: RunOptions) -> dict:
     from pss_bench.records import build_record, write_record
     from pss_bench.scoring import score_predictions
 
+    from pss_bench.training.quiet import silence_known_warnings
+
+    silence_known_warnings()
     work = Path(opts.work_dir)
     present = find_users(opts.data_root)
     users = opts.users or present

@@ -1,0 +1,106 @@
+"""``pss-bench run`` end to end on a tiny dataset: predictions, record, scoring, leaderboard, resume."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+from pss_bench.cli import main
+from pss_bench.data.layout import annotated_entries
+from pss_bench.methods import BACKBONES, METHODS
+from conftest import make_tiny_pss
+
+TINY = ["--crop", "32", "--batch-size", "2", "--pretrained", "none", "--preset", "demo"]
+
+
+@HOOKS.register_module()
+class InterruptAtIter(Hook):
+    """Simulates a killed run: raises after the given iteration (its checkpoint already written)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 == self.at:  # runner.iter is incremented after this hook
+            raise KeyboardInterrupt(f"interrupted after iteration {self.at}")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    return make_tiny_pss(tmp_path_factory.mktemp("pss"), users=(1, 2), photos=6, annotated=2)
+
+
+def _run(data_root: Path, work: Path, *extra: str) -> int:
+    return main(["run", "--data-root", str(data_root), "--work-dir", str(work), *TINY, *extra])
+
+
+def test_every_method_has_configs_for_both_backbones():
+    for method in METHODS.values():
+        for backbone in BACKBONES:
+            cfg = Config.fromfile(str(method.config(backbone)))
+            assert cfg.model.type not in ("EncoderDecoder", "CascadeEncoderDecoder")  # a UDA wrapper
+            assert "pss_bench.baselines" in cfg.custom_imports.imports
+
+
+def test_tiny_run_scores_and_renders(data_root, tmp_path, capsys):
+    work = tmp_path / "work"
+    assert _run(data_root, work, "--method", "advent", "--backbone", "vgg16", "--iters", "2",
+                "--users", "1,2") == 0
+    out = capsys.readouterr().out
+    assert "FIoU" in out and "MIoU" in out
+    for user in (1, 2):
+        stems = sorted(e.stem for e in annotated_entries(data_root, user))
+        assert sorted(p.stem for p in (work / "predictions" / f"id{user}").glob("*.png")) == stems
+    record = json.loads((work / "result.json").read_text())
+    assert record["source"] == "run" and record["method"] == "advent" and record["pretrained"] is None
+    assert set(record["users"]) == {"1", "2"}
+    # The predictions are a valid submission for the scorer, and the record renders.
+    assert main(["score", str(work / "predictions"), "--data-root", str(data_root), "--users", "1", "2",
+                 "--quiet", "--out", str(tmp_path / "sub.json")]) == 0
+    sub = json.loads((tmp_path / "sub.json").read_text())
+    assert sub["mean"]["fiou"] == pytest.approx(record["mean"]["fiou"])
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "run.json").write_text(json.dumps(record))
+    md = tmp_path / "LEADERBOARD.md"
+    assert main(["leaderboard", "--results", str(results), "--out", str(md)]) == 0
+    assert "advent" in md.read_text().lower()
+    # A finished work dir is not silently overwritten.
+    assert _run(data_root, work, "--method", "advent", "--backbone", "vgg16", "--iters", "2") == 2
+
+
+def _final_state(work: Path, user: int) -> dict:
+    ckpt = Path((work / f"id{user}" / "last_checkpoint").read_text().strip())
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_killed_and_resumed_run_equals_uninterrupted(data_root, tmp_path):
+    from pss_bench.training.config import RunOptions
+    from pss_bench.training.runner import run
+
+    def opts(work: Path, resume: bool = False, interrupt: bool = False) -> RunOptions:
+        hooks = [dict(type="RNGStateHook")] + ([dict(type="InterruptAtIter", at=3)] if interrupt else [])
+        # pss_s1: two optimisers, group batches and dropout in the group module (torch RNG).
+        return RunOptions(method="pss_s1", backbone="vgg16", data_root=str(data_root), work_dir=str(work),
+                          users=[1], iters=4, batch_size=2, crop=32, pretrained="none", resume=resume,
+                          cfg_options={"default_hooks.checkpoint.interval": 2, "custom_hooks": hooks})
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run(opts(straight))
+    with pytest.raises(KeyboardInterrupt):
+        run(opts(resumed, interrupt=True))
+    assert not (resumed / "result.json").exists()
+    assert (resumed / "id1" / "iter_2.pth").is_file() and not (resumed / "id1" / "iter_4.pth").exists()
+    run(opts(resumed, resume=True))
+    a, b = _final_state(straight, 1), _final_state(resumed, 1)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    ra = json.loads((straight / "result.json").read_text())
+    rb = json.loads((resumed / "result.json").read_text())
+    assert ra["users"] == rb["users"]
