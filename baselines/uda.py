@@ -244,7 +244,9 @@ class UDASegmentor(BaseSegmentor):
             # The helpers reach into the segmentor (extract_feat, heads), which bypasses a DDP wrapper's
             # forward and so its gradient synchronisation; fail instead of training unsynchronised.
             raise RuntimeError(f"{type(self).__name__}: distributed training with wrapped submodules "
-                               "(MMSeparateDistributedDataParallel) is not supported; train on one device")
+                               "(MMSeparateDistributedDataParallel) is not supported; use "
+                               "model_wrapper_cfg=dict(type='UDADistributedWrapper') and "
+                               "GradSyncOptimWrapper (pss_bench/training/distributed.py)")
         if not isinstance(data, Mapping) or "inputs" not in data or "data_samples" not in data:
             raise ValueError(f"{type(self).__name__}: a training batch needs 'inputs' and 'data_samples'")
         target, target_samples = data.get("target_inputs"), data.get("target_data_samples")

@@ -81,6 +81,11 @@ def main(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1, got {value}", file=sys.stderr)
             return 2
+    if args.batch_size == 1:
+        # PSP's 1x1 pyramid bin is batch-normalised over the batch: it needs two samples to train.
+        print("error: --batch-size must be >= 2 (the PSP head's 1x1 pooling branch uses BatchNorm)",
+              file=sys.stderr)
+        return 2
     cfg_options = {}
     if args.cfg_options:
         ns = argparse.Namespace()

@@ -315,6 +315,13 @@ class UserAccumulator:
             self.photos.append(counts.astype(np.int64, copy=True))
         self.n_missing += bool(missing)
 
+    def merge(self, other: "UserAccumulator") -> None:
+        """Append another accumulator's photos (after this one's, order kept)."""
+        self.joint += other.joint
+        self.fg.extend(other.fg)
+        self.photos.extend(other.photos)
+        self.n_missing += other.n_missing
+
     @property
     def n_images(self) -> int:
         return len(self.fg)
@@ -374,6 +381,11 @@ class PSSEvaluator:
     def add_counts(self, user: int, counts: np.ndarray, *, missing: bool = False) -> None:
         """Add precomputed ``(22, 21)`` joint counts of one photo."""
         self._acc(user).add(counts, missing=missing)
+
+    def merge(self, accumulators: Mapping[int, UserAccumulator]) -> None:
+        """Append per-user accumulators filled elsewhere (e.g. in a worker process)."""
+        for user, acc in accumulators.items():
+            self._acc(user).merge(acc)
 
     def ensure_user(self, user: int) -> None:
         """Register a user even if none of its photos has been added yet."""

@@ -212,6 +212,9 @@ def format_tables(result: ScoreResult, width: int | None = None) -> str:
 
 # ----------------------------------------------------------------------------------- workers
 
+_CHUNK = 16  # photos per worker task: amortises inter-process traffic, keeps memory flat
+
+
 @dataclass(slots=True)
 class _PhotoOutcome:
     counts: np.ndarray | None
@@ -221,9 +224,8 @@ class _PhotoOutcome:
     resized: bool
 
 
-def _score_photo(job: tuple[PhotoTask, str | None]) -> _PhotoOutcome:
-    """Worker: one photo to joint counts, or its problems. Never raises for bad input."""
-    task, resize = job
+def _score_photo(task: PhotoTask, resize: str | None) -> _PhotoOutcome:
+    """One photo to joint counts, or its problems. Never raises for bad input."""
     try:
         gt, gt_hist = read_label(task.gt_path)
     except DataError as exc:
@@ -264,19 +266,49 @@ def _header_differs(data: bytes, hw: tuple[int, int]) -> bool:
     return False
 
 
-def _outcomes(jobs_list: Sequence, jobs: int) -> Iterable[_PhotoOutcome]:
-    """Outcomes in task order, from ``jobs`` worker processes (in-process when 1)."""
-    if jobs <= 1 or len(jobs_list) < 2:
-        for job in jobs_list:
-            yield _score_photo(job)
+@dataclass(slots=True)
+class _ChunkOutcome:
+    """What a worker sends back for a run of consecutive photos: per-user accumulators (only
+    when every photo of the chunk was valid), the problems, and per-photo digest lines."""
+
+    accumulators: dict
+    problems: list[str]
+    data_problems: list[str]
+    digest_lines: list[str]
+    n_resized: int
+    n_photos: int
+
+
+def _score_chunk(job: tuple[list[PhotoTask], str | None, str, bool]) -> _ChunkOutcome:
+    """Worker: score consecutive photos into a private evaluator."""
+    tasks, resize, protocol, keep_photos = job
+    evaluator = PSSEvaluator(protocol, keep_photos=keep_photos)
+    out = _ChunkOutcome({}, [], [], [], 0, len(tasks))
+    for task in tasks:
+        outcome = _score_photo(task, resize)
+        out.problems += outcome.problems
+        out.data_problems += outcome.data_problems
+        out.n_resized += outcome.resized
+        out.digest_lines.append(f"{task.display}\t{outcome.file_hash or 'missing'}\n")
+        if outcome.counts is not None and not (out.problems or out.data_problems):
+            evaluator.add_counts(task.user, outcome.counts, missing=task.pred_path is None)
+    if not (out.problems or out.data_problems):
+        out.accumulators = evaluator.accumulators
+    return out
+
+
+def _outcomes(chunks: Sequence, jobs: int) -> Iterable[_ChunkOutcome]:
+    """Chunk outcomes in task order, from ``jobs`` worker processes (in-process when 1)."""
+    if jobs <= 1 or len(chunks) < 2:
+        for chunk in chunks:
+            yield _score_chunk(chunk)
         return
     # fork where available: instant start, and callers need no ``if __name__ == "__main__"``
     # guard. Workers only run numpy/PIL code, so state inherited from a caller that uses torch
     # is never touched. Elsewhere the platform default (spawn).
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
-    chunksize = max(1, min(32, len(jobs_list) // (jobs * 8)))
-    with ctx.Pool(processes=jobs) as pool:
-        yield from pool.imap(_score_photo, jobs_list, chunksize=chunksize)
+    with ctx.Pool(processes=min(jobs, len(chunks))) as pool:
+        yield from pool.imap(_score_chunk, chunks)
         pool.close()
         pool.join()
 
@@ -338,6 +370,8 @@ def _score_folder(pred_dir: Path, expected, protocol: str, jobs: int, allow_miss
     data_problems: list[str] = []
     digest_lines: list[str] = []
     n_resized = 0
+    chunks = [(plan.tasks[i:i + _CHUNK], resize, protocol, bootstrap > 0)
+              for i in range(0, len(plan.tasks), _CHUNK)]
     bar = None
     if progress and plan.tasks:
         from tqdm import tqdm
@@ -345,15 +379,15 @@ def _score_folder(pred_dir: Path, expected, protocol: str, jobs: int, allow_miss
         bar = tqdm(total=len(plan.tasks), desc="scoring", unit="photo", file=sys.stderr,
                    mininterval=0.5, leave=False)
     try:
-        for task, outcome in zip(plan.tasks, _outcomes([(t, resize) for t in plan.tasks], jobs)):
+        for outcome in _outcomes(chunks, jobs):
             problems += outcome.problems
             data_problems += outcome.data_problems
-            n_resized += outcome.resized
-            digest_lines.append(f"{task.display}\t{outcome.file_hash or 'missing'}\n")
-            if outcome.counts is not None and not (problems or data_problems):
-                evaluator.add_counts(task.user, outcome.counts, missing=task.pred_path is None)
+            n_resized += outcome.n_resized
+            digest_lines += outcome.digest_lines
+            if not (problems or data_problems):
+                evaluator.merge(outcome.accumulators)
             if bar is not None:
-                bar.update(1)
+                bar.update(outcome.n_photos)
     finally:
         if bar is not None:
             bar.close()

@@ -136,16 +136,18 @@ def expected_photos(data_root: str | os.PathLike, users: list[int] | None = None
         except (ListFormatError, UnicodeDecodeError) as exc:
             raise DataError(f"{list_path}: {exc}") from None
         photos, seen = [], set()
+        base = str(folder)
         for entry in entries:
             if entry.label is None:
                 raise DataError(f"{list_path}: entry {entry.image!r} has no label path")
-            if entry.stem in seen:  # the official scorer scores each photo once
+            stem = os.path.splitext(os.path.basename(entry.image))[0]
+            if stem in seen:  # the official scorer scores each photo once
                 continue
-            seen.add(entry.stem)
-            gt_path = folder / entry.label
-            if not gt_path.is_file():
-                missing_labels.append(str(gt_path))
-            photos.append(ExpectedPhoto(user, entry.stem, str(gt_path)))
+            seen.add(stem)
+            gt_path = os.path.join(base, entry.label)
+            if not os.path.isfile(gt_path):
+                missing_labels.append(gt_path)
+            photos.append(ExpectedPhoto(user, stem, gt_path))
         if not photos:
             raise DataError(f"{list_path}: lists no annotated photos")
         out[user] = photos
@@ -163,10 +165,12 @@ def _scan_user_dir(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
     (hidden / system) files."""
     by_stem: dict[str, list[str]] = defaultdict(list)
     ignored: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    top = str(folder)
+    for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d))
+        sub = dirpath[len(top):].strip(os.sep).replace(os.sep, "/")
         for name in sorted(filenames):
-            rel = os.path.relpath(os.path.join(dirpath, name), folder).replace(os.sep, "/")
+            rel = f"{sub}/{name}" if sub else name
             if _is_ignored(name):
                 ignored.append(rel)
                 continue
@@ -252,7 +256,8 @@ def plan_submission(pred_dir: str | os.PathLike, expected: dict[int, list[Expect
                 plan.problems.append(f"{display}: not a PNG file name (extension .{ext}); "
                                      f"predictions must be PNG files, e.g. {expected_rel}")
             else:
-                plan.tasks.append(PhotoTask(user, photo.stem, photo.gt_path, str(folder / rel), display))
+                plan.tasks.append(PhotoTask(user, photo.stem, photo.gt_path,
+                                            os.path.join(folder, rel), display))
         extras = sorted(rel for rels in by_stem.values() for rel in rels)
         if extras:
             plan.warnings.append(f"id{user}/: {len(extras)} extra file(s) that are not annotated "

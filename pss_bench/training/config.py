@@ -67,6 +67,12 @@ def resolve_pretrained(spec: str, backbone: str, preset: str) -> str | None:
     return str(resolve_checkpoint(spec))
 
 
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _walk(node, fn) -> None:
     """Apply ``fn`` to every dict inside a config tree (dicts and lists)."""
     if isinstance(node, dict):
@@ -154,10 +160,13 @@ def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
     cfg.launcher = opts.launcher
     if cfg.get("group_inference"):
         cfg.group_inference.batch_size = s["batch_size"]  # inference groups as large as training's
-    if opts.launcher != "none" and "discriminator" in cfg.model:
-        # Two optimisers: wrap segmentor and discriminators in separate DDPs (MMEngine's GAN wrapper).
-        cfg.model_wrapper_cfg = dict(type="MMSeparateDistributedDataParallel", broadcast_buffers=False,
-                                     find_unused_parameters=True)
+    if opts.launcher != "none":
+        # See pss_bench/training/distributed.py: explicit gradient averaging instead of DDP.
+        cfg.model_wrapper_cfg = dict(type="UDADistributedWrapper")
+        _walk(cfg.optim_wrapper, lambda node: node.update(type="GradSyncOptimWrapper")
+              if node.get("type") == "OptimWrapper" else None)
+        if not torch_cuda_available():
+            cfg.env_cfg.dist_cfg = dict(backend="gloo")
     if opts.cfg_options:
         cfg.merge_from_dict(opts.cfg_options)
     return cfg

@@ -136,9 +136,19 @@ def _adapt_user(opts: RunOptions, user: int, user_dir: Path, pretrained: str | N
                   init_from=s1_ckpt if step2["init"] == "step1" else None, pseudo_dir=pseudo_dir)
 
 
+def _init_cpu_process_group() -> None:
+    """Under torchrun without CUDA, start the gloo process group here: MMEngine's pytorch launcher
+    calls ``torch.cuda.set_device`` unconditionally. The Runner then finds it initialised."""
+    import torch
+    import torch.distributed as dist
+
+    if not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group("gloo", init_method="env://")
+
+
 def run(opts: RunOptions) -> dict:
     """Adapt, predict and score every requested user; returns the result record."""
-    from mmengine.dist import get_rank
+    from mmengine.dist import barrier, get_rank
 
     from pss_bench.data.layout import find_users
     from pss_bench.records import build_record, write_record
@@ -147,6 +157,8 @@ def run(opts: RunOptions) -> dict:
     from pss_bench.training.quiet import silence_known_warnings
 
     silence_known_warnings()
+    if opts.launcher == "pytorch":
+        _init_cpu_process_group()
     work = Path(opts.work_dir)
     present = find_users(opts.data_root)
     users = opts.users or present
@@ -184,6 +196,7 @@ def run(opts: RunOptions) -> dict:
             cfg.dump(str(user_dir / "config.py"))
             _mark_done(user_dir, user=user, method=opts.method, predictions=n,
                        seconds=round(time.time() - t0, 1))
+        barrier()  # other processes wait while rank 0 predicts
         del model
         gc.collect()
     if get_rank() != 0:
