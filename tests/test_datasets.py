@@ -113,3 +113,12 @@ def test_preprocessor_normalises_both_branches(tiny_pss):
     assert out["data_samples"][0].gt_sem_seg.data.shape[-2:] == (16, 16)
     plain = pre(dict(inputs=[pair.source[0]["inputs"]], data_samples=[pair.source[0]["data_samples"]]))
     assert isinstance(plain["inputs"], torch.Tensor) and "target_inputs" not in plain
+
+
+def test_sample_fraction_is_seeded_and_order_free(tiny_pss):
+    build = lambda seed: DATASETS.build(dict(type="PSSDataset", data_root=str(tiny_pss), users=[1, 2],
+                                             split="train", sample_fraction=0.5, sample_seed=seed))
+    a, b = build(0), build(0)
+    stems = [a.get_data_info(i)["stem"] for i in range(len(a))]
+    assert len(stems) == 8 and stems == [b.get_data_info(i)["stem"] for i in range(len(b))]
+    assert sum(s.startswith("u1_") for s in stems) == 4

@@ -104,3 +104,20 @@ def test_killed_and_resumed_run_equals_uninterrupted(data_root, tmp_path):
     ra = json.loads((straight / "result.json").read_text())
     rb = json.loads((resumed / "result.json").read_text())
     assert ra["users"] == rb["users"]
+
+
+def test_mixed_users_train_one_model_and_score_each(data_root, tmp_path):
+    work = tmp_path / "mix"
+    assert _run(data_root, work, "--method", "source_only", "--backbone", "vgg16", "--iters", "1",
+                "--users", "1,2", "--target-users", "mix-sample") == 0
+    assert (work / "mix" / "done.json").is_file() and not (work / "id1").exists()
+    record = json.loads((work / "result.json").read_text())
+    assert set(record["users"]) == {"1", "2"} and record["extra"]["target_users"] == "mix-sample"
+
+
+def test_missing_grouping_list_fails_before_training(data_root, tmp_path, capsys):
+    assert _run(data_root, tmp_path / "g", "--method", "pss_s1", "--backbone", "vgg16",
+                "--groups", "7") == 2
+    err = capsys.readouterr().err
+    assert "train_cluster7.txt" in err and "pss-bench data cluster" in err
+    assert not (tmp_path / "g").exists()

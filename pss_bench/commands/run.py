@@ -51,6 +51,12 @@ def register(subparsers) -> None:
     p.add_argument("--select", choices=("final", "best-on-target"), default="final",
                    help="checkpoint to score; best-on-target uses target labels and is footnoted")
     p.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021")
+    p.add_argument("--groups", type=int, metavar="K",
+                   help="use each user's train_cluster{K}.txt grouping (paper Table 4: 1, 10, 80, 200); "
+                        "write it first with `pss-bench data cluster ROOT --k K`")
+    p.add_argument("--target-users", choices=("per-user", "mix-all", "mix-sample"), default="per-user",
+                   help="per-user = one model per user (the benchmark); mix-all / mix-sample = one model "
+                        "on all users' photos pooled (or a 1/15 sample), scored per user (paper Table 5)")
     p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys, MMEngine style (e.g. model.lambda_adv.main=0.002)")
     p.set_defaults(func=main)
@@ -76,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
     if args.data_root and not os.path.isdir(args.data_root):
         print(f"error: --data-root {args.data_root}: no such folder", file=sys.stderr)
         return 2
-    for name in ("iters", "batch_size", "crop"):
+    for name in ("iters", "batch_size", "crop", "groups"):
         value = getattr(args, name)
         if value is not None and value < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1, got {value}", file=sys.stderr)
@@ -102,7 +108,8 @@ def main(args: argparse.Namespace) -> int:
         work_dir=args.work_dir or os.path.join("work_dirs", f"{args.method}_{args.backbone}_{preset}"),
         preset=preset, users=users, iters=args.iters, batch_size=args.batch_size, crop=args.crop,
         pretrained=args.pretrained, seed=args.seed, resume=args.resume, launcher=args.launcher,
-        select=args.select, cfg_options=cfg_options, protocol=args.protocol)
+        select=args.select, cfg_options=cfg_options, protocol=args.protocol, groups=args.groups,
+        target_users=args.target_users)
     try:
         run(opts)
     except RunError as err:

@@ -28,6 +28,8 @@ class RunOptions:
     select: str = "final"          # "final" | "best-on-target"
     cfg_options: dict = field(default_factory=dict)
     protocol: str = "pss2021"
+    groups: int | None = None      # K of train_cluster{K}.txt (paper Table 4); None = the config's (80)
+    target_users: str = "per-user"  # "per-user" | "mix-all" | "mix-sample" (paper Table 5)
 
     @property
     def settings(self):
@@ -112,6 +114,8 @@ def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
             node["data_root"] = opts.data_root
         if kind in ("PSSDataset", "PseudoLabelDataset") and node.get("list_file") is None:
             node["users"] = users
+            if opts.groups is not None:
+                node["cluster_k"] = opts.groups
         if kind == "RandomResize":
             node["scale"] = crop
         if kind == "RandomCrop":
@@ -125,6 +129,10 @@ def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
             node["size"] = crop
 
     _walk(cfg._cfg_dict, adapt)
+    if opts.target_users == "mix-sample":
+        # Table 5 "sample": the pooled album thinned to one user's worth of photos (1/15).
+        cfg.train_dataloader.dataset.target.sample_fraction = 1 / 15
+        cfg.train_dataloader.dataset.target.sample_seed = opts.seed
     cfg.train_dataloader.batch_size = s["batch_size"]
     cfg.train_dataloader.num_workers = s["num_workers"]
     cfg.train_dataloader.persistent_workers = s["num_workers"] > 0

@@ -34,7 +34,7 @@ def _last_checkpoint(user_dir: Path) -> Path | None:
     return None
 
 
-def _train(opts: RunOptions, user: int, train_dir: Path, pretrained: str | None,
+def _train(opts: RunOptions, user: int | list[int], train_dir: Path, pretrained: str | None,
            init_from: Path | None = None, pseudo_dir: Path | None = None):
     """Train one user with ``opts.method`` into ``train_dir``; returns ``(cfg, final model)``.
 
@@ -94,7 +94,7 @@ def _mark_done(train_dir: Path, **info) -> None:
     tmp.replace(train_dir / DONE)
 
 
-def _adapt_user(opts: RunOptions, user: int, user_dir: Path, pretrained: str | None):
+def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrained: str | None):
     """Adapt to one user; PSS step 2 first reuses or trains step 1 and writes its pseudo labels."""
     if opts.method != "pss_s2":
         return _train(opts, user, user_dir, pretrained)
@@ -146,14 +146,37 @@ def _init_cpu_process_group() -> None:
         dist.init_process_group("gloo", init_method="env://")
 
 
+def _check_inputs(opts: RunOptions, users: list[int]) -> None:
+    """Fail before any training on what would otherwise fail later."""
+    from pss_bench.data.layout import cluster_list_name, user_dir
+
+    if opts.target_users not in ("per-user", "mix-all", "mix-sample"):
+        raise RunError(f"--target-users must be per-user, mix-all or mix-sample, got {opts.target_users!r}")
+    if opts.target_users != "per-user" and opts.method == "pss_s2":
+        raise RunError("pss_s2 runs per user (its pseudo labels are per user); use --target-users per-user")
+    if opts.groups is not None:
+        missing = [str(user_dir(opts.data_root, u) / cluster_list_name(opts.groups)) for u in users
+                   if not (user_dir(opts.data_root, u) / cluster_list_name(opts.groups)).is_file()]
+        if missing:
+            raise RunError(f"--groups {opts.groups}: no grouping list {missing[0]}"
+                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                           + f"; write it with: pss-bench data cluster {opts.data_root} --k {opts.groups}")
+
+
 def run(opts: RunOptions) -> dict:
-    """Adapt, predict and score every requested user; returns the result record."""
+    """Adapt, predict and score every requested user; returns the result record.
+
+    ``per-user`` (the benchmark): one adaptation per user, in ``WORK/id<k>/``. ``mix-all`` /
+    ``mix-sample`` (paper Table 5): one model adapted to the pooled photos of all requested users
+    (or a 1/15 sample), in ``WORK/mix/``, then scored per user.
+    """
     from mmengine.dist import barrier, get_rank
 
     from pss_bench.data.layout import find_users
+    from pss_bench.models.pretrained import PretrainedWeightsError, sha256_file
+    from pss_bench.methods import METHODS
     from pss_bench.records import build_record, write_record
     from pss_bench.scoring import score_predictions
-
     from pss_bench.training.quiet import silence_known_warnings
 
     silence_known_warnings()
@@ -167,12 +190,11 @@ def run(opts: RunOptions) -> dict:
     absent = sorted(set(users) - set(present))
     if absent:
         raise RunError(f"users {absent} have no folder under {opts.data_root}/personal")
+    _check_inputs(opts, users)
     record_path = work / "result.json"
     if record_path.exists() and not opts.resume:
         raise RunError(f"{work} already holds a finished run ({record_path}); "
                        "choose another --work-dir or pass --resume")
-    from pss_bench.models.pretrained import PretrainedWeightsError
-
     try:
         pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset)
     except (FileNotFoundError, PretrainedWeightsError) as err:
@@ -183,18 +205,22 @@ def run(opts: RunOptions) -> dict:
                 "the row; pass --pretrained PATH for numbers comparable to the paper.")
     pred_dir = work / "predictions"
     started = time.time()
-    for user in users:
-        user_dir = work / f"id{user}"
-        if (user_dir / DONE).is_file() and opts.resume:
-            print(f"[pss-bench] user {user}: already finished, skipped", flush=True)
+    if opts.target_users == "per-user":
+        plan = [(work / f"id{user}", user, [user]) for user in users]
+    else:
+        plan = [(work / "mix", users, users)]
+    for train_dir, train_users, scored in plan:
+        label = f"user {train_users}" if isinstance(train_users, int) else f"users {train_users} pooled"
+        if (train_dir / DONE).is_file() and opts.resume:
+            print(f"[pss-bench] {label}: already finished, skipped", flush=True)
             continue
-        user_dir.mkdir(parents=True, exist_ok=True)
+        train_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        cfg, model = _adapt_user(opts, user, user_dir, pretrained)
+        cfg, model = _adapt_user(opts, train_users, train_dir, pretrained)
         if get_rank() == 0:
-            n = _predict(model, cfg, opts, user, pred_dir)
-            cfg.dump(str(user_dir / "config.py"))
-            _mark_done(user_dir, user=user, method=opts.method, predictions=n,
+            n = sum(_predict(model, cfg, opts, user, pred_dir) for user in scored)
+            cfg.dump(str(train_dir / "config.py"))
+            _mark_done(train_dir, users=scored, method=opts.method, predictions=n,
                        seconds=round(time.time() - t0, 1))
         barrier()  # other processes wait while rank 0 predicts
         del model
@@ -202,9 +228,6 @@ def run(opts: RunOptions) -> dict:
     if get_rank() != 0:
         return {}
     result = score_predictions(pred_dir, opts.data_root, users=users, protocol=opts.protocol)
-    from pss_bench.models.pretrained import sha256_file
-    from pss_bench.methods import METHODS
-
     config_path = METHODS[opts.method].config(opts.backbone)
     record = build_record(
         name=f"{opts.method} ({opts.backbone}, {opts.preset})", method=opts.method,
@@ -214,9 +237,9 @@ def run(opts: RunOptions) -> dict:
         selection=opts.select,
         config=dict(path=os.path.relpath(config_path, config_path.parents[2]),
                     sha256=sha256_file(str(config_path))),
-        extra=dict(preset=opts.preset, settings=opts.settings, seed=opts.seed,
-                   random_init=pretrained is None, data_root=str(opts.data_root),
-                   minutes=round((time.time() - started) / 60, 2)),
+        extra=dict(preset=opts.preset, settings=opts.settings, seed=opts.seed, groups=opts.groups,
+                   target_users=opts.target_users, random_init=pretrained is None,
+                   data_root=str(opts.data_root), minutes=round((time.time() - started) / 60, 2)),
     )
     write_record(record_path, record)
     print(result.format_tables(), flush=True)
