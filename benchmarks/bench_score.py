@@ -6,13 +6,15 @@ folder, then prints, in one run:
 
 * scoring wall time (``score_predictions`` with ``--jobs`` processes, validation included);
 * the decode floor: only decoding the same PNG files (predictions and labels) with the same
-  number of processes, and the ratio scoring / floor (target <= 1.3);
-* the metric cost alone on the same decoded arrays: MMSegmentation's
-  ``IoUMetric.intersect_and_union`` vs pss-bench's single-bincount pass;
+  number of processes, and the ratio scoring / floor (target <= 1.3), in wall time and in CPU
+  time of all processes (the latter is steadier on a machine shared with other work);
+* the metric cost alone on the same decoded arrays, one process: MMSegmentation's
+  ``IoUMetric.intersect_and_union`` vs pss-bench's ``count_photo``;
 * peak resident memory of the scoring process and of its largest worker (target < 1 GB).
 
 Usage: ``python benchmarks/bench_score.py [--jobs N] [--users 15] [--photos 200] [--workdir DIR]``
-Timings are the best of ``--repeat`` alternating runs on a warm page cache.
+Timings are the best of ``--repeat`` alternating runs on a warm page cache. The scoring and
+metric phases run in fresh subprocesses so that peak memory is theirs alone.
 """
 from __future__ import annotations
 

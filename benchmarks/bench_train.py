@@ -9,6 +9,11 @@ before the timed steps, with the peak reset through ``/proc/self/clear_refs``).
 
     python benchmarks/bench_train.py                          # CPU-sized default: 2 x 64 x 64
     python benchmarks/bench_train.py --size 320 --batch 8     # the released PSS batch (GPU)
+
+``pss_s1`` (AdvEnt + the group context module, one group per batch) is also compared with ``advent``
+on the same backbone, and the group module's own forward time (source + target forwards, timed
+with hooks around ``group_context``) is reported as a share of the whole step. Target: the group
+module adds at most 15 % to an AdvEnt step at 320 x 320, batch 8.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = ("source_only", "minent", "advent", "adaptseg")
+METHODS = ("source_only", "minent", "advent", "adaptseg", "pss_s1")
 BACKBONES = ("resnet50", "vgg16")
 
 
@@ -85,11 +90,28 @@ def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -
     model.train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     batch = make_batch(args.batch, args.size)
+    group_time = [0.0]
+    modules = [m for name, m in model.named_modules() if name.endswith("group_context")]
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    def pre_hook(module, inputs):
+        sync()
+        module._bench_start = time.perf_counter()
+
+    def post_hook(module, inputs, output):
+        sync()
+        group_time[0] += time.perf_counter() - module._bench_start
+
+    for module in modules:
+        module.register_forward_pre_hook(pre_hook)
+        module.register_forward_hook(post_hook)
 
     def step():
         model.train_step(copy.deepcopy(batch), optim)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        sync()
 
     for _ in range(args.warmup):
         step()
@@ -100,11 +122,13 @@ def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -
     else:
         reset = _reset_peak_rss()
         base = _rss_kib("VmRSS")
-    times = []
+    times, group_times = [], []
     for _ in range(args.iters):
+        group_time[0] = 0.0
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
+        group_times.append(group_time[0])
     if device == "cuda":
         peak_mib = torch.cuda.max_memory_allocated() / 2**20
         note = "max_memory_allocated"
@@ -116,7 +140,8 @@ def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -
     gc.collect()
     if device == "cuda":
         torch.cuda.empty_cache()
-    return dict(median=statistics.median(times), peak_mib=peak_mib, note=note)
+    return dict(median=statistics.median(times), peak_mib=peak_mib, note=note,
+                group_share=statistics.median(g / t for g, t in zip(group_times, times)) if modules else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,22 +177,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = ["source_only"] + [m for m in args.methods if m != "source_only"]  # the reference first
+    if "pss_s1" in methods and "advent" not in methods:  # pss_s1 is compared with advent
+        methods.insert(methods.index("pss_s1"), "advent")
 
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"Training step, batch {args.batch}+{args.batch} at {args.size}x{args.size}, {where}, "
           f"median of {args.iters} after {args.warmup} warm-up, torch {torch.__version__}\n")
-    print("| backbone | method | median step (s) | x source_only | peak memory (MiB) | x source_only |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| backbone | method | median step (s) | x source_only | x advent | peak memory (MiB) "
+          "| x source_only | group module fwd (% of step) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     notes = set()
     for backbone in args.backbones:
-        ref = None
+        ref = advent = None
         for method in methods:
             r = measure(method, backbone, args, device)
             notes.add(r["note"])
             ref = ref or r
+            advent = r if method == "advent" else advent
             mem_ratio = r["peak_mib"] / ref["peak_mib"] if ref["peak_mib"] > 0 else float("nan")
+            vs_advent = f"{r['median'] / advent['median']:.2f}" if advent else "-"
+            share = f"{100 * r['group_share']:.1f}" if r["group_share"] is not None else "-"
             print(f"| {backbone} | {method} | {r['median']:.3f} | {r['median'] / ref['median']:.2f} | "
-                  f"{r['peak_mib']:.0f} | {mem_ratio:.2f} |", flush=True)
+                  f"{vs_advent} | {r['peak_mib']:.0f} | {mem_ratio:.2f} | {share} |", flush=True)
     print(f"\nmemory: {'; '.join(sorted(notes))}")
     return 0
 

@@ -230,7 +230,7 @@ def run(opts: RunOptions) -> dict:
     result = score_predictions(pred_dir, opts.data_root, users=users, protocol=opts.protocol)
     config_path = METHODS[opts.method].config(opts.backbone)
     record = build_record(
-        name=f"{opts.method} ({opts.backbone}, {opts.preset})", method=opts.method,
+        name=f"{METHODS[opts.method].paper_name} (pss-bench {opts.preset})", method=opts.method,
         backbone=opts.backbone, protocol=opts.protocol, source="run",
         users=result.users, mean=result.mean,
         pretrained=sha256_file(pretrained) if pretrained else None,
