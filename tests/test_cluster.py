@@ -1,7 +1,6 @@
 """``pss-bench data cluster``: official list format, determinism, histogram and CNN features, weights."""
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pss_bench.commands import data as data_command
+from pss_bench.cli import main
 from pss_bench.data.cluster import (
     ClusterError, HistogramFeatures, ResNetFeatures, cluster_user, kmeans_groups, load_resnet_weights,
     make_extractor, resolve_weights,
@@ -21,10 +20,7 @@ LINE = re.compile(r"^/JPEGImages/(\S+)\.jpg /SegmentationClass/\1\.png (\d+)$")
 
 
 def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="pss-bench")
-    data_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))
 
 
 @pytest.fixture(scope="module")

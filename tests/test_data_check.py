@@ -2,7 +2,6 @@
 numbered, naming the file."""
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image
 
 from pss_bench.classes import voc_palette
-from pss_bench.commands import data as data_command
+from pss_bench.cli import main
 from pss_bench.data.check import check_dataset
 from pss_bench.data.layout import parse_list, user_dir, voc_dir
 from pss_bench.data.synth import generate
@@ -21,10 +20,7 @@ SMALL = dict(users=2, photos=(5, 6), voc_images=4, long_side=(40, 56), workers=1
 
 
 def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="pss-bench")
-    data_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))
 
 
 @pytest.fixture(scope="module")

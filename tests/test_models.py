@@ -16,15 +16,6 @@ from pss_bench.models.vgg import VGG16BNOS8
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _model_cfg(name: str):
     return Config.fromfile(str(CONFIGS / "_base_" / "models" / name)).model
 

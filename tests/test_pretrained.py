@@ -24,15 +24,6 @@ CCT_STEM = {"stem.0": "conv1", "stem.1": "bn1", "stem.3": "conv2", "stem.4": "bn
             "stem.7": "bn3"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny_resnet(stem=16, seed=0):
     torch.manual_seed(seed)
     model = MODELS.build(dict(type="ResNetV1c", depth=18, stem_channels=stem, base_channels=8))

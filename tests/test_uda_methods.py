@@ -30,15 +30,6 @@ ADVERSARIAL = ("AdvEnt", "AdaptSeg")
 LOG2_21 = math.log2(21)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # ----------------------------------------------------------------------------------- fixtures
 def tiny_segmentor_cfg():
     """The ResNet-50 base config with ResNet-18 widths / 8 so a training step takes milliseconds."""

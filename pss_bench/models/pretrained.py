@@ -25,7 +25,6 @@ explicitly (``--pretrained none``, see :func:`backbone_init_cfg`).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -38,6 +37,8 @@ from mmengine.logging import print_log
 from mmengine.model.weight_init import update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import Tensor, nn
+
+from pss_bench.records import sha256_file  # noqa: F401  (re-exported: hashes of weight files)
 
 ARCHS: tuple[str, ...] = ("resnet50", "vgg16")
 
@@ -93,15 +94,6 @@ class LoadReport:
         """Share of the backbone's tensors (``num_batches_tracked`` excluded) that were loaded."""
         total = len(self.loaded) + len(self.missing)
         return len(self.loaded) / total if total else 0.0
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes (recorded with every result that used pretrained weights)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def hub_checkpoint_dir() -> Path:

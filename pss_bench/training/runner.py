@@ -174,7 +174,7 @@ def run(opts: RunOptions) -> dict:
 
     from pss_bench.data.layout import find_users
     from pss_bench.models.pretrained import PretrainedWeightsError, sha256_file
-    from pss_bench.methods import METHODS
+    from pss_bench.methods import METHODS, configs_dir
     from pss_bench.records import build_record, write_record
     from pss_bench.scoring import score_predictions
     from pss_bench.training.quiet import silence_known_warnings
@@ -235,8 +235,8 @@ def run(opts: RunOptions) -> dict:
         users=result.users, mean=result.mean,
         pretrained=sha256_file(pretrained) if pretrained else None,
         selection=opts.select,
-        config=dict(path=os.path.relpath(config_path, config_path.parents[2]),
-                    sha256=sha256_file(str(config_path))),
+        config=dict(path=os.path.relpath(config_path, configs_dir().parent),
+                    sha256=sha256_file(config_path)),
         extra=dict(preset=opts.preset, settings=opts.settings, seed=opts.seed, groups=opts.groups,
                    target_users=opts.target_users, random_init=pretrained is None,
                    data_root=str(opts.data_root), minutes=round((time.time() - started) / 60, 2)),
