@@ -4,8 +4,9 @@ For every (backbone, method) the model is built from ``configs/<method>/<method>
 (random backbone init), fed the same raw paired batch, and timed over ``--iters`` full training
 steps (preprocessing, forwards, backwards, every optimiser step) after ``--warmup`` steps. Printed as a
 markdown table: median step time, its ratio to source-only, and peak memory of the timed steps
-(``torch.cuda.max_memory_allocated`` on GPU; on CPU the rise of the process's peak RSS above its RSS
-before the timed steps, with the peak reset through ``/proc/self/clear_refs``).
+(``torch.cuda.max_memory_allocated`` on GPU; on CPU each model is measured in a fresh forked process
+and the figure is the rise of its peak RSS above its RSS before the model was built: weights,
+gradients, optimiser state and activations).
 
     python benchmarks/bench_train.py                          # CPU-sized default: 2 x 64 x 64
     python benchmarks/bench_train.py --size 320 --batch 8     # the released PSS batch (GPU)
@@ -40,14 +41,6 @@ def _rss_kib(field: str) -> int | None:
     return None
 
 
-def _reset_peak_rss() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        return True
-    except OSError:
-        return False
-
-
 def make_batch(batch: int, size: int, seed: int = 0) -> dict:
     """A raw paired batch as ``UDAPairDataset`` + ``pseudo_collate`` produce it (uint8 images)."""
     import torch
@@ -80,6 +73,7 @@ def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -
     from mmengine.optim import build_optim_wrapper
     from mmseg.registry import MODELS
 
+    base_rss = _rss_kib("VmRSS")
     path = ROOT / "configs" / method / f"{method}_{backbone}.py"
     if not path.is_file():
         raise FileNotFoundError(f"no config for {method} / {backbone}: {path}")
@@ -120,8 +114,7 @@ def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        reset = _reset_peak_rss()
-        base = _rss_kib("VmRSS")
+        base = base_rss
     times, group_times = [], []
     for _ in range(args.iters):
         group_time[0] = 0.0
@@ -135,13 +128,23 @@ def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -
     else:
         hwm = _rss_kib("VmHWM")
         peak_mib = (hwm - base) / 1024 if (hwm is not None and base is not None) else float("nan")
-        note = "peak RSS rise" if reset else "peak RSS rise (peak not resettable: lower bound only)"
+        note = "CPU: peak RSS rise of a fresh process over its RSS before building the model"
     del model, optim
     gc.collect()
     if device == "cuda":
         torch.cuda.empty_cache()
     return dict(median=statistics.median(times), peak_mib=peak_mib, note=note,
                 group_share=statistics.median(g / t for g, t in zip(group_times, times)) if modules else None)
+
+
+def measure_isolated(method: str, backbone: str, args: argparse.Namespace, device: str) -> dict:
+    """:func:`measure` in a forked child on CPU, so that no model's memory is left to the next."""
+    if device == "cuda":
+        return measure(method, backbone, args, device)
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return pool.apply(measure, (method, backbone, args, device))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     for backbone in args.backbones:
         ref = advent = None
         for method in methods:
-            r = measure(method, backbone, args, device)
+            r = measure_isolated(method, backbone, args, device)
             notes.add(r["note"])
             ref = ref or r
             advent = r if method == "advent" else advent
