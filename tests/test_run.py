@@ -121,3 +121,14 @@ def test_missing_grouping_list_fails_before_training(data_root, tmp_path, capsys
     err = capsys.readouterr().err
     assert "train_cluster7.txt" in err and "pss-bench data cluster" in err
     assert not (tmp_path / "g").exists()
+
+
+def test_default_work_dir_does_not_clobber_a_finished_run(tmp_path, monkeypatch):
+    from pss_bench.commands.run import _default_work_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert _default_work_dir("advent_resnet50_demo", False) == "work_dirs/advent_resnet50_demo"
+    (tmp_path / "work_dirs" / "advent_resnet50_demo").mkdir(parents=True)
+    (tmp_path / "work_dirs" / "advent_resnet50_demo" / "result.json").write_text("{}")
+    assert _default_work_dir("advent_resnet50_demo", False) == "work_dirs/advent_resnet50_demo-2"
+    assert _default_work_dir("advent_resnet50_demo", True) == "work_dirs/advent_resnet50_demo"

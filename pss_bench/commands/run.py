@@ -18,6 +18,17 @@ def _users(text: str) -> list[int] | str:
     return users
 
 
+def _default_work_dir(name: str, resume: bool) -> str:
+    """``work_dirs/<name>``; when that already holds a finished run (and this is not a resume), the
+    next free ``work_dirs/<name>-<n>``, so that the same command can be run again."""
+    base = os.path.join("work_dirs", name)
+    candidate, n = base, 1
+    while not resume and os.path.exists(os.path.join(candidate, "result.json")):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
 def register(subparsers) -> None:
     from pss_bench.methods import BACKBONES, METHODS
     from pss_bench.training.presets import PRESETS
@@ -38,7 +49,8 @@ def register(subparsers) -> None:
     p.add_argument("--iters", type=int, help="training iterations per user")
     p.add_argument("--batch-size", type=int, help="images per domain per batch (per process)")
     p.add_argument("--crop", type=int, help="square training crop size")
-    p.add_argument("--work-dir", help="output folder (default: work_dirs/<method>_<backbone>_<preset>)")
+    p.add_argument("--work-dir", help="output folder (default: work_dirs/<method>_<backbone>_<preset>, "
+                                      "or the next free <...>-<n> when that holds a finished run)")
     p.add_argument("--pretrained", default="auto",
                    help="ImageNet weights: PATH, a file name in $TORCH_HOME/hub/checkpoints, or 'none' "
                         "(random init, recorded). Default: the standard hub-cache file if present; "
@@ -105,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
         users = list(PRESETS[preset].users) if PRESETS[preset].users else None
     opts = RunOptions(
         method=args.method, backbone=args.backbone, data_root=data_root,
-        work_dir=args.work_dir or os.path.join("work_dirs", f"{args.method}_{args.backbone}_{preset}"),
+        work_dir=args.work_dir or _default_work_dir(f"{args.method}_{args.backbone}_{preset}", args.resume),
         preset=preset, users=users, iters=args.iters, batch_size=args.batch_size, crop=args.crop,
         pretrained=args.pretrained, seed=args.seed, resume=args.resume, launcher=args.launcher,
         select=args.select, cfg_options=cfg_options, protocol=args.protocol, groups=args.groups,
