@@ -132,3 +132,13 @@ def test_default_work_dir_does_not_clobber_a_finished_run(tmp_path, monkeypatch)
     (tmp_path / "work_dirs" / "advent_resnet50_demo" / "result.json").write_text("{}")
     assert _default_work_dir("advent_resnet50_demo", False) == "work_dirs/advent_resnet50_demo-2"
     assert _default_work_dir("advent_resnet50_demo", True) == "work_dirs/advent_resnet50_demo"
+
+
+def test_best_on_target_selection_validates_and_is_recorded(data_root, tmp_path):
+    work = tmp_path / "best"
+    assert _run(data_root, work, "--method", "source_only", "--backbone", "vgg16", "--iters", "2",
+                "--users", "1", "--select", "best-on-target",
+                "--cfg-options", "default_hooks.checkpoint.interval=1") == 0
+    assert list((work / "id1").glob("best_*.pth"))  # chosen by FIoU on the user's annotated photos
+    record = json.loads((work / "result.json").read_text())
+    assert record["selection"] == "best-on-target"
