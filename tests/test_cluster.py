@@ -176,3 +176,19 @@ def test_cli_cluster(root: Path, small: Path, tmp_path: Path, capsys):
     assert run_cli("data", "cluster", str(root), "--k", "97", "--users", "1-3") == 1
     assert "id3: no such user folder" in capsys.readouterr().err
     assert not (user_dir(root, 1) / "train_cluster97.txt").exists()  # checked before any work
+
+
+def test_source_grouping_keeps_train_aug_entries_and_feeds_grouped_source_batches(tmp_path):
+    from mmseg.registry import DATASETS
+
+    from conftest import make_tiny_pss
+    from pss_bench.data.layout import voc_dir
+
+    root = make_tiny_pss(tmp_path / "pss", users=(1,), source=9)
+    assert run_cli("data", "cluster", str(root), "--k", "3", "--features", "histogram", "--source") == 0
+    entries = parse_list(voc_dir(root) / "train_cluster3.txt")
+    aug = parse_list(voc_dir(root) / "train_aug.txt")
+    assert [(e.image, e.label) for e in entries] == [(e.image, e.label) for e in aug]
+    assert {e.group for e in entries} <= {0, 1, 2} and len({e.group for e in entries}) > 1
+    ds = DATASETS.build(dict(type="VOCAugDataset", data_root=str(root), cluster_k=3))
+    assert [g for _, g in ds.get_groups()] == [e.group for e in entries]

@@ -1,8 +1,8 @@
 # PSS step 1 (OURS-S1, paper sections 4.1-4.2): AdvEnt on main and aux outputs + the group context
 # module between the PSP output and the classifier. Every target batch is one group of the user's
 # photos (train_cluster80.txt, K = 80); source batches are grouped too when the VOC list is clustered
-# (the released code: VOC K = 500 -> set train_dataloader.dataset.source.cluster_k=500 once
-# VOC2012/train_cluster500.txt exists), otherwise random. Weights as released
+# (the released code: VOC K = 500 -> `pss-bench data cluster ROOT --k 500 --source`, then
+# --cfg-options train_dataloader.dataset.source.cluster_k=500), otherwise random. Weights as released
 # (research/methods-pss-hiast.md 1.5): source CE main + 0.4 aux, lambda_adv main 1e-3 / aux 2e-4,
 # discriminators Adam 1e-4 (0.9, 0.99); SGD 2.5e-3, wd 5e-4 (paper text: 2.5e-4 / 1e-4); poly 0.9
 # against 250k, stop at 120k; batch 8 = one group; 320 crops, 0.5-2x scale jitter, flip.

@@ -56,6 +56,9 @@ def register(subparsers) -> None:
                    help="ResNet depth (default 50 as in the paper; the released code used 101)")
     k.add_argument("--users", metavar="IDS", help="user ids, e.g. 7, 1-3 or 1,4-6 (default: every user folder)")
     k.add_argument("--batch-size", type=int, default=8, help="photos per CNN forward pass (default 8)")
+    k.add_argument("--source", action="store_true",
+                   help="group the VOC source images instead (released code: K = 500); writes "
+                        "ROOT/VOC2012/train_cluster{K}.txt for grouped source batches")
     k.set_defaults(func=run_cluster)
 
 
@@ -138,7 +141,7 @@ def run_check(args: argparse.Namespace) -> int:
 def run_cluster(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pss_bench.data.cluster import ClusterError, cluster_dataset, make_extractor
+    from pss_bench.data.cluster import ClusterError, cluster_dataset, cluster_source, make_extractor
 
     if args.k < 1:
         return _error(f"--k must be at least 1, got {args.k}", 2)
@@ -156,6 +159,10 @@ def run_cluster(args: argparse.Namespace) -> int:
                                    batch_size=args.batch_size, warn=_banner)
         what = (f"ResNet-{args.depth} layer4 GAP ({extractor.weights})" if extractor.name == "cnn"
                 else "colour histogram")
+        if args.source:
+            print(f"grouping the VOC source images into at most {args.k} groups; features: {what}", flush=True)
+            print(f"  -> {cluster_source(root, k=args.k, extractor=extractor)}", flush=True)
+            return 0
         print(f"grouping photos into at most {args.k} groups per user; features: {what}", flush=True)
         cluster_dataset(root, k=args.k, users=users, extractor=extractor,
                         log=lambda line: print(f"  {line}", flush=True))

@@ -24,10 +24,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pss_bench.data.layout import DEFAULT_K, ListEntry, cluster_list_name, find_users, user_dir, write_list
+from pss_bench.data.layout import (
+    DEFAULT_K, VOC_TRAIN_LIST, ListEntry, cluster_list_name, find_users, parse_list, user_dir, voc_dir,
+    write_list,
+)
 
 __all__ = [
-    "ClusterError", "HistogramFeatures", "ResNetFeatures", "FEATURES", "make_extractor",
+    "ClusterError", "cluster_source", "HistogramFeatures", "ResNetFeatures", "FEATURES", "make_extractor",
     "load_resnet_weights", "resolve_weights", "list_photos", "kmeans_groups", "cluster_user",
     "cluster_dataset",
 ]
@@ -322,3 +325,26 @@ def cluster_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: Itera
             n_groups = len({line.split()[2] for line in path.read_text(encoding="utf-8").splitlines() if line})
             log(f"id{user}: {n_groups} groups -> {path}")
     return written
+
+
+def cluster_source(root: str | os.PathLike, *, k: int = 500, extractor=None) -> Path:
+    """Group the VOC source images as the released code does (``list/train_cluster500.txt``, K = 500)
+    and write ``ROOT/VOC2012/train_cluster{k}.txt``: the ``train_aug.txt`` entries, in their order,
+    each with its group id. ``VOCAugDataset(cluster_k=k)`` then gives one group per source batch.
+    """
+    folder = voc_dir(root)
+    list_path = folder / VOC_TRAIN_LIST
+    if not list_path.is_file():
+        raise ClusterError(f"{list_path}: no such file (the VOC source list)")
+    entries = parse_list(list_path)
+    if not entries:
+        raise ClusterError(f"{list_path}: the list is empty")
+    photos = [folder / e.image for e in entries]
+    missing = [str(p) for p in photos if not p.is_file()]
+    if missing:
+        raise ClusterError(f"{missing[0]}: listed in {list_path} but missing"
+                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    groups = kmeans_groups((extractor or HistogramFeatures())(photos), k)
+    out = folder / cluster_list_name(k)
+    write_list(out, [ListEntry(e.image, e.label, int(g)) for e, g in zip(entries, groups)])
+    return out
