@@ -129,7 +129,6 @@ def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -
         hwm = _rss_kib("VmHWM")
         peak_mib = (hwm - base) / 1024 if (hwm is not None and base is not None) else float("nan")
         note = "CPU: peak RSS rise of a fresh process over its RSS before building the model"
-    del model, optim
     gc.collect()
     if device == "cuda":
         torch.cuda.empty_cache()

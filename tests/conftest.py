@@ -69,3 +69,19 @@ def make_tiny_pss(root: Path, users=(1, 2), photos: int = 8, annotated: int = 3,
 @pytest.fixture
 def tiny_pss(tmp_path: Path) -> Path:
     return make_tiny_pss(tmp_path / "pss")
+
+
+def torchvision_layout_vgg16_bn() -> torch.nn.Module:
+    """A module with torchvision's ``vgg16_bn().features`` layout (config "D": 3x3 convs with
+    BatchNorm and ReLU, "M" = 2x2 max-pool), written from its public layer recipe."""
+    recipe = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    layers, c = [], 3
+    for v in recipe:
+        if v == "M":
+            layers.append(torch.nn.MaxPool2d(2, 2))
+        else:
+            layers += [torch.nn.Conv2d(c, v, 3, padding=1), torch.nn.BatchNorm2d(v), torch.nn.ReLU(inplace=True)]
+            c = v
+    ref = torch.nn.Module()
+    ref.features = torch.nn.Sequential(*layers)
+    return ref

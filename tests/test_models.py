@@ -11,6 +11,7 @@ from torch import nn
 from mmseg.registry import MODELS
 
 import pss_bench.baselines  # noqa: F401  (registers VGG16BNOS8 and the methods)
+from conftest import torchvision_layout_vgg16_bn
 from pss_bench.models.vgg import VGG16BNOS8
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -21,19 +22,8 @@ def _model_cfg(name: str):
 
 
 def _torchvision_vgg16_bn_names() -> list[tuple[str, tuple]]:
-    """Parameter/buffer names and shapes of torchvision's vgg16_bn().features, written from its public
-    layer recipe (config "D": convs 3x3 pad 1 + BatchNorm2d + ReLU, "M" = MaxPool2d(2, 2))."""
-    recipe = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
-    layers, c = [], 3
-    for v in recipe:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
-            c = v
-    ref = nn.Module()
-    ref.features = nn.Sequential(*layers)
-    return [(k, tuple(v.shape)) for k, v in ref.state_dict().items()]
+    """Parameter/buffer names and shapes of torchvision's vgg16_bn().features."""
+    return [(k, tuple(v.shape)) for k, v in torchvision_layout_vgg16_bn().state_dict().items()]
 
 
 def test_vgg_parameter_names_match_torchvision_up_to_conv4_3():

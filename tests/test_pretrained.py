@@ -12,6 +12,7 @@ from torch import nn
 from mmseg.registry import MODELS
 
 import pss_bench.baselines  # noqa: F401  (registration)
+from conftest import torchvision_layout_vgg16_bn
 from pss_bench.models.pretrained import (PretrainedWeightsError, PretrainedWeightsNotFound,
                                          backbone_init_cfg, load_pretrained, required_stem_channels,
                                          resolve_checkpoint, sha256_file)
@@ -118,15 +119,7 @@ def test_required_stem_channels_reads_the_file(tmp_path):
 
 def _full_vgg16_bn_state(seed=0):
     torch.manual_seed(seed)
-    layers, c = [], 3
-    for v in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
-            c = v
-    ref = nn.Module()
-    ref.features = nn.Sequential(*layers)
+    ref = torchvision_layout_vgg16_bn()
     ref.classifier = nn.Linear(8, 4)  # stands in for torchvision's fully connected layers
     with torch.no_grad():
         for t in ref.state_dict().values():

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 from PIL import Image

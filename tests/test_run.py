@@ -142,3 +142,15 @@ def test_best_on_target_selection_validates_and_is_recorded(data_root, tmp_path)
     assert list((work / "id1").glob("best_*.pth"))  # chosen by FIoU on the user's annotated photos
     record = json.loads((work / "result.json").read_text())
     assert record["selection"] == "best-on-target"
+
+
+def test_groups_and_mixed_sampling_reach_the_datasets(data_root, tmp_path):
+    from pss_bench.training.config import RunOptions, build_config
+
+    opts = RunOptions(method="pss_s1", backbone="vgg16", data_root=str(data_root), work_dir=str(tmp_path),
+                      groups=10, target_users="mix-sample")
+    cfg = build_config(opts, [1, 2], str(tmp_path), None)
+    target = cfg.train_dataloader.dataset.target
+    assert target.cluster_k == 10 and target.users == [1, 2]
+    assert target.sample_fraction == pytest.approx(1 / 15)
+    assert cfg.test_dataloader.dataset.cluster_k == 10  # group inference uses the same grouping

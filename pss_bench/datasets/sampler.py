@@ -129,8 +129,7 @@ def _chunks(order: list[int], batch_size: int) -> list[list[int]]:
     batches = []
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        batch += order[:batch_size - len(batch)]
-        while len(batch) < batch_size:  # fewer samples than one batch
+        while len(batch) < batch_size:  # wrap around (repeatedly when fewer samples than a batch)
             batch += order[:batch_size - len(batch)]
         batches.append(batch)
     return batches

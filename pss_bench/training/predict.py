@@ -12,8 +12,9 @@ from mmseg.registry import DATASETS
 from pss_bench.pseudo_labels import write_label_png
 
 
-def annotated_dataset(cfg, data_root: str, user: int, split: str = "val"):
-    """The user's annotated photos with the config's test pipeline, labels not loaded."""
+def user_test_dataset(cfg, data_root: str, user: int, split: str = "val"):
+    """The user's photos with the config's test pipeline, labels not loaded: the annotated photos
+    (``split='val'``) or every photo with its group (``split='train'``)."""
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     ds_cfg.update(data_root=data_root, users=[user], split=split)
     ds_cfg["pipeline"] = [t for t in ds_cfg["pipeline"] if t["type"] != "LoadAnnotations"]
@@ -27,7 +28,7 @@ def predict_user(model: torch.nn.Module, cfg, data_root: str, user: int, pred_di
 
     Returns the number of files written.
     """
-    dataset = annotated_dataset(cfg, data_root, user)
+    dataset = user_test_dataset(cfg, data_root, user)
     out_dir = Path(pred_dir) / f"id{user}"
     model.eval()
     for index in range(len(dataset)):
@@ -73,7 +74,7 @@ def iter_group_predictions(model: torch.nn.Module, cfg, data_root: str, user: in
     import torch.nn.functional as F
     from mmseg.structures import SegDataSample
 
-    dataset = annotated_dataset(cfg, data_root, user, split="train")
+    dataset = user_test_dataset(cfg, data_root, user, split="train")
     dataset.pipeline.transforms = [t for t in dataset.pipeline.transforms
                                    if type(t).__name__ in ("LoadImageFromFile", "PackSegInputs")]
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]

@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pss_bench import __version__
 from pss_bench.training.checkpoint import harness_checkpoint
 from pss_bench.training.config import RunOptions, build_config, resolve_pretrained
 
@@ -35,21 +34,20 @@ def _last_checkpoint(user_dir: Path) -> Path | None:
 
 
 def _train(opts: RunOptions, user: int | list[int], train_dir: Path, pretrained: str | None,
-           init_from: Path | None = None, pseudo_dir: Path | None = None):
+           cfg=None, init_from: Path | None = None):
     """Train one user with ``opts.method`` into ``train_dir``; returns ``(cfg, final model)``.
 
+    ``cfg``: the run's config when the caller already built it (default: :func:`build_config`).
     ``init_from``: a harness checkpoint whose weights initialise the model (PSS step 2 fine-tunes the
-    step-1 model). ``pseudo_dir``: pseudo labels for the config's ``PseudoLabelDataset`` branch.
-    With ``opts.resume`` the run continues from ``train_dir``'s last checkpoint.
+    step-1 model). With ``opts.resume`` the run continues from ``train_dir``'s last checkpoint.
     """
     from mmengine.model import is_model_wrapper
 
     from pss_bench.training.quiet import HarnessRunner
 
     train_dir.mkdir(parents=True, exist_ok=True)
-    cfg = build_config(opts, user, str(train_dir), pretrained)
-    if pseudo_dir is not None:
-        cfg.train_dataloader.dataset.pseudo.pseudo_dir = str(pseudo_dir)
+    if cfg is None:
+        cfg = build_config(opts, user, str(train_dir), pretrained)
     last = _last_checkpoint(train_dir) if opts.resume else None
     if last is not None:
         print(f"[pss-bench] user {user}: resuming from {last}", flush=True)
@@ -115,8 +113,9 @@ def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrai
         s1_ckpt = _finished_checkpoint(s1_dir)
     else:
         print(f"[pss-bench] user {user}: reusing finished step 1 in {s1_dir}", flush=True)
-    s2_cfg_preview = build_config(opts, user, str(user_dir / "s2"), pretrained)
-    step2 = s2_cfg_preview.pseudo_label
+    s2_cfg = build_config(opts, user, str(user_dir / "s2"), pretrained)
+    s2_cfg.train_dataloader.dataset.pseudo.pseudo_dir = str(pseudo_dir)
+    step2 = s2_cfg.pseudo_label
     if not (pseudo_dir / f"id{user}" / "selected.txt").is_file():
         if s1_model is None:
             init_default_scope("mmseg")
@@ -132,8 +131,8 @@ def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrai
     del s1_model
     gc.collect()
     print(f"[pss-bench] user {user}: step 2 (pss_s2, init from {step2['init']})", flush=True)
-    return _train(opts, user, user_dir / "s2", pretrained,
-                  init_from=s1_ckpt if step2["init"] == "step1" else None, pseudo_dir=pseudo_dir)
+    return _train(opts, user, user_dir / "s2", pretrained, cfg=s2_cfg,
+                  init_from=s1_ckpt if step2["init"] == "step1" else None)
 
 
 def _init_cpu_process_group() -> None:
