@@ -3,11 +3,9 @@
 Importing this package registers, in ``mmseg.registry``: the models ``UDASegmentor``, ``SourceOnly``,
 ``MinEnt``, ``AdvEnt``, ``AdaptSeg`` and ``FCDiscriminator``, the optimiser-wrapper constructor
 ``MultiOptimWrapperConstructor``, the PSS pieces ``PSPGroupHead`` (group context module) and
-``PseudoLabelAdvEnt`` (OURS-S2), and (through ``pss_bench.models``) the ``VGG16BNOS8`` backbone and the
-``PSSPretrained`` weight initializer.
+``PseudoLabelAdvEnt`` (OURS-S2). Configs import it through ``pss_bench.plugins``, which also registers
+the backbone, the preprocessor, the datasets and the harness.
 """
-import pss_bench.models  # noqa: F401  (backbone + ImageNet weight initializer used by the configs)
-
 from .adaptseg import AdaptSeg
 from .advent import AdvEnt
 from .discriminator import FCDiscriminator
@@ -17,8 +15,9 @@ from .minent import MinEnt
 from .optim import MultiOptimWrapperConstructor
 from .pss_s2 import PseudoLabelAdvEnt
 from .source_only import SourceOnly
-from .uda import (AdversarialUDASegmentor, UDASegmentor, export_segmentor_checkpoint,
-                  plain_segmentor_config)
+from .adversarial import AdversarialUDASegmentor
+from .export import export_segmentor_checkpoint, plain_segmentor_config
+from .uda import UDASegmentor
 
 __all__ = [
     "AdaptSeg", "AdvEnt", "AdversarialUDASegmentor", "FCDiscriminator", "MinEnt",

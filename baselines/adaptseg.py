@@ -10,7 +10,7 @@ from __future__ import annotations
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .uda import AdversarialUDASegmentor
+from .adversarial import AdversarialUDASegmentor
 
 
 @MODELS.register_module()

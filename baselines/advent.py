@@ -11,7 +11,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from .entropy import self_information
-from .uda import AdversarialUDASegmentor
+from .adversarial import AdversarialUDASegmentor
 
 
 @MODELS.register_module()

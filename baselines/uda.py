@@ -28,27 +28,13 @@ Conventions shared by all methods (research/baselines.md sections 0, 7; methods-
   generator loss with the discriminators frozen -> backward; discriminators on detached maps,
   ``1/2 BCE(D(src), 0) + 1/2 BCE(D(tgt), 1)`` per level -> their own step; segmentor step.
 
-Exporting a plain segmentor for MMSegmentation's tools::
-
-    export_segmentor_checkpoint('work_dirs/x/iter_120000.pth', 'model.pth')   # weights_only-safe
-    cfg = plain_segmentor_config(Config.fromfile('configs/advent/advent_resnet50.py'))
-    model = mmseg.apis.init_model(cfg, 'model.pth', device='cpu')   # the UDA config works too
-
-The wrapper also loads such plain checkpoints directly (keys without the ``segmentor.`` prefix are
-mapped onto it), so ``init_model(<uda config>, 'model.pth')`` gives the same model.
+The adversarial step lives in ``adversarial.py``, checkpoint export in ``export.py``.
 """
 from __future__ import annotations
 
-import copy
-import os
-import tempfile
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmseg.models.segmentors import BaseSegmentor
@@ -246,7 +232,7 @@ class UDASegmentor(BaseSegmentor):
             raise RuntimeError(f"{type(self).__name__}: distributed training with wrapped submodules "
                                "(MMSeparateDistributedDataParallel) is not supported; use "
                                "model_wrapper_cfg=dict(type='UDADistributedWrapper') and "
-                               "GradSyncOptimWrapper (pss_bench/training/distributed.py)")
+                               "GradSyncOptimWrapper (pss_bench/harness/distributed.py)")
         if not isinstance(data, Mapping) or "inputs" not in data or "data_samples" not in data:
             raise ValueError(f"{type(self).__name__}: a training batch needs 'inputs' and 'data_samples'")
         target, target_samples = data.get("target_inputs"), data.get("target_data_samples")
@@ -281,215 +267,9 @@ class UDASegmentor(BaseSegmentor):
         meta = dict(meta or {})
         if "dataset_meta" not in meta and getattr(self, "dataset_meta", None):
             meta["dataset_meta"] = self.dataset_meta
-        return {"meta": _plain(meta), "state_dict": state}
+        from .export import plain_metadata  # export imports this module
+
+        return {"meta": plain_metadata(meta), "state_dict": state}
 
 
-class AdversarialUDASegmentor(UDASegmentor):
-    """Output-space adversarial alignment with one discriminator per output level.
-
-    Subclasses define :meth:`discriminator_input` (AdaptSeg: softmax; AdvEnt: self-information).
-
-    Args:
-        segmentor: plain segmentor config.
-        discriminator: discriminator config (``FCDiscriminator``); ``in_channels`` defaults to the
-            number of classes. One copy per level with a non-zero weight.
-        lambda_adv: generator (fooling) loss weight per level, ``{'main': ..., 'aux': ...}``; a level
-            with weight 0 gets no discriminator.
-        gan_loss: ``'bce'`` (BCE with logits, the default of the originals) or ``'lsgan'`` (MSE).
-        **kwargs: see :class:`UDASegmentor`.
-    """
-
-    def __init__(self,
-                 segmentor: dict,
-                 discriminator: dict | None = None,
-                 lambda_adv: Mapping[str, float] | None = None,
-                 gan_loss: str = "bce",
-                 **kwargs: Any) -> None:
-        super().__init__(segmentor, **kwargs)
-        name = type(self).__name__
-        lambda_adv = dict(lambda_adv if lambda_adv is not None else {"main": 1e-3, "aux": 2e-4})
-        unknown = sorted(set(lambda_adv) - set(LEVELS))
-        if unknown:
-            raise ValueError(f"{name}: lambda_adv has unknown levels {unknown}; use {LEVELS}")
-        if any(float(v) < 0 for v in lambda_adv.values()):
-            raise ValueError(f"{name}: lambda_adv weights must be >= 0, got {lambda_adv}")
-        self.lambda_adv = {lvl: float(lambda_adv[lvl]) for lvl in LEVELS if float(lambda_adv.get(lvl, 0)) > 0}
-        if not self.lambda_adv:
-            raise ValueError(f"{name}: every lambda_adv weight is 0; use SourceOnly for no adaptation")
-        missing = [lvl for lvl in self.lambda_adv if lvl not in self.heads()]
-        if missing:
-            raise ValueError(f"{name}: lambda_adv.{missing[0]} > 0 but the segmentor has no {missing[0]} head")
-        if gan_loss not in ("bce", "lsgan"):
-            raise ValueError(f"{name}: gan_loss must be 'bce' or 'lsgan', got {gan_loss!r}")
-        self.gan_loss_type = gan_loss
-        d_cfg = dict(discriminator if discriminator is not None else {"type": "FCDiscriminator"})
-        d_cfg.setdefault("in_channels", self.num_classes)
-        if d_cfg["in_channels"] != self.num_classes:
-            raise ValueError(f"{name}: discriminator.in_channels={d_cfg['in_channels']} but the segmentor "
-                             f"predicts {self.num_classes} classes")
-        self.discriminator = nn.ModuleDict({lvl: MODELS.build(copy.deepcopy(d_cfg)) for lvl in self.lambda_adv})
-
-    def discriminator_input(self, logits: Tensor) -> Tensor:
-        """Map ``(N, C, H, W)`` logits at input size to the discriminator's ``(N, C, H, W)`` input."""
-        raise NotImplementedError
-
-    def gan_loss(self, d_out: Tensor, label: float) -> Tensor:
-        """Mean BCE-with-logits (or MSE for ``lsgan``) of discriminator logits against a constant label."""
-        target = torch.full_like(d_out, label)
-        if self.gan_loss_type == "lsgan":
-            return F.mse_loss(d_out, target)
-        return F.binary_cross_entropy_with_logits(d_out, target)
-
-    def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapperDict) -> dict[str, Tensor]:
-        name = type(self).__name__
-        if not isinstance(optim_wrapper, OptimWrapperDict) or "discriminator" not in optim_wrapper:
-            raise ValueError(f"{name} trains two optimisers: configure optim_wrapper with "
-                             "constructor='MultiOptimWrapperConstructor' and entries 'segmentor' and "
-                             "'discriminator'")
-        seg_optim = self.segmentor_optim_wrapper(optim_wrapper)
-        d_optim = optim_wrapper["discriminator"]
-        check_single_update(seg_optim, name)
-        data = self.data_preprocessor(data, True)
-        source, source_samples, target, _ = self.split_batch(data)
-
-        # 1. source: supervised CE (main + 0.4 aux); keep detached source maps for the discriminators
-        with seg_optim.optim_context(self):
-            logits = self.head_logits(source)
-            src_total, log_vars = self.log_losses(self.source_loss(logits, source_samples))
-            src_maps = {lvl: self.discriminator_input(logits[lvl]).detach() for lvl in self.lambda_adv}
-        del logits
-        seg_optim.backward(src_total)
-
-        # 2. target: fool the frozen discriminators (target maps should look like source, label 0)
-        set_requires_grad(self.discriminator, False)
-        with seg_optim.optim_context(self):
-            logits = self.head_logits(target)
-            tgt_maps = {lvl: self.discriminator_input(logits[lvl]) for lvl in self.lambda_adv}
-            adv_total, adv_log = self.log_losses({
-                f"loss_adv_{lvl}": weight * self.gan_loss(self.discriminator[lvl](tgt_maps[lvl]), SOURCE_LABEL)
-                for lvl, weight in self.lambda_adv.items()})
-        del logits
-        seg_optim.backward(adv_total)
-        log_vars.update(adv_log)
-
-        # 3. discriminators on detached maps: source -> 0, target -> 1, each half weighted
-        set_requires_grad(self.discriminator, True)
-        with d_optim.optim_context(self.discriminator):
-            d_losses = {}
-            for lvl in self.lambda_adv:
-                disc = self.discriminator[lvl]
-                d_losses[f"loss_d_{lvl}"] = (0.5 * self.gan_loss(disc(src_maps[lvl]), SOURCE_LABEL)
-                                             + 0.5 * self.gan_loss(disc(tgt_maps[lvl].detach()), TARGET_LABEL))
-            d_total, d_log = self.log_losses(d_losses)
-        d_optim.update_params(d_total)
-        log_vars.update(d_log)
-
-        # 4. segmentor step with the accumulated source + adversarial gradients
-        seg_optim.step()
-        seg_optim.zero_grad()
-        log_vars["loss"] = (src_total + adv_total).detach()
-        return log_vars
-
-
-# --------------------------------------------------------------------------------- export helpers
-_DROP = object()  # marks metadata values that cannot be stored weights_only-safe
-
-
-def _plain(value: Any) -> Any:
-    """Reduce metadata to types ``torch.load(weights_only=True)`` accepts (drops anything else)."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            item = _plain(item)
-            if item is not _DROP:
-                out[str(key)] = item
-        return out
-    if isinstance(value, (list, tuple)):
-        items = [_plain(v) for v in value]
-        return [v for v in items if v is not _DROP]
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return _DROP
-
-
-def export_segmentor_checkpoint(source: "str | os.PathLike | UDASegmentor",
-                                out_path: str | os.PathLike,
-                                dataset_meta: Mapping | None = None) -> Path:
-    """Write the wrapped segmentor's weights as a plain MMSegmentation checkpoint.
-
-    The result ``{'meta': {'dataset_meta': ..., ...}, 'state_dict': {backbone.*, decode_head.*, ...}}``
-    holds only tensors and plain Python values, so it loads with ``torch.load(weights_only=True)``
-    and therefore with ``mmseg.apis.init_model`` under torch >= 2.6.
-
-    Args:
-        source: a :class:`UDASegmentor`, or the path of a checkpoint this harness's Runner wrote. Such
-            checkpoints hold MMEngine objects and are read with ``weights_only=False``: pass only
-            files you produced yourself.
-        out_path: destination; written atomically (temporary file + rename).
-        dataset_meta: classes/palette to record; defaults to the checkpoint's or model's own.
-
-    Returns:
-        ``out_path`` as a :class:`Path`.
-    """
-    out_path = Path(out_path)
-    if isinstance(source, UDASegmentor):
-        ckpt = source.segmentor_checkpoint({"dataset_meta": dataset_meta} if dataset_meta else None)
-    else:
-        src = Path(source)
-        if not src.is_file():
-            raise FileNotFoundError(f"checkpoint not found: {src}")
-        try:
-            raw = torch.load(src, map_location="cpu", weights_only=False)  # own Runner checkpoint
-        except Exception as err:
-            raise ValueError(f"{src}: cannot be read as a PyTorch checkpoint "
-                             f"({type(err).__name__}: {err})") from None
-        state = raw.get("state_dict", raw) if isinstance(raw, Mapping) else None
-        if not isinstance(state, Mapping):
-            raise ValueError(f"{src}: holds no state_dict")
-        plain = {k[len("segmentor."):]: v for k, v in state.items()
-                 if k.startswith("segmentor.") and isinstance(v, Tensor)}
-        if not plain:
-            raise ValueError(f"{src}: no 'segmentor.*' weights; is this a UDA method's checkpoint?")
-        meta = dict(raw.get("meta", {}) or {}) if isinstance(raw, Mapping) else {}
-        keep = {k: meta[k] for k in ("dataset_meta", "iter", "epoch", "seed", "experiment_name") if k in meta}
-        if dataset_meta:
-            keep["dataset_meta"] = dataset_meta
-        keep["exported_from"] = src.name
-        ckpt = {"meta": _plain(keep), "state_dict": plain}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(handle)
-    try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out_path
-
-
-def plain_segmentor_config(cfg: Config) -> Config:
-    """A copy of a UDA config whose ``model`` is the plain segmentor (for MMSegmentation's tools).
-
-    The segmentor keeps its own ``data_preprocessor`` when it has one; otherwise it gets the UDA
-    model's, as a plain ``SegDataPreProcessor``.
-    """
-    cfg = copy.deepcopy(cfg)
-    model = cfg.get("model")
-    if not isinstance(model, Mapping) or "segmentor" not in model:
-        raise ValueError("plain_segmentor_config: the config's model has no 'segmentor' (not a UDA config)")
-    plain = copy.deepcopy(model["segmentor"])
-    if "data_preprocessor" not in plain and model.get("data_preprocessor") is not None:
-        plain["data_preprocessor"] = dict(model["data_preprocessor"], type="SegDataPreProcessor")
-    cfg.model = plain
-    return cfg
-
-
-__all__ = [
-    "AdversarialUDASegmentor", "LEVELS", "SOURCE_LABEL", "TARGET_LABEL", "UDASegmentor",
-    "check_single_update", "export_segmentor_checkpoint", "plain_segmentor_config", "set_requires_grad",
-]
+__all__ = ["LEVELS", "SOURCE_LABEL", "TARGET_LABEL", "UDASegmentor", "check_single_update", "set_requires_grad"]

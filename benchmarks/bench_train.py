@@ -169,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from mmengine.registry import init_default_scope
 
     sys.path.insert(0, str(ROOT))
-    import pss_bench  # noqa: F401  (datasets + paired preprocessor)
-    import pss_bench.baselines  # noqa: F401  (methods)
+    import pss_bench.plugins  # noqa: F401  (registers datasets, preprocessor, methods)
 
     init_default_scope("mmseg")
     if args.device == "cuda" and not torch.cuda.is_available():

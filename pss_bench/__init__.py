@@ -1,9 +1,7 @@
 """pss-bench: benchmark suite for Personalized Image Semantic Segmentation.
 
-Importing the package registers its MMSegmentation components (datasets, the UDA pairing, the group
-batch sampler, the paired data preprocessor, the PSSMetric evaluator).
+Importing the package is cheap (no torch, no MMSegmentation): the command line, the scorer and the
+leaderboard need only NumPy and Pillow. Components are registered in MMSegmentation's registries by
+importing :mod:`pss_bench.plugins`, which every config does through ``custom_imports``.
 """
 __version__ = "0.1.0"
-
-from pss_bench import datasets  # noqa: E402,F401  (registration side effect)
-from pss_bench.evaluation import mmseg_metric  # noqa: E402,F401  (PSSMetric)

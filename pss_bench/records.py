@@ -33,12 +33,10 @@ to the two printed decimals for paper records that list all users.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,7 @@ from typing import Any
 from pss_bench import __version__
 from pss_bench.classes import NUM_CLASSES
 from pss_bench.evaluation.metrics import PROTOCOLS
+from pss_bench.io import atomic_write_text, sha256_file
 
 SCHEMA_VERSION = 1
 SOURCES = ("run", "submission", "paper")
@@ -57,15 +56,6 @@ _REQUIRED = ("schema_version", "name", "method", "backbone", "protocol", "source
 
 class RecordError(ValueError):
     """A result record that does not follow the schema; the message names the file."""
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _clean_float(value: Any) -> float | None:
@@ -254,27 +244,8 @@ def write_record(path: str | os.PathLike, record: dict) -> Path:
     path = Path(path)
     validate_record(record, str(path))
     text = json.dumps(record, indent=2, allow_nan=False) + "\n"
-    write_text_atomic(path, text)
+    atomic_write_text(path, text)
     return path
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def load_record(path: str | os.PathLike) -> dict:

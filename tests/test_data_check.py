@@ -172,7 +172,7 @@ def test_cli_exit_codes_and_numbered_list(root: Path, tmp_path: Path, capsys):
 
 def test_default_dataset_passes():
     """The embedded PSS-Synth set (default parameters, generated once into the cache) checks clean."""
-    from pss_bench.paths import ensure_default_data
+    from pss_bench.data.synth import ensure_default_data
 
     report = check_dataset(ensure_default_data(quiet=True))
     assert report.ok, report.format()

@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
-import pss_bench  # noqa: F401  (registers everything)
+import pss_bench.plugins  # noqa: F401  (registers every component)
 from mmseg.registry import DATASETS, DATA_SAMPLERS, MODELS
 from pss_bench.data.layout import parse_list, user_dir
 from pss_bench.datasets import group_batches

@@ -7,7 +7,7 @@ from torch import nn
 
 from mmseg.registry import MODELS
 
-import pss_bench.baselines  # noqa: F401  (registration)
+import pss_bench.plugins  # noqa: F401  (registers every component)
 from pss_bench.baselines.discriminator import FCDiscriminator
 
 

@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from conftest import make_tiny_pss
-from pss_bench.training.distributed import UDADistributedWrapper, average_gradients
+from pss_bench.harness.distributed import UDADistributedWrapper, average_gradients
 
 
 def _free_port() -> int:

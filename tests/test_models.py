@@ -10,7 +10,7 @@ from torch import nn
 
 from mmseg.registry import MODELS
 
-import pss_bench.baselines  # noqa: F401  (registers VGG16BNOS8 and the methods)
+import pss_bench.plugins  # noqa: F401  (registers every component)
 from conftest import torchvision_layout_vgg16_bn
 from pss_bench.models.vgg import VGG16BNOS8
 

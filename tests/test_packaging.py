@@ -7,6 +7,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_all_subpackages_are_installed():
     declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {"pss_bench." + p.parent.name for p in (ROOT / "pss_bench").glob("*/__init__.py")}
-    found |= {"pss_bench", "pss_bench.baselines"}
+    found = {".".join(("pss_bench",) + p.parent.relative_to(ROOT / "pss_bench").parts)
+             for p in (ROOT / "pss_bench").rglob("__init__.py")}
+    found |= {"pss_bench.baselines"}
     assert found == declared

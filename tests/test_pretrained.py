@@ -11,11 +11,12 @@ from torch import nn
 
 from mmseg.registry import MODELS
 
-import pss_bench.baselines  # noqa: F401  (registration)
+import pss_bench.plugins  # noqa: F401  (registers every component)
 from conftest import torchvision_layout_vgg16_bn
 from pss_bench.models.pretrained import (PretrainedWeightsError, PretrainedWeightsNotFound,
                                          backbone_init_cfg, load_pretrained, required_stem_channels,
-                                         resolve_checkpoint, sha256_file)
+                                         resolve_checkpoint)
+from pss_bench.io import sha256_file
 from pss_bench.models.vgg import VGG16BNOS8
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

@@ -10,13 +10,8 @@ import torch
 from PIL import Image
 
 from pss_bench.classes import voc_palette
-from pss_bench.pseudo_labels import (
-    image_entropy,
-    num_selected,
-    read_label_png,
-    select_lowest_entropy,
-    write_label_png,
-)
+from pss_bench.data.labels import read_label_png, write_label_png
+from pss_bench.inference.pseudo_labels import image_entropy, num_selected, select_lowest_entropy
 
 
 def test_image_entropy_matches_direct_computation():

@@ -13,11 +13,11 @@ from PIL import Image
 from conftest import make_tiny_pss
 from pss_bench.cli import main
 from pss_bench.data.layout import annotated_entries, user_dir
-from pss_bench.pseudo_labels import num_selected
-from pss_bench.training.checkpoint import harness_checkpoint
-from pss_bench.training.config import RunOptions, build_config
-from pss_bench.training.predict import group_inference_batches
-from pss_bench.training.pseudo import write_pseudo_labels
+from pss_bench.inference.pseudo_labels import num_selected
+from pss_bench.harness.checkpoint import harness_checkpoint
+from pss_bench.harness.config import RunOptions, build_config
+from pss_bench.inference.predict import group_inference_batches
+from pss_bench.inference.pseudo_labels import write_pseudo_labels
 
 
 def test_group_inference_batches_one_group_deterministic_order_free():

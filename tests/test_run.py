@@ -44,7 +44,7 @@ def test_every_method_has_configs_for_both_backbones():
         for backbone in BACKBONES:
             cfg = Config.fromfile(str(method.config(backbone)))
             assert cfg.model.type not in ("EncoderDecoder", "CascadeEncoderDecoder")  # a UDA wrapper
-            assert "pss_bench.baselines" in cfg.custom_imports.imports
+            assert "pss_bench.plugins" in cfg.custom_imports.imports
 
 
 def test_tiny_run_scores_and_renders(data_root, tmp_path, capsys):
@@ -80,8 +80,8 @@ def _final_state(work: Path, user: int) -> dict:
 
 
 def test_killed_and_resumed_run_equals_uninterrupted(data_root, tmp_path):
-    from pss_bench.training.config import RunOptions
-    from pss_bench.training.runner import run
+    from pss_bench.harness.config import RunOptions
+    from pss_bench.harness.run import run
 
     def opts(work: Path, resume: bool = False, interrupt: bool = False) -> RunOptions:
         hooks = [dict(type="RNGStateHook")] + ([dict(type="InterruptAtIter", at=3)] if interrupt else [])
@@ -145,7 +145,7 @@ def test_best_on_target_selection_validates_and_is_recorded(data_root, tmp_path)
 
 
 def test_groups_and_mixed_sampling_reach_the_datasets(data_root, tmp_path):
-    from pss_bench.training.config import RunOptions, build_config
+    from pss_bench.harness.config import RunOptions, build_config
 
     opts = RunOptions(method="pss_s1", backbone="vgg16", data_root=str(data_root), work_dir=str(tmp_path),
                       groups=10, target_users="mix-sample")

@@ -20,8 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-import pss_bench  # noqa: F401  (datasets, paired preprocessor)
-import pss_bench.baselines  # noqa: F401
+import pss_bench.plugins  # noqa: F401  (registers every component)
 from pss_bench.baselines import export_segmentor_checkpoint, plain_segmentor_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -323,7 +322,7 @@ def test_method_configs(method, kind, backbone):
     assert model.segmentor.backbone.type == {"resnet50": "ResNetV1c", "vgg16": "VGG16BNOS8"}[backbone]
     assert model.segmentor.auxiliary_head.loss_decode.loss_weight == 0.4
     assert cfg.train_dataloader.batch_size == 8 and cfg.crop_size == (320, 320)
-    assert "pss_bench.baselines" in cfg.custom_imports.imports and cfg.default_scope == "mmseg"
+    assert "pss_bench.plugins" in cfg.custom_imports.imports and cfg.default_scope == "mmseg"
     if kind in ADVERSARIAL:
         assert model.lambda_adv == dict(main=1e-3, aux=2e-4)
         assert set(cfg.param_scheduler) == {"segmentor", "discriminator"}

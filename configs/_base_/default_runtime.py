@@ -1,6 +1,6 @@
 # Runtime shared by every pss-bench config (MMEngine Runner, iteration-based).
 default_scope = 'mmseg'
-custom_imports = dict(imports=['pss_bench', 'pss_bench.baselines', 'pss_bench.training'],
+custom_imports = dict(imports=['pss_bench.plugins'],
                       allow_failed_imports=False)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))

@@ -23,7 +23,7 @@ model = dict(
         _base_.data_preprocessor, type='PairedSegDataPreProcessor', size=_base_.crop_size))
 train_dataloader = dict(
     batch_sampler=dict(type='GroupBatchSampler', group_target=True, group_source=True))
-# Inference in batches of one group (the group module needs its batch-mates): pss_bench.training
+# Inference in batches of one group (the group module needs its batch-mates): pss_bench.harness
 # predicts every photo of the user in deterministic group batches of this size, resized to a common
 # size (short side 1.5 x crop, batch-average aspect ratio, as the released group_collect).
 group_inference = dict(batch_size=8, seed=1)

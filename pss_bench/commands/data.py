@@ -92,7 +92,7 @@ def _banner(message: str) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     from pss_bench.data.synth import DEFAULTS, SynthError, generate
-    from pss_bench.paths import default_synth_root
+    from pss_bench.data.synth import default_synth_root
 
     given = {"users": args.users, "photos": args.photos, "voc_images": args.voc_images,
              "annotated": args.annotated, "long_side": args.size}
@@ -124,7 +124,7 @@ def run_check(args: argparse.Namespace) -> int:
     root = args.root
     if root is None:
         from pss_bench.data.synth import SynthError
-        from pss_bench.paths import ensure_default_data
+        from pss_bench.data.synth import ensure_default_data
 
         try:
             root = ensure_default_data()

@@ -10,15 +10,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import pss_bench  # noqa: F401  (registers the project's components)
     from mmseg.registry import DATA_SAMPLERS, DATASETS, METRICS, MODELS
 
     from pss_bench.methods import BACKBONES, METHODS, configs_dir
 
     try:
-        import pss_bench.baselines  # noqa: F401  (registers the methods' models)
+        import pss_bench.plugins  # noqa: F401  (registers the project's components)
     except ImportError as err:  # a broken plug-in must not hide the rest of the listing
-        print(f"warning: pss_bench.baselines failed to import: {err}")
+        print(f"warning: pss_bench.plugins failed to import: {err}")
     ours = ("pss_bench.",)
 
     def registered(registry) -> list[str]:

@@ -31,7 +31,7 @@ def _default_work_dir(name: str, resume: bool) -> str:
 
 def register(subparsers) -> None:
     from pss_bench.methods import BACKBONES, METHODS
-    from pss_bench.training.presets import PRESETS
+    from pss_bench.harness.presets import PRESETS
 
     p = subparsers.add_parser(
         "run", help="adapt a method to each user, predict, score, and write a result record",
@@ -79,10 +79,10 @@ def main(args: argparse.Namespace) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
     from mmengine.config import DictAction
 
-    from pss_bench.paths import ensure_default_data
-    from pss_bench.training.config import RunOptions
-    from pss_bench.training.presets import PRESETS
-    from pss_bench.training.runner import RunError, run
+    from pss_bench.data.synth import ensure_default_data
+    from pss_bench.harness.config import RunOptions
+    from pss_bench.harness.presets import PRESETS
+    from pss_bench.harness.run import RunError, run
 
     if args.device == "cuda":
         import torch

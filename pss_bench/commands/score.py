@@ -53,7 +53,8 @@ def _default_name(pred: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pss_bench.records import RecordError, write_text_atomic
+    from pss_bench.io import atomic_write_text
+    from pss_bench.records import RecordError
     from pss_bench.scoring import DataError, SubmissionError, score_predictions
 
     if args.jobs < 1:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         data_root = Path(args.data_root)
     else:
         try:
-            from pss_bench.paths import ensure_default_data
+            from pss_bench.data.synth import ensure_default_data
 
             data_root = ensure_default_data(quiet=args.quiet)
         except Exception as exc:  # the embedded data cannot be generated: say so plainly
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         if args.scores_json:
             outputs.append((Path(args.scores_json), json.dumps(result.scores_json(), indent=2) + "\n"))
         for path, text in outputs:
-            write_text_atomic(path, text)
+            atomic_write_text(path, text)
             if not args.quiet:
                 print(f"wrote {path}", file=sys.stderr)
     except (RecordError, OSError) as exc:

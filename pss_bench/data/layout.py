@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pss_bench.io import atomic_write_text
+
 USER_IDS: tuple[int, ...] = tuple(range(1, 16))
 PERSONAL_DIR = "personal"
 VOC_DIR = "VOC2012"
@@ -80,10 +82,7 @@ def parse_list(path: str | os.PathLike) -> list[ListEntry]:
 
 def write_list(path: str | os.PathLike, entries: list[ListEntry]) -> None:
     """Write an official list file atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(e.format() + "\n" for e in entries), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(e.format() + "\n" for e in entries))
 
 
 def annotated_entries(root: str | os.PathLike, user: int) -> list[ListEntry]:

@@ -133,7 +133,7 @@ class PseudoLabelDataset(PSSDataset):
 
     The photos and their group ids come from the user's ``train_cluster{K}.txt``; the labels are
     ``pseudo_dir/id<k>/<stem>.png`` for the stems listed in ``pseudo_dir/id<k>/selected.txt``
-    (written by ``pss_bench.training.pseudo``). Pseudo labels never live next to the dataset.
+    (written by ``pss_bench.inference.pseudo_labels``). Pseudo labels never live next to the dataset.
     """
 
     SELECTED = "selected.txt"

@@ -7,6 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from pss_bench.io import atomic_write_bytes
+
 
 def fiou_heatmap(path: str | os.PathLike, title: str, rows: Sequence[str], columns: Sequence[str],
                  values: Sequence[Sequence[float | None]]) -> Path:
@@ -49,8 +51,4 @@ def fiou_heatmap(path: str | os.PathLike, title: str, rows: Sequence[str], colum
     buffer = io.BytesIO()
     # No "Software"/date metadata: the same records give the same bytes.
     fig.savefig(buffer, format="png", metadata={"Software": None})
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())

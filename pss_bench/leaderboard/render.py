@@ -16,7 +16,7 @@ from pathlib import Path
 from pss_bench.classes import CLASSES
 from pss_bench.data.layout import USER_IDS
 from pss_bench.evaluation.metrics import PROTOCOL_DESCRIPTIONS, PROTOCOLS
-from pss_bench.records import write_text_atomic
+from pss_bench.io import atomic_write_text
 
 from .reference import load_records
 
@@ -291,5 +291,5 @@ def render_leaderboard(results_dir: str | os.PathLike | None, reference_dir: str
 
         for fig in drawn:
             fiou_heatmap(out_md.parent / fig.file, fig.title, fig.rows, fig.columns, fig.values)
-    write_text_atomic(out_md, markdown)
+    atomic_write_text(out_md, markdown)
     return out_md

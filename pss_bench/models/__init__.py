@@ -5,11 +5,12 @@
 from .pretrained import (ARCHS, DEFAULT_CHECKPOINTS, LoadReport, PretrainedWeightsError,
                          PretrainedWeightsNotFound, PSSPretrainedInit, backbone_init_cfg,
                          load_pretrained, load_state_dict_file, required_stem_channels,
-                         resolve_checkpoint, sha256_file)
+                         resolve_checkpoint)
+from .preprocessor import PairedSegDataPreProcessor
 from .vgg import VGG16BNOS8
 
 __all__ = [
     "ARCHS", "DEFAULT_CHECKPOINTS", "LoadReport", "PretrainedWeightsError", "PretrainedWeightsNotFound",
     "PSSPretrainedInit", "VGG16BNOS8", "backbone_init_cfg", "load_pretrained", "load_state_dict_file",
-    "required_stem_channels", "resolve_checkpoint", "sha256_file",
+    "required_stem_channels", "resolve_checkpoint", "PairedSegDataPreProcessor",
 ]

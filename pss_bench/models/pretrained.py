@@ -38,7 +38,6 @@ from mmengine.model.weight_init import update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import Tensor, nn
 
-from pss_bench.records import sha256_file  # noqa: F401  (re-exported: hashes of weight files)
 
 ARCHS: tuple[str, ...] = ("resnet50", "vgg16")
 
@@ -386,5 +385,5 @@ __all__ = [
     "ARCHS", "DEFAULT_CHECKPOINTS", "MIN_LOADED_FRACTION", "LoadReport", "PSSPretrainedInit",
     "PretrainedWeightsError", "PretrainedWeightsNotFound", "backbone_init_cfg", "hub_checkpoint_dir",
     "infer_arch", "load_pretrained", "load_state_dict_file", "map_resnet_keys", "map_vgg_keys",
-    "required_stem_channels", "resolve_checkpoint", "sha256_file",
+    "required_stem_channels", "resolve_checkpoint",
 ]

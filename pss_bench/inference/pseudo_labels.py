@@ -1,23 +1,26 @@
-"""Pseudo labels of PSS step 2 (OURS-S2): image-level entropy ranking, selection, and the label writer.
+"""PSS step 2 pseudo labels (OURS-S2, paper section 4.3; docs/methods/pss.md): image-level entropy
+ranking, selection, and the writer of a user's pseudo-label folder.
 
 The released code (zhangyuygss/PSS, ``eval_UDA.eval_net`` / ``cluster_subdomain``) scores every photo
-of a user by the mean normalised entropy of its main prediction, sorts ascending and keeps the first
-``int(n * 0.6)`` photos ("easy"); their full arg-max maps become pseudo labels (index PNGs, background
-kept, no confidence masking). :func:`write_label_png` is also the writer of every prediction map.
+of a user by the mean normalised entropy of its main prediction (with group context), sorts ascending
+and keeps the first ``int(n * 0.6)`` photos ("easy"); their full arg-max maps become pseudo labels
+(index PNGs, background kept, no confidence masking). Only model predictions are used: no ground
+truth is read.
 """
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
-from pss_bench.classes import IGNORE_INDEX, NUM_CLASSES, voc_palette
+from pss_bench.data.labels import write_label_png
+from pss_bench.io import atomic_write_text
+
+from pss_bench.datasets.pss import PseudoLabelDataset
+from pss_bench.inference.predict import iter_group_predictions
 
 DEFAULT_RATIO = 0.6
 """Fraction of a user's photos kept as pseudo-labelled, as hard-coded in the released code
@@ -81,61 +84,20 @@ def select_lowest_entropy(scores: dict[str, float], ratio: float = DEFAULT_RATIO
     return ranked[:num_selected(len(ranked), ratio)]
 
 
-def write_label_png(path: str | os.PathLike, label: np.ndarray) -> Path:
-    """Write a label map as a palette-mode (P) PNG with the VOC palette, atomically.
-
-    Args:
-        path: destination ``.png``; parent folders are created.
-        label: (H, W) integer array with values 0..20 (classes) or 255 (ignore).
-
-    Returns:
-        The written path. On any error nothing is left at ``path`` (nor a temporary file).
-    """
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"{path}: label maps are written as .png files")
-    label = np.asarray(label)
-    if label.ndim != 2 or label.size == 0:
-        raise ValueError(f"{path}: label must be a non-empty (H, W) array, got shape {label.shape}")
-    if not np.issubdtype(label.dtype, np.integer):
-        raise ValueError(f"{path}: label must have an integer dtype, got {label.dtype}")
-    bad = (label < 0) | ((label >= NUM_CLASSES) & (label != IGNORE_INDEX))
-    if bad.any():
-        values = np.unique(label[bad])[:5].tolist()
-        raise ValueError(f"{path}: label values must be 0..{NUM_CLASSES - 1} or {IGNORE_INDEX}, "
-                         f"found {values}")
-    image = Image.fromarray(np.ascontiguousarray(label, dtype=np.uint8))  # mode L
-    image.putpalette(voc_palette())  # turns the L image into a P image with these indices
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def read_label_png(path: str | os.PathLike) -> np.ndarray:
-    """Read an index PNG written by :func:`write_label_png` (or an official label) as (H, W) uint8.
-
-    Palette images give their indices (not colours); grayscale images their values. Raises
-    ValueError naming the file when it is unreadable, not single-channel, or holds values other
-    than 0..20 and 255.
-    """
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            if image.mode not in ("P", "L"):
-                raise ValueError(f"{path}: expected an index (P) or grayscale (L) PNG, got mode {image.mode}")
-            label = np.array(image, dtype=np.uint8)
-    except (OSError, SyntaxError) as err:  # PIL raises these for missing/corrupt files
-        raise ValueError(f"{path}: cannot read label image ({err})") from None
-    bad = (label >= NUM_CLASSES) & (label != IGNORE_INDEX)
-    if bad.any():
-        raise ValueError(f"{path}: label values must be 0..{NUM_CLASSES - 1} or {IGNORE_INDEX}, "
-                         f"found {np.unique(label[bad])[:5].tolist()}")
-    return label
+def write_pseudo_labels(model: torch.nn.Module, cfg, data_root: str, user: int, pseudo_dir: str | Path,
+                        ratio: float, batch_size: int, short_side: int, seed: int = 1) -> list[str]:
+    """Write ``pseudo_dir/id<k>/<stem>.png`` for the selected photos and ``selected.txt`` (last, so a
+    folder without it is incomplete). Returns the selected stems."""
+    out = Path(pseudo_dir) / f"id{user}"
+    out.mkdir(parents=True, exist_ok=True)
+    scores: dict[str, float] = {}
+    # Every arg-max map goes to disk (memory stays flat); the unselected ones are removed after ranking.
+    for stem, result in iter_group_predictions(model, cfg, data_root, user, batch_size, short_side, seed):
+        scores[stem] = float(image_entropy(result.seg_logits.data[None].float())[0])
+        write_label_png(out / f"{stem}.png", result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8))
+    selected = select_lowest_entropy(scores, ratio)
+    for stem in set(scores) - set(selected):
+        (out / f"{stem}.png").unlink()
+    atomic_write_text(out / "entropy.tsv", "".join(f"{s}\t{scores[s]:.6f}\n" for s in sorted(scores)))
+    atomic_write_text(out / PseudoLabelDataset.SELECTED, "".join(f"{s}\n" for s in selected))
+    return selected

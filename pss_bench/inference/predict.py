@@ -9,7 +9,7 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmseg.registry import DATASETS
 
-from pss_bench.pseudo_labels import write_label_png
+from pss_bench.data.labels import write_label_png
 
 
 def user_test_dataset(cfg, data_root: str, user: int, split: str = "val"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from mmengine.config import Config
 
 from pss_bench.methods import METHODS
-from pss_bench.training.presets import PRESETS
+from pss_bench.harness.presets import PRESETS
 
 @dataclass
 class RunOptions:
@@ -169,7 +169,7 @@ def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
     if cfg.get("group_inference"):
         cfg.group_inference.batch_size = s["batch_size"]  # inference groups as large as training's
     if opts.launcher != "none":
-        # See pss_bench/training/distributed.py: explicit gradient averaging instead of DDP.
+        # See pss_bench/harness/distributed.py: explicit gradient averaging instead of DDP.
         cfg.model_wrapper_cfg = dict(type="UDADistributedWrapper")
         _walk(cfg.optim_wrapper, lambda node: node.update(type="GradSyncOptimWrapper")
               if node.get("type") == "OptimWrapper" else None)

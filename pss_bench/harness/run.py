@@ -9,8 +9,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pss_bench.training.checkpoint import harness_checkpoint
-from pss_bench.training.config import RunOptions, build_config, resolve_pretrained
+from pss_bench.harness.checkpoint import harness_checkpoint
+from pss_bench.io import atomic_write_text, sha256_file
+from pss_bench.harness.config import RunOptions, build_config, resolve_pretrained
 
 DONE = "done.json"
 
@@ -43,7 +44,7 @@ def _train(opts: RunOptions, user: int | list[int], train_dir: Path, pretrained:
     """
     from mmengine.model import is_model_wrapper
 
-    from pss_bench.training.quiet import HarnessRunner
+    from pss_bench.harness.runner import HarnessRunner
 
     train_dir.mkdir(parents=True, exist_ok=True)
     if cfg is None:
@@ -66,7 +67,7 @@ def _train(opts: RunOptions, user: int | list[int], train_dir: Path, pretrained:
 
 
 def _predict(model, cfg, opts: RunOptions, user: int, pred_dir: Path) -> int:
-    from pss_bench.training.predict import predict_user, predict_user_groups
+    from pss_bench.inference.predict import predict_user, predict_user_groups
 
     group = cfg.get("group_inference")
     if group:
@@ -87,9 +88,7 @@ def _finished_checkpoint(train_dir: Path) -> Path | None:
 
 def _mark_done(train_dir: Path, **info) -> None:
     ckpt = _last_checkpoint(train_dir)
-    tmp = train_dir / (DONE + ".tmp")
-    tmp.write_text(json.dumps(dict(info, checkpoint=str(ckpt) if ckpt else None)))
-    tmp.replace(train_dir / DONE)
+    atomic_write_text(train_dir / DONE, json.dumps(dict(info, checkpoint=str(ckpt) if ckpt else None)))
 
 
 def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrained: str | None):
@@ -100,7 +99,7 @@ def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrai
     from mmengine.runner import load_checkpoint
     from mmseg.registry import MODELS
 
-    from pss_bench.training.pseudo import write_pseudo_labels
+    from pss_bench.inference.pseudo_labels import write_pseudo_labels
 
     s1_opts = replace(opts, method="pss_s1", cfg_options={})
     s1_dir, pseudo_dir = user_dir / "s1", user_dir / "pseudo"
@@ -172,11 +171,11 @@ def run(opts: RunOptions) -> dict:
     from mmengine.dist import barrier, get_rank
 
     from pss_bench.data.layout import find_users
-    from pss_bench.models.pretrained import PretrainedWeightsError, sha256_file
+    from pss_bench.models.pretrained import PretrainedWeightsError
     from pss_bench.methods import METHODS, configs_dir
     from pss_bench.records import build_record, write_record
     from pss_bench.scoring import score_predictions
-    from pss_bench.training.quiet import silence_known_warnings
+    from pss_bench.harness.runner import silence_known_warnings
 
     silence_known_warnings()
     if opts.launcher == "pytorch":
