@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 from PIL import Image
@@ -41,8 +42,21 @@ def s2_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     assert main(["run", "--method", "pss_s2", "--backbone", "vgg16", "--data-root", str(root),
                  "--work-dir", str(work), "--users", "1", "--iters", "2", "--crop", "32",
-                 "--batch-size", "2", "--pretrained", "none", "--preset", "demo"]) == 0
+                 "--batch-size", "2", "--pretrained", "none", "--preset", "demo", "--cfg-options",
+                 "model.lambda_adv.main=0.5", "s2.model.lambda_pseudo=0.25"]) == 0
     return root, work
+
+
+def test_cfg_options_reach_every_training_stage(s2_run):
+    _, work = s2_run
+    s1 = Config.fromfile(str(work / "id1" / "s1" / "config.py"))
+    s2 = Config.fromfile(str(work / "id1" / "s2" / "config.py"))
+    assert s1.model.type == "AdvEnt" and s1.model.lambda_adv.main == 0.5  # unprefixed: both stages
+    assert s2.model.type == "PseudoLabelAdvEnt" and s2.model.lambda_adv.main == 0.5
+    assert s2.model.lambda_pseudo == 0.25 and "lambda_pseudo" not in s1.model  # prefixed: s2 only
+    stages = json.loads((work / "result.json").read_text())["extra"]["stages"]["id1"]
+    assert [s["name"] for s in stages] == ["s1", "pseudo", "s2"]
+    assert stages[0]["cfg_options"] == ["model.lambda_adv.main"]
 
 
 def test_pss_s2_runs_both_steps_and_selects_lowest_entropy(s2_run):

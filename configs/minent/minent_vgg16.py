@@ -1,20 +1,4 @@
-# MinEnt (Vu et al., CVPR 2019): source CE + entropy minimisation of the target main/aux outputs.
-# lambda_ent main 1e-3 / aux 2e-4: ADVENT LAMBDA_ENT_MAIN/AUX (research/baselines.md 2). Everything else as
-# the released PSS code (methods-pss-hiast.md 1.5): aux CE 0.4 (ADVENT: 0.1), batch 8, 320x320 crops
-# with 0.5-2x scale jitter and flip, SGD lr 2.5e-3 wd 5e-4 (paper text: 2.5e-4 / 1e-4), poly 0.9
-# against 250k, stop at 120k.
-_base_ = [
-    '../_base_/models/pspnet_vgg16.py',
-    '../_base_/datasets/pss_uda.py',
-    '../_base_/default_runtime.py',
-    '../_base_/schedules/pss_poly_120k.py',
-]
-# default_runtime.py imports pss_bench and pss_bench.baselines (methods, discriminator, VGG backbone,
-# PSSPretrained initializer, MultiOptimWrapperConstructor) through custom_imports.
-model = dict(
-    _delete_=True,
-    type='MinEnt',
-    lambda_ent=dict(main=1e-3, aux=2e-4),
-    segmentor=_base_.model,  # the plain segmentor of the model base (predict/test delegate to it)
-    data_preprocessor=dict(
-        _base_.data_preprocessor, type='PairedSegDataPreProcessor', size=_base_.crop_size))
+# MinEnt (_base_/uda/minent.py) on PSPNet-VGG-16 (_base_/models/pspnet_vgg16.py).
+_base_ = ['../_base_/models/pspnet_vgg16.py', '../_base_/uda/minent.py']
+model = dict(_base_.uda_model, _delete_=True, segmentor=_base_.model, data_preprocessor=dict(
+    _base_.data_preprocessor, type='PairedSegDataPreProcessor', size=_base_.crop_size))

@@ -1,8 +1,10 @@
-"""The training harness behind ``pss-bench run``: presets, config assembly, per-user adaptation,
-prediction and resume. Importing it registers the harness's hooks and checkpoint scheme."""
-from .checkpoint import HARNESS_SCHEME, harness_checkpoint
-from .distributed import GradSyncOptimWrapper, UDADistributedWrapper
-from .hooks import RNGStateHook
-from .presets import PRESETS, Preset
+"""The harness behind ``pss-bench run``: presets, config assembly with explicit overrides, the stages
+of multi-stage methods, per-user adaptation, prediction, scoring and the result record (``run.py``),
+resume and distributed training. May import everything below it (data, datasets, models, inference,
+scoring, records); nothing but the CLI imports it.
 
-__all__ = ["HARNESS_SCHEME", "harness_checkpoint", "GradSyncOptimWrapper", "UDADistributedWrapper", "RNGStateHook", "PRESETS", "Preset"]
+This package's ``__init__`` is empty so that ``presets`` stays importable without torch (the CLI's
+``--help``). Its MMEngine components (``HarnessRunner``, ``RNGStateHook``, ``GradSyncOptimWrapper``,
+``UDADistributedWrapper``, the ``pss-harness://`` checkpoint scheme) are registered by
+:mod:`pss_bench.plugins`.
+"""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mmengine.config import Config
 
@@ -75,15 +76,99 @@ def torch_cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _walk(node, fn) -> None:
-    """Apply ``fn`` to every dict inside a config tree (dicts and lists)."""
-    if isinstance(node, dict):
-        fn(node)
-        for value in node.values():
-            _walk(value, fn)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _walk(value, fn)
+class ConfigPathError(KeyError):
+    """An override names a path the config does not have (the config was edited or is not a UDA config)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def _children(node: Any, part: str) -> list:
+    """The nodes selected by one path part: ``key`` (a dict entry) or ``key[Type]`` (the entries of the
+    list at ``key`` whose ``type`` is ``Type``; a dict of lists, as ``param_scheduler`` of two
+    optimisers, is searched in each list)."""
+    key, _, kind = part.partition("[")
+    kind = kind.rstrip("]")
+    if not isinstance(node, dict) or key not in node:
+        return []
+    value = node[key]
+    if not kind:
+        return [value]
+    lists = list(value.values()) if isinstance(value, dict) else [value]
+    return [item for seq in lists if isinstance(seq, (list, tuple))
+            for item in seq if isinstance(item, dict) and item.get("type") == kind]
+
+
+@dataclass(frozen=True)
+class Override:
+    """One value the harness sets in a method's config. ``path`` is dotted; ``name[Type]`` selects
+    list entries by type (``train_dataloader.dataset.source.pipeline[RandomCrop].crop_size``).
+    ``optional``: the parent may be absent (e.g. the pseudo-label branch exists only in step 2)."""
+
+    path: str
+    value: Any
+    why: str
+    optional: bool = False
+
+
+def apply_overrides(cfg: Config, overrides: list[Override]) -> list[str]:
+    """Set every override in ``cfg``; returns one log line per value changed.
+
+    Raises:
+        ConfigPathError: a non-optional override's parent is not in the config.
+    """
+    log = []
+    root = cfg._cfg_dict  # a dict; edited in place
+    for ov in overrides:
+        *parents, leaf = ov.path.split(".")
+        nodes = [root]
+        for part in parents:
+            nodes = [child for node in nodes for child in _children(node, part)]
+        nodes = [n for n in nodes if isinstance(n, dict)]
+        if not nodes:
+            if ov.optional:
+                continue
+            raise ConfigPathError(f"the config has no {'.'.join(parents)} (needed to set {ov.path} for "
+                                  f"{ov.why}); was the config edited?")
+        for node in nodes:
+            old = node.get(leaf)
+            node[leaf] = ov.value
+            if old != ov.value:
+                log.append(f"{ov.path} = {ov.value!r} (config: {old!r}; {ov.why})")
+    return log
+
+
+def run_overrides(opts: RunOptions, users: list[int]) -> list[Override]:
+    """What ``pss-bench run`` sets in every method config: the data, the users, the preset's sizes
+    and schedule. Each path is explicit, so a value the harness does not own is never touched."""
+    s = opts.settings
+    crop = (s["crop"], s["crop"])
+    data, preset, groups = "--data-root", f"preset {opts.preset} / --crop", "--groups"
+    out: list[Override] = []
+    for branch, optional in (("source", False), ("target", False), ("pseudo", True)):
+        base = f"train_dataloader.dataset.{branch}"
+        out.append(Override(f"{base}.data_root", opts.data_root, data, optional))
+        if branch != "source":
+            out.append(Override(f"{base}.users", users, "the run's users", optional))
+        for transform, key in (("RandomResize", "scale"), ("RandomCrop", "crop_size")):
+            out.append(Override(f"{base}.pipeline[{transform}].{key}", crop, preset, optional))
+    for loader, optional in (("test_dataloader", False), ("val_dataloader", True)):
+        base = f"{loader}.dataset"
+        out += [Override(f"{base}.data_root", opts.data_root, data, optional),
+                Override(f"{base}.users", users, "the run's users", optional),
+                Override(f"{base}.pipeline[Resize].scale", (2048, s["test_short"]),
+                         "test short side = 1.5 x crop", optional)]
+    if opts.groups is not None:
+        out += [Override("train_dataloader.dataset.target.cluster_k", opts.groups, groups),
+                Override("train_dataloader.dataset.pseudo.cluster_k", opts.groups, groups, True),
+                Override("test_dataloader.dataset.cluster_k", opts.groups, groups),
+                Override("val_dataloader.dataset.cluster_k", opts.groups, groups, True)]
+    out += [Override("model.data_preprocessor.size", crop, preset),
+            Override("model.segmentor.data_preprocessor.size", crop, preset, True),
+            # PolyLR decays over end - 1 steps; the preset keeps the released 120k/250k stop ratio.
+            Override("param_scheduler[PolyLR].end", s["poly_iters"] + 1, f"preset {opts.preset} / --iters"),
+            Override("param_scheduler[PolyLR].by_epoch", False, "iteration-based schedule")]
+    return out
 
 
 def find_backbone(model_cfg: dict) -> dict:
@@ -96,39 +181,31 @@ def find_backbone(model_cfg: dict) -> dict:
     return node["backbone"]
 
 
-def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
-                 pretrained_path: str | None) -> Config:
-    """The full config of one adaptation run on ``user`` (an id, or several ids for mixed training)."""
-    method = METHODS[opts.method]
-    path = method.config(opts.backbone)
+def load_method_config(method: str, backbone: str) -> Config:
+    """The method's MMEngine config for ``backbone``, as written (no harness changes)."""
+    path = METHODS[method].config(backbone)
     if not path.is_file():
-        raise FileNotFoundError(f"no config for method {opts.method!r} with backbone {opts.backbone!r}: {path}")
-    cfg = Config.fromfile(str(path))
+        raise FileNotFoundError(f"no config for method {method!r} with backbone {backbone!r}: {path}")
+    return Config.fromfile(str(path))
+
+
+def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
+                 pretrained_path: str | None, method: str | None = None,
+                 cfg_options: dict | None = None) -> Config:
+    """The full config of one training run on ``user`` (an id, or several ids for mixed training).
+
+    Args:
+        method: the method whose config is built (default ``opts.method``; a stage of a multi-stage
+            method names its own, e.g. ``pss_s1`` for step 1 of ``pss_s2``).
+        cfg_options: ``--cfg-options`` for this config (default ``opts.cfg_options``); merged last.
+
+    The harness's own changes are :func:`run_overrides` (explicit paths, listed in
+    ``cfg.harness_overrides``) plus the loop, loader, hook and seed settings below.
+    """
+    cfg = load_method_config(method or opts.method, opts.backbone)
     s = opts.settings
     users = [user] if isinstance(user, int) else list(user)
-    crop = (s["crop"], s["crop"])
-
-    def adapt(node: dict) -> None:
-        kind = node.get("type")
-        if kind in ("PSSDataset", "PseudoLabelDataset", "VOCAugDataset"):
-            node["data_root"] = opts.data_root
-        if kind in ("PSSDataset", "PseudoLabelDataset") and node.get("list_file") is None:
-            node["users"] = users
-            if opts.groups is not None:
-                node["cluster_k"] = opts.groups
-        if kind == "RandomResize":
-            node["scale"] = crop
-        if kind == "RandomCrop":
-            node["crop_size"] = crop
-        if kind == "Resize" and "scale" in node:
-            node["scale"] = (2048, s["test_short"])
-        if kind in ("PolyLR",):
-            node["end"] = s["poly_iters"] + 1  # PolyLR decays over end - 1 steps
-            node["by_epoch"] = False
-        if kind in ("SegDataPreProcessor", "PairedSegDataPreProcessor"):
-            node["size"] = crop
-
-    _walk(cfg._cfg_dict, adapt)
+    cfg.harness_overrides = apply_overrides(cfg, run_overrides(opts, users))
     if opts.target_users == "mix-sample":
         # Table 5 "sample": the pooled album thinned to one user's worth of photos (1/15).
         cfg.train_dataloader.dataset.target.sample_fraction = 1 / 15
@@ -164,17 +241,26 @@ def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
             backbone["stem_channels"] = required_stem_channels(pretrained_path)
     cfg.randomness = dict(seed=opts.seed, deterministic=False)
     cfg.work_dir = work_dir
-    cfg.experiment_name = f"{opts.method}_{opts.backbone}_{'-'.join(map(str, users))}"
+    cfg.experiment_name = f"{method or opts.method}_{opts.backbone}_{'-'.join(map(str, users))}"
     cfg.launcher = opts.launcher
     if cfg.get("group_inference"):
         cfg.group_inference.batch_size = s["batch_size"]  # inference groups as large as training's
     if opts.launcher != "none":
         # See pss_bench/harness/distributed.py: explicit gradient averaging instead of DDP.
         cfg.model_wrapper_cfg = dict(type="UDADistributedWrapper")
-        _walk(cfg.optim_wrapper, lambda node: node.update(type="GradSyncOptimWrapper")
-              if node.get("type") == "OptimWrapper" else None)
+        _set_optim_wrapper_type(cfg.optim_wrapper, "GradSyncOptimWrapper")
         if not torch_cuda_available():
             cfg.env_cfg.dist_cfg = dict(backend="gloo")
-    if opts.cfg_options:
-        cfg.merge_from_dict(opts.cfg_options)
+    options = opts.cfg_options if cfg_options is None else cfg_options
+    if options:
+        cfg.merge_from_dict(options)
     return cfg
+
+
+def _set_optim_wrapper_type(optim_wrapper: dict, kind: str) -> None:
+    """Swap ``OptimWrapper`` for ``kind`` in a single wrapper or in each entry of a wrapper dict."""
+    if optim_wrapper.get("type") == "OptimWrapper":
+        optim_wrapper["type"] = kind
+    for value in optim_wrapper.values():
+        if isinstance(value, dict) and value.get("type") == "OptimWrapper":
+            value["type"] = kind

@@ -6,12 +6,14 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from pss_bench.harness.checkpoint import harness_checkpoint
 from pss_bench.io import atomic_write_text, sha256_file
-from pss_bench.harness.config import RunOptions, build_config, resolve_pretrained
+from pss_bench.datasets.pss import PseudoLabelDataset
+from pss_bench.harness.config import ConfigPathError, RunOptions, build_config, resolve_pretrained
+from pss_bench.harness.stages import Stage, StageError, declared_stages, route_cfg_options
 
 DONE = "done.json"
 
@@ -34,21 +36,17 @@ def _last_checkpoint(user_dir: Path) -> Path | None:
     return None
 
 
-def _train(opts: RunOptions, user: int | list[int], train_dir: Path, pretrained: str | None,
-           cfg=None, init_from: Path | None = None):
-    """Train one user with ``opts.method`` into ``train_dir``; returns ``(cfg, final model)``.
+def _train(opts: RunOptions, user: int | list[int], train_dir: Path, cfg, init_from: Path | None = None):
+    """Train ``cfg`` for one user into ``train_dir``; returns the final model.
 
-    ``cfg``: the run's config when the caller already built it (default: :func:`build_config`).
-    ``init_from``: a harness checkpoint whose weights initialise the model (PSS step 2 fine-tunes the
-    step-1 model). With ``opts.resume`` the run continues from ``train_dir``'s last checkpoint.
+    ``init_from``: a harness checkpoint whose weights initialise the model (a later stage fine-tunes
+    an earlier one). With ``opts.resume`` training continues from ``train_dir``'s last checkpoint.
     """
     from mmengine.model import is_model_wrapper
 
     from pss_bench.harness.runner import HarnessRunner
 
     train_dir.mkdir(parents=True, exist_ok=True)
-    if cfg is None:
-        cfg = build_config(opts, user, str(train_dir), pretrained)
     last = _last_checkpoint(train_dir) if opts.resume else None
     if last is not None:
         print(f"[pss-bench] user {user}: resuming from {last}", flush=True)
@@ -63,7 +61,19 @@ def _train(opts: RunOptions, user: int | list[int], train_dir: Path, pretrained:
         if best:
             from mmengine.runner import load_checkpoint
             load_checkpoint(model, harness_checkpoint(best[-1]), map_location="cpu")
-    return cfg, model
+    return model
+
+
+def _load_model(cfg, checkpoint: Path):
+    """The model of ``cfg`` with the weights of a harness checkpoint (a finished stage reused)."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    init_default_scope("mmseg")
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, harness_checkpoint(checkpoint), map_location="cpu")
+    return model
 
 
 def _predict(model, cfg, opts: RunOptions, user: int, pred_dir: Path) -> int:
@@ -80,9 +90,9 @@ def _finished_checkpoint(train_dir: Path) -> Path | None:
     """The final checkpoint of a finished training in ``train_dir`` (marked by ``done.json``)."""
     marker = train_dir / DONE
     if marker.is_file():
-        path = Path(json.loads(marker.read_text())["checkpoint"])
-        if path.is_file():
-            return path
+        path = json.loads(marker.read_text()).get("checkpoint")
+        if path and Path(path).is_file():
+            return Path(path)
     return None
 
 
@@ -91,47 +101,96 @@ def _mark_done(train_dir: Path, **info) -> None:
     atomic_write_text(train_dir / DONE, json.dumps(dict(info, checkpoint=str(ckpt) if ckpt else None)))
 
 
-def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrained: str | None):
-    """Adapt to one user; PSS step 2 first reuses or trains step 1 and writes its pseudo labels."""
-    if opts.method != "pss_s2":
-        return _train(opts, user, user_dir, pretrained)
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmseg.registry import MODELS
+@dataclass
+class _StageOutput:
+    """What a finished stage hands to later ones."""
 
+    folder: Path
+    cfg: object = None             # train stages: the built config
+    checkpoint: Path | None = None  # train stages: the final checkpoint
+    model: object = None            # train stages: the trained model, while still in memory
+
+
+def plan_stages(opts: RunOptions) -> tuple[list[Stage], dict[str, dict]]:
+    """The method's stages and the ``--cfg-options`` of each train stage (see ``harness/stages.py``).
+
+    Raises:
+        StageError: a bad declaration, or an option no stage can take.
+    """
+    from pss_bench.harness.config import load_method_config
+
+    declared = {k: v for k, v in opts.cfg_options.items() if k.split(".", 1)[0] == "stages"}
+    method_cfg = load_method_config(opts.method, opts.backbone)
+    if declared:
+        method_cfg.merge_from_dict(declared)
+    stages = declared_stages(method_cfg.get("stages"), opts.method)
+    configs = {s.name: load_method_config(s.get("method") or opts.method, opts.backbone).to_dict()
+               for s in stages if s.type == "train"}
+    rest = {k: v for k, v in opts.cfg_options.items() if k not in declared}
+    return stages, route_cfg_options(rest, stages, configs)
+
+
+def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrained: str | None,
+                stages: list[Stage], options: dict[str, dict], log: list[dict]):
+    """Run the method's stages for one user (or one pooled set); returns ``(cfg, model)`` of the
+    last stage. Finished stages are reused; each stage's summary is appended to ``log``."""
     from pss_bench.inference.pseudo_labels import write_pseudo_labels
 
-    s1_opts = replace(opts, method="pss_s1", cfg_options={})
-    s1_dir, pseudo_dir = user_dir / "s1", user_dir / "pseudo"
-    s1_ckpt = _finished_checkpoint(s1_dir)
-    s1_model = s1_cfg = None
-    if s1_ckpt is None:
-        print(f"[pss-bench] user {user}: step 1 (pss_s1)", flush=True)
-        s1_cfg, s1_model = _train(s1_opts, user, s1_dir, pretrained)
-        _mark_done(s1_dir, user=user, method="pss_s1")
-        s1_ckpt = _finished_checkpoint(s1_dir)
-    else:
-        print(f"[pss-bench] user {user}: reusing finished step 1 in {s1_dir}", flush=True)
-    s2_cfg = build_config(opts, user, str(user_dir / "s2"), pretrained)
-    s2_cfg.train_dataloader.dataset.pseudo.pseudo_dir = str(pseudo_dir)
-    step2 = s2_cfg.pseudo_label
-    if not (pseudo_dir / f"id{user}" / "selected.txt").is_file():
-        if s1_model is None:
-            init_default_scope("mmseg")
-            s1_cfg = build_config(s1_opts, user, str(s1_dir), pretrained)
-            s1_model = MODELS.build(s1_cfg.model)
-            load_checkpoint(s1_model, harness_checkpoint(s1_ckpt), map_location="cpu")
-        selected = write_pseudo_labels(
-            s1_model, s1_cfg, opts.data_root, user, pseudo_dir, ratio=step2["ratio"],
-            batch_size=s1_cfg.group_inference["batch_size"], short_side=opts.settings["test_short"],
-            seed=s1_cfg.group_inference.get("seed", 1))
-        print(f"[pss-bench] user {user}: {len(selected)} pseudo-labelled photos "
-              f"(lowest-entropy {step2['ratio']:.0%})", flush=True)
-    del s1_model
-    gc.collect()
-    print(f"[pss-bench] user {user}: step 2 (pss_s2, init from {step2['init']})", flush=True)
-    return _train(opts, user, user_dir / "s2", pretrained, cfg=s2_cfg,
-                  init_from=s1_ckpt if step2["init"] == "step1" else None)
+    outputs: dict[str, _StageOutput] = {}
+    single = len(stages) == 1
+    for index, stage in enumerate(stages):
+        folder = user_dir if single else user_dir / stage.name
+        last = index == len(stages) - 1
+        t0 = time.time()
+        entry = dict(name=stage.name, type=stage.type)
+        if stage.type == "train":
+            method = stage.get("method") or opts.method
+            cfg = build_config(opts, user, str(folder), pretrained, method=method,
+                               cfg_options=options[stage.name])
+            entry.update(method=method, cfg_options=sorted(options[stage.name]))
+            if stage.get("pseudo_labels"):
+                if "pseudo" not in cfg.train_dataloader.dataset:
+                    raise RunError(f"{method}: stage {stage.name} takes pseudo labels but its config has no "
+                                   "train_dataloader.dataset.pseudo branch")
+                cfg.train_dataloader.dataset.pseudo.pseudo_dir = str(outputs[stage.get("pseudo_labels")].folder)
+            done = _finished_checkpoint(folder) if not single else None
+            if done is not None:
+                print(f"[pss-bench] user {user}: reusing finished stage {stage.name} in {folder}", flush=True)
+                out = _StageOutput(folder, cfg, done, _load_model(cfg, done) if last else None)
+                entry["reused"] = True
+            else:
+                if not single:
+                    print(f"[pss-bench] user {user}: stage {stage.name} ({stage.type}, {method})", flush=True)
+                init = outputs[stage.get("init_from")].checkpoint if stage.get("init_from") else None
+                model = _train(opts, user, folder, cfg, init_from=init)
+                cfg.dump(str(folder / "config.py"))  # what this stage ran, harness overrides listed
+                if not single:
+                    _mark_done(folder, user=user, stage=stage.name, method=method)
+                out = _StageOutput(folder, cfg, _last_checkpoint(folder), model)
+        else:  # pseudo_labels
+            source = outputs[stage.get("model")]
+            ratio = stage.get("ratio", 0.6)
+            marker = folder / f"id{user}" / PseudoLabelDataset.SELECTED
+            if marker.is_file():
+                print(f"[pss-bench] user {user}: reusing pseudo labels in {folder}", flush=True)
+                entry["reused"] = True
+            else:
+                model = source.model if source.model is not None else _load_model(source.cfg, source.checkpoint)
+                group = source.cfg.group_inference
+                selected = write_pseudo_labels(
+                    model, source.cfg, opts.data_root, user, folder, ratio=ratio,
+                    batch_size=group["batch_size"], short_side=opts.settings["test_short"],
+                    seed=group.get("seed", 1))
+                print(f"[pss-bench] user {user}: {len(selected)} pseudo-labelled photos "
+                      f"(lowest-entropy {ratio:.0%})", flush=True)
+            out = _StageOutput(folder)
+        for earlier in outputs.values():  # only the last stage's model stays in memory
+            earlier.model = None
+        gc.collect()
+        outputs[stage.name] = out
+        log.append(dict(entry, seconds=round(time.time() - t0, 1)))
+    final = outputs[stages[-1].name]
+    return final.cfg, final.model
 
 
 def _init_cpu_process_group() -> None:
@@ -144,14 +203,14 @@ def _init_cpu_process_group() -> None:
         dist.init_process_group("gloo", init_method="env://")
 
 
-def _check_inputs(opts: RunOptions, users: list[int]) -> None:
+def _check_inputs(opts: RunOptions, users: list[int], stages: list[Stage]) -> None:
     """Fail before any training on what would otherwise fail later."""
     from pss_bench.data.layout import cluster_list_name, user_dir
 
     if opts.target_users not in ("per-user", "mix-all", "mix-sample"):
         raise RunError(f"--target-users must be per-user, mix-all or mix-sample, got {opts.target_users!r}")
-    if opts.target_users != "per-user" and opts.method == "pss_s2":
-        raise RunError("pss_s2 runs per user (its pseudo labels are per user); use --target-users per-user")
+    if opts.target_users != "per-user" and any(s.type == "pseudo_labels" for s in stages):
+        raise RunError(f"{opts.method} runs per user (its pseudo labels are per user); use --target-users per-user")
     if opts.groups is not None:
         missing = [str(user_dir(opts.data_root, u) / cluster_list_name(opts.groups)) for u in users
                    if not (user_dir(opts.data_root, u) / cluster_list_name(opts.groups)).is_file()]
@@ -188,7 +247,11 @@ def run(opts: RunOptions) -> dict:
     absent = sorted(set(users) - set(present))
     if absent:
         raise RunError(f"users {absent} have no folder under {opts.data_root}/personal")
-    _check_inputs(opts, users)
+    try:
+        stages, stage_options = plan_stages(opts)
+    except (StageError, FileNotFoundError) as err:
+        raise RunError(str(err)) from None
+    _check_inputs(opts, users, stages)
     record_path = work / "result.json"
     if record_path.exists() and not opts.resume:
         raise RunError(f"{work} already holds a finished run ({record_path}); "
@@ -207,6 +270,7 @@ def run(opts: RunOptions) -> dict:
         plan = [(work / f"id{user}", user, [user]) for user in users]
     else:
         plan = [(work / "mix", users, users)]
+    stage_log: dict[str, list[dict]] = {}
     for train_dir, train_users, scored in plan:
         label = f"user {train_users}" if isinstance(train_users, int) else f"users {train_users} pooled"
         if (train_dir / DONE).is_file() and opts.resume:
@@ -214,10 +278,13 @@ def run(opts: RunOptions) -> dict:
             continue
         train_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        cfg, model = _adapt_user(opts, train_users, train_dir, pretrained)
+        log = stage_log.setdefault(train_dir.name, [])
+        try:
+            cfg, model = _adapt_user(opts, train_users, train_dir, pretrained, stages, stage_options, log)
+        except ConfigPathError as err:
+            raise RunError(f"{opts.method}: {err}") from None
         if get_rank() == 0:
             n = sum(_predict(model, cfg, opts, user, pred_dir) for user in scored)
-            cfg.dump(str(train_dir / "config.py"))
             _mark_done(train_dir, users=scored, method=opts.method, predictions=n,
                        seconds=round(time.time() - t0, 1))
         barrier()  # other processes wait while rank 0 predicts
@@ -237,7 +304,8 @@ def run(opts: RunOptions) -> dict:
                     sha256=sha256_file(config_path)),
         extra=dict(preset=opts.preset, settings=opts.settings, seed=opts.seed, groups=opts.groups,
                    target_users=opts.target_users, random_init=pretrained is None,
-                   data_root=str(opts.data_root), minutes=round((time.time() - started) / 60, 2)),
+                   data_root=str(opts.data_root), minutes=round((time.time() - started) / 60, 2),
+                   cfg_options=opts.cfg_options, stages=stage_log),
     )
     write_record(record_path, record)
     print(result.format_tables(), flush=True)
