@@ -1,5 +1,11 @@
 """Shared fixtures: a tiny dataset in the official PSS layout, written by hand (independent of the
-PSS-Synth generator so that dataset and scorer tests do not depend on it)."""
+PSS-Synth generator so that dataset and scorer tests do not depend on it), the tiny segmentor that
+training-step tests build, and a torchvision-layout VGG-16-BN reference.
+
+Tests get these through fixtures (``make_pss``, ``tiny_pss``, ``tiny_segmentor_cfg``,
+``torchvision_vgg16_bn``), never by importing this file. End-to-end tests (a Runner, a subprocess)
+carry the ``slow`` marker: ``pytest -m "not slow"`` gives a quick pass; the README's test command runs
+them all."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +17,11 @@ from PIL import Image
 
 from mmseg.utils import register_all_modules
 
+import pss_bench.plugins  # noqa: F401  (every pss-bench component, as configs import it)
 from pss_bench.classes import voc_palette
 from pss_bench.data.layout import ListEntry, cluster_list_name, user_dir, voc_dir, write_list
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 # Tiny tensors on a 2-core machine: one thread avoids oversubscription when other work runs.
@@ -66,12 +75,42 @@ def make_tiny_pss(root: Path, users=(1, 2), photos: int = 8, annotated: int = 3,
     return root
 
 
+@pytest.fixture(scope="session")
+def make_pss():
+    """:func:`make_tiny_pss`, for fixtures of any scope."""
+    return make_tiny_pss
+
+
 @pytest.fixture
 def tiny_pss(tmp_path: Path) -> Path:
     return make_tiny_pss(tmp_path / "pss")
 
 
-def torchvision_layout_vgg16_bn() -> torch.nn.Module:
+def _tiny_segmentor_cfg():
+    """The ResNet-50 PSPNet base config with ResNet-18 widths / 8, so a training step takes
+    milliseconds: the segmentor every training-step test wraps."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(CONFIGS / "_base_" / "models" / "pspnet_r50.py")).model
+    cfg.backbone.update(depth=18, stem_channels=16, base_channels=8)
+    cfg.decode_head.update(in_channels=64, channels=16)
+    cfg.auxiliary_head.update(in_channels=32, channels=16)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_segmentor_cfg():
+    """A factory of fresh tiny segmentor configs (see :func:`_tiny_segmentor_cfg`)."""
+    return _tiny_segmentor_cfg
+
+
+@pytest.fixture(scope="session")
+def torchvision_vgg16_bn():
+    """A factory of modules with torchvision's ``vgg16_bn().features`` layout."""
+    return _torchvision_layout_vgg16_bn
+
+
+def _torchvision_layout_vgg16_bn() -> torch.nn.Module:
     """A module with torchvision's ``vgg16_bn().features`` layout (config "D": 3x3 convs with
     BatchNorm and ReLU, "M" = 2x2 max-pool), written from its public layer recipe."""
     recipe = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]

@@ -170,6 +170,7 @@ def test_cli_exit_codes_and_numbered_list(root: Path, tmp_path: Path, capsys):
     assert run_cli("data", "check", str(root), "--users", "2") == 1  # only id2, which lost a photo
 
 
+@pytest.mark.slow
 def test_default_dataset_passes():
     """The embedded PSS-Synth set (default parameters, generated once into the cache) checks clean."""
     from pss_bench.data.synth import ensure_default_data

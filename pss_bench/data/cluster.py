@@ -163,11 +163,12 @@ def resolve_weights(spec: str | os.PathLike, depth: int = 50) -> Path:
     """The weights file for ``--pretrained``: a path, or ``torchvision`` for torchvision's ImageNet
     file of that depth in the torch hub cache (``$TORCH_HOME/hub/checkpoints``; never downloaded)."""
     if str(spec) == "torchvision":
-        import torch
 
         if depth not in TORCHVISION_FILES:
             raise ClusterError(f"no torchvision ImageNet file name known for ResNet-{depth}")
-        folder = Path(torch.hub.get_dir()) / "checkpoints"
+        from pss_bench.models.pretrained import hub_checkpoint_dir
+
+        folder = hub_checkpoint_dir()
         for name in TORCHVISION_FILES[depth]:
             if (folder / name).is_file():
                 return folder / name
@@ -191,26 +192,19 @@ def load_resnet_weights(model, path: str | os.PathLike, warn: Callable[[str], No
         ClusterError: unreadable file, or more than 5 % of the backbone's weights without a match
             (wrong depth or architecture); the error names the first missing keys.
     """
-    import torch
+    from pss_bench.models.pretrained import PretrainedWeightsError, load_state_dict_file
 
     path = Path(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ClusterError(f"{path}: weights file not found") from None
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ClusterError(f"{path}: not a loadable state_dict "
-                           f"(torch.load with weights_only=True: {msg})") from None
-    while isinstance(obj, dict) and any(isinstance(obj.get(k), dict) for k in ("state_dict", "model")):
-        obj = next(obj[k] for k in ("state_dict", "model") if isinstance(obj.get(k), dict))
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ClusterError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    if not path.is_file():
+        raise ClusterError(f"{path}: weights file not found")
+    try:  # the one reader of weight files: weights_only=True, containers and module. unwrapped
+        obj = load_state_dict_file(path)
+    except PretrainedWeightsError as err:
+        raise ClusterError(f"{path}: not a loadable state_dict ({str(err).split(': ', 1)[-1]})") from None
     state = {}
     for key, value in obj.items():
-        for prefix in ("module.", "backbone."):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
+        if key.startswith("backbone."):
+            key = key[len("backbone."):]
         state[key] = value
     expected = model.state_dict()
     required = [k for k in expected if not k.endswith("num_batches_tracked")]

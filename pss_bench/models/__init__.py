@@ -1,7 +1,10 @@
-"""Backbones and ImageNet weight loading. Importing this package registers ``VGG16BNOS8`` in
-``mmseg.registry.MODELS`` and the ``PSSPretrained`` weight initializer in MMEngine's
-``WEIGHT_INITIALIZERS``. The ResNet-50 backbone is MMSegmentation's own ``ResNetV1c``
-(``configs/_base_/models/pspnet_r50.py``)."""
+"""Model pieces below the methods: the VGG-16 backbone (``vgg``), ImageNet weight loading
+(``pretrained``) and the paired source/target data preprocessor (``preprocessor``). Importing this
+package registers ``VGG16BNOS8`` and ``PairedSegDataPreProcessor`` in ``mmseg.registry.MODELS`` and
+the ``PSSPretrained`` weight initializer in MMEngine's ``WEIGHT_INITIALIZERS``. The ResNet-50
+backbone is MMSegmentation's own ``ResNetV1c`` (``configs/_base_/models/pspnet_r50.py``). May import
+``pss_bench.io``; the methods (``pss_bench.baselines``) build on it, never the reverse.
+"""
 from .pretrained import (ARCHS, DEFAULT_CHECKPOINTS, LoadReport, PretrainedWeightsError,
                          PretrainedWeightsNotFound, PSSPretrainedInit, backbone_init_cfg,
                          load_pretrained, load_state_dict_file, required_stem_channels,

@@ -153,6 +153,7 @@ def test_no_weights_falls_back_loudly():
     assert isinstance(extractor, HistogramFeatures)
 
 
+@pytest.mark.slow
 def test_cli_cluster(root: Path, small: Path, tmp_path: Path, capsys):
     assert run_cli("data", "cluster", str(root), "--k", "5", "--users", "1") == 0
     captured = capsys.readouterr()
@@ -178,13 +179,12 @@ def test_cli_cluster(root: Path, small: Path, tmp_path: Path, capsys):
     assert not (user_dir(root, 1) / "train_cluster97.txt").exists()  # checked before any work
 
 
-def test_source_grouping_keeps_train_aug_entries_and_feeds_grouped_source_batches(tmp_path):
+def test_source_grouping_keeps_train_aug_entries_and_feeds_grouped_source_batches(tmp_path, make_pss):
     from mmseg.registry import DATASETS
 
-    from conftest import make_tiny_pss
     from pss_bench.data.layout import voc_dir
 
-    root = make_tiny_pss(tmp_path / "pss", users=(1,), source=9)
+    root = make_pss(tmp_path / "pss", users=(1,), source=9)
     assert run_cli("data", "cluster", str(root), "--k", "3", "--features", "histogram", "--source") == 0
     entries = parse_list(voc_dir(root) / "train_cluster3.txt")
     aug = parse_list(voc_dir(root) / "train_aug.txt")

@@ -11,7 +11,6 @@ from torch import nn
 from mmseg.registry import MODELS
 
 import pss_bench.plugins  # noqa: F401  (registers every component)
-from conftest import torchvision_layout_vgg16_bn
 from pss_bench.models.vgg import VGG16BNOS8
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -21,14 +20,10 @@ def _model_cfg(name: str):
     return Config.fromfile(str(CONFIGS / "_base_" / "models" / name)).model
 
 
-def _torchvision_vgg16_bn_names() -> list[tuple[str, tuple]]:
-    """Parameter/buffer names and shapes of torchvision's vgg16_bn().features."""
-    return [(k, tuple(v.shape)) for k, v in torchvision_layout_vgg16_bn().state_dict().items()]
-
-
-def test_vgg_parameter_names_match_torchvision_up_to_conv4_3():
+def test_vgg_parameter_names_match_torchvision_up_to_conv4_3(torchvision_vgg16_bn):
     ours = [(k, tuple(v.shape)) for k, v in VGG16BNOS8().state_dict().items()]
-    reference = _torchvision_vgg16_bn_names()
+    # names and shapes of torchvision's vgg16_bn().features
+    reference = [(k, tuple(v.shape)) for k, v in torchvision_vgg16_bn().state_dict().items()]
     # conv4_3 is features.30, its BN features.31: everything below index 33 must be identical
     truncated = [(k, s) for k, s in reference if int(k.split(".")[1]) < 33]
     assert ours == truncated

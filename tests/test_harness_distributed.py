@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from conftest import make_tiny_pss
 from pss_bench.harness.distributed import UDADistributedWrapper, average_gradients
+
+pytestmark = pytest.mark.slow  # end-to-end: Runner training, subprocesses
 
 
 def _free_port() -> int:
@@ -42,8 +44,8 @@ def test_broadcast_and_gradient_average(tmp_path):
     assert torch.equal(r1["grad"], r0["grad"])
 
 
-def test_torchrun_two_processes_end_to_end(tmp_path):
-    root = make_tiny_pss(tmp_path / "pss", users=(1,), photos=6, annotated=2)
+def test_torchrun_two_processes_end_to_end(tmp_path, make_pss):
+    root = make_pss(tmp_path / "pss", users=(1,), photos=6, annotated=2)
     work = tmp_path / "work"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", str(_free_port()), "-m", "pss_bench.cli", "run", "--launcher", "pytorch",

@@ -30,21 +30,16 @@ LOG2_21 = math.log2(21)
 
 
 # ----------------------------------------------------------------------------------- fixtures
-def tiny_segmentor_cfg():
-    """The ResNet-50 base config with ResNet-18 widths / 8 so a training step takes milliseconds."""
-    cfg = Config.fromfile(str(CONFIGS / "_base_" / "models" / "pspnet_r50.py")).model
-    cfg.backbone.update(depth=18, stem_channels=16, base_channels=8)
-    cfg.decode_head.update(in_channels=64, channels=16)
-    cfg.auxiliary_head.update(in_channels=32, channels=16)
-    return cfg
-
-
-def build(method: str, seed: int = 0, **kwargs):
-    torch.manual_seed(seed)
-    model = MODELS.build(dict(type=method, segmentor=tiny_segmentor_cfg(),
-                              data_preprocessor=dict(type="BaseDataPreprocessor"), **kwargs))
-    model.init_weights()
-    return model
+@pytest.fixture
+def build(tiny_segmentor_cfg):
+    """``build(method, seed=0, **kwargs)``: a UDA method around the tiny segmentor, initialised."""
+    def _build(method: str, seed: int = 0, **kwargs):
+        torch.manual_seed(seed)
+        model = MODELS.build(dict(type=method, segmentor=tiny_segmentor_cfg(),
+                                  data_preprocessor=dict(type="BaseDataPreprocessor"), **kwargs))
+        model.init_weights()
+        return model
+    return _build
 
 
 def optim_for(model, seg_lr=0.01, d_lr=1e-3):
@@ -103,7 +98,7 @@ def manual_ce(logits, lab):
 
 
 # ----------------------------------------------------------------------------------- base class
-def test_heads_are_upsampled_to_input_size_and_predict_delegates():
+def test_heads_are_upsampled_to_input_size_and_predict_delegates(build):
     model = build("SourceOnly").eval()
     x = torch.randn(2, 3, 40, 44)
     with torch.no_grad():
@@ -119,7 +114,7 @@ def test_heads_are_upsampled_to_input_size_and_predict_delegates():
     assert model.align_corners is True and model.num_classes == 21
 
 
-def test_source_loss_is_ce_main_plus_0_4_aux_over_labelled_pixels():
+def test_source_loss_is_ce_main_plus_0_4_aux_over_labelled_pixels(build):
     model = build("SourceOnly")
     x = torch.randn(2, 3, 40, 40)
     lab = labels(2, 40, 3)
@@ -135,7 +130,7 @@ def test_source_loss_is_ce_main_plus_0_4_aux_over_labelled_pixels():
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_garbage_target_labels_change_nothing(method):
+def test_garbage_target_labels_change_nothing(method, build):
     model_a = build(method)
     model_b = copy.deepcopy(model_a)
     logs_a = model_a.train_step(paired_batch(), optim_for(model_a))
@@ -175,7 +170,7 @@ def _generator_and_discriminator_losses(model, batch, kind, lam):
 
 
 @pytest.mark.parametrize("method", ADVERSARIAL)
-def test_adversarial_step_gradients_optimisers_and_learning_rates(method):
+def test_adversarial_step_gradients_optimisers_and_learning_rates(method, build):
     lam = {"main": 0.5, "aux": 0.2}  # large, so that the adversarial gradients are far above tolerance
     model = build(method, lambda_adv=lam)
     reference = copy.deepcopy(model)
@@ -215,7 +210,7 @@ def test_adversarial_step_gradients_optimisers_and_learning_rates(method):
         == pytest.approx(1e-3, rel=1e-3)
 
 
-def test_adversarial_term_reaches_the_segmentor():
+def test_adversarial_term_reaches_the_segmentor(build):
     base = build("SourceOnly")
     adv = build("AdvEnt")
     adv.segmentor.load_state_dict(base.segmentor.state_dict())
@@ -227,7 +222,7 @@ def test_adversarial_term_reaches_the_segmentor():
     assert not torch.allclose(g_adv[w_adv], g_src[w_src], rtol=1e-6, atol=0)
 
 
-def test_minent_gradients_match_formula():
+def test_minent_gradients_match_formula(build):
     lam = {"main": 0.7, "aux": 0.3}  # large, so that the entropy gradients are far above tolerance
     model = build("MinEnt", lambda_ent=lam)
     reference = copy.deepcopy(model)
@@ -249,7 +244,7 @@ def test_minent_gradients_match_formula():
         assert torch.allclose(grads[p], g if g is not None else torch.zeros_like(p), rtol=1e-4, atol=1e-7)
 
 
-def test_source_only_ignores_the_target_branch_entirely():
+def test_source_only_ignores_the_target_branch_entirely(build):
     model = build("SourceOnly")
     batch = paired_batch()
     batch.pop("target_inputs")
@@ -258,7 +253,7 @@ def test_source_only_ignores_the_target_branch_entirely():
     assert set(logs) == {"decode.loss_ce", "decode.acc_seg", "aux.loss_ce", "aux.acc_seg", "loss"}
 
 
-def test_bad_setups_fail_clearly():
+def test_bad_setups_fail_clearly(build):
     with pytest.raises(ValueError, match="lambda_adv"):
         build("AdvEnt", lambda_adv=dict(main=1e-3, middle=1.0))
     with pytest.raises(ValueError, match="in_channels"):
@@ -287,7 +282,7 @@ def test_bad_setups_fail_clearly():
 
 
 # ----------------------------------------------------------------------------------- configs
-def test_schedules_give_each_optimiser_its_own_poly_decay():
+def test_schedules_give_each_optimiser_its_own_poly_decay(build):
     single = Config.fromfile(str(CONFIGS / "_base_" / "schedules" / "pss_poly_120k.py"))
     cfg = Config.fromfile(str(CONFIGS / "_base_" / "schedules" / "pss_poly_120k_adv.py"))
     # lr = base * (1 - i / 250000)^0.9: MMEngine's PolyLR decays over end - begin - 1 steps
@@ -357,7 +352,8 @@ class _PairedToyDataset(Dataset):
         return copy.deepcopy(self.items[i])
 
 
-def test_runner_checkpoint_export_and_mmseg_inference(tmp_path):
+@pytest.mark.slow
+def test_runner_checkpoint_export_and_mmseg_inference(tmp_path, tiny_segmentor_cfg):
     from mmengine.runner import Runner
 
     from mmseg.apis import inference_model, init_model

@@ -12,7 +12,6 @@ from torch import nn
 from mmseg.registry import MODELS
 
 import pss_bench.plugins  # noqa: F401  (registers every component)
-from conftest import torchvision_layout_vgg16_bn
 from pss_bench.models.pretrained import (PretrainedWeightsError, PretrainedWeightsNotFound,
                                          backbone_init_cfg, load_pretrained, required_stem_channels,
                                          resolve_checkpoint)
@@ -107,20 +106,20 @@ def test_stem_width_mismatch_is_an_error_with_a_hint(tmp_path):
     assert str(path) in str(err.value)
 
 
-def test_required_stem_channels_reads_the_file(tmp_path):
+def test_required_stem_channels_reads_the_file(tmp_path, torchvision_vgg16_bn):
     cct, tv, vgg = tmp_path / "cct.pth", tmp_path / "tv.pth", tmp_path / "vgg.pth"
     torch.save(renamed_cct(state_of(tiny_resnet(stem=16))), cct)
     narrow = {k: v for k, v in state_of(tiny_resnet(stem=8)).items() if not k.startswith("stem.")}
     torch.save(dict(narrow, **{"conv1.weight": torch.rand(8, 3, 7, 7)}), tv)
-    torch.save(_full_vgg16_bn_state(), vgg)
+    torch.save(_full_vgg16_bn_state(torchvision_vgg16_bn), vgg)
     assert required_stem_channels(cct) == 16 and required_stem_channels(tv) == 8
     with pytest.raises(PretrainedWeightsError, match="not a ResNet"):
         required_stem_channels(vgg)
 
 
-def _full_vgg16_bn_state(seed=0):
+def _full_vgg16_bn_state(make_vgg, seed=0):
     torch.manual_seed(seed)
-    ref = torchvision_layout_vgg16_bn()
+    ref = make_vgg()
     ref.classifier = nn.Linear(8, 4)  # stands in for torchvision's fully connected layers
     with torch.no_grad():
         for t in ref.state_dict().values():
@@ -129,8 +128,8 @@ def _full_vgg16_bn_state(seed=0):
     return {k: v for k, v in ref.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
-def test_torchvision_vgg16_bn_checkpoint_loads_into_vgg16_os8(tmp_path):
-    full = _full_vgg16_bn_state()
+def test_torchvision_vgg16_bn_checkpoint_loads_into_vgg16_os8(tmp_path, torchvision_vgg16_bn):
+    full = _full_vgg16_bn_state(torchvision_vgg16_bn)
     path = tmp_path / "vgg16_bn.pth"
     torch.save(full, path)
     model = VGG16BNOS8()
@@ -152,9 +151,9 @@ def test_error_when_most_keys_are_missing(tmp_path):
     assert_same(model, before)  # nothing half-loaded
 
 
-def test_error_for_another_architecture_and_for_pickled_objects(tmp_path):
+def test_error_for_another_architecture_and_for_pickled_objects(tmp_path, torchvision_vgg16_bn):
     vgg_path = tmp_path / "vgg.pth"
-    torch.save(_full_vgg16_bn_state(), vgg_path)
+    torch.save(_full_vgg16_bn_state(torchvision_vgg16_bn), vgg_path)
     with pytest.raises(PretrainedWeightsError, match=str(vgg_path)):
         load_pretrained(tiny_resnet(), vgg_path)
     with pytest.raises(PretrainedWeightsError, match="does not match"):
@@ -203,9 +202,9 @@ def test_backbone_init_cfg_for_the_harness(tmp_path):
         backbone_init_cfg(path, "resnet101")
 
 
-def test_mmengine_init_weights_loads_backbone_and_keeps_head_init(tmp_path):
+def test_mmengine_init_weights_loads_backbone_and_keeps_head_init(tmp_path, torchvision_vgg16_bn):
     cfg = Config.fromfile(str(CONFIGS / "_base_" / "models" / "pspnet_vgg16.py")).model
-    full = _full_vgg16_bn_state(seed=7)
+    full = _full_vgg16_bn_state(torchvision_vgg16_bn, seed=7)
     path = tmp_path / "vgg16_bn.pth"
     torch.save(full, path)
     cfg.backbone.init_cfg = dict(type="PSSPretrained", checkpoint=str(path), arch="vgg16")

@@ -13,7 +13,9 @@ from mmseg.registry import HOOKS
 from pss_bench.cli import main
 from pss_bench.data.layout import annotated_entries
 from pss_bench.methods import BACKBONES, METHODS
-from conftest import make_tiny_pss
+
+pytestmark = pytest.mark.slow  # end-to-end: Runner training, CLI runs
+
 
 TINY = ["--crop", "32", "--batch-size", "2", "--pretrained", "none", "--preset", "demo"]
 
@@ -31,8 +33,8 @@ class InterruptAtIter(Hook):
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    return make_tiny_pss(tmp_path_factory.mktemp("pss"), users=(1, 2), photos=6, annotated=2)
+def data_root(tmp_path_factory, make_pss) -> Path:
+    return make_pss(tmp_path_factory.mktemp("pss"), users=(1, 2), photos=6, annotated=2)
 
 
 def _run(data_root: Path, work: Path, *extra: str) -> int:

@@ -11,7 +11,6 @@ from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 from PIL import Image
 
-from conftest import make_tiny_pss
 from pss_bench.cli import main
 from pss_bench.data.layout import annotated_entries, user_dir
 from pss_bench.inference.pseudo_labels import num_selected
@@ -37,8 +36,8 @@ def test_group_inference_batches_one_group_deterministic_order_free():
 
 
 @pytest.fixture(scope="module")
-def s2_run(tmp_path_factory):
-    root = make_tiny_pss(tmp_path_factory.mktemp("pss"), users=(1,), photos=7, annotated=3, groups=2)
+def s2_run(tmp_path_factory, make_pss):
+    root = make_pss(tmp_path_factory.mktemp("pss"), users=(1,), photos=7, annotated=3, groups=2)
     work = tmp_path_factory.mktemp("work")
     assert main(["run", "--method", "pss_s2", "--backbone", "vgg16", "--data-root", str(root),
                  "--work-dir", str(work), "--users", "1", "--iters", "2", "--crop", "32",
@@ -47,6 +46,7 @@ def s2_run(tmp_path_factory):
     return root, work
 
 
+@pytest.mark.slow
 def test_cfg_options_reach_every_training_stage(s2_run):
     _, work = s2_run
     s1 = Config.fromfile(str(work / "id1" / "s1" / "config.py"))
@@ -59,6 +59,7 @@ def test_cfg_options_reach_every_training_stage(s2_run):
     assert stages[0]["cfg_options"] == ["model.lambda_adv.main"]
 
 
+@pytest.mark.slow
 def test_pss_s2_runs_both_steps_and_selects_lowest_entropy(s2_run):
     root, work = s2_run
     assert (work / "id1" / "s1" / "done.json").is_file() and (work / "id1" / "s2").is_dir()
@@ -74,6 +75,7 @@ def test_pss_s2_runs_both_steps_and_selects_lowest_entropy(s2_run):
     assert record["method"] == "pss_s2" and set(record["users"]) == {"1"}
 
 
+@pytest.mark.slow
 def test_pseudo_labels_ignore_target_ground_truth(s2_run, tmp_path):
     root, work = s2_run
     opts = RunOptions(method="pss_s1", backbone="vgg16", data_root=str(root), work_dir=str(tmp_path),
