@@ -2,7 +2,7 @@
 
 The discriminators see the softmax of each output level upsampled to the input size. Weights main
 1e-3 / aux 2e-4 are AdaptSegNet's multi-level values (LAMBDA_ADV_TARGET2/1 of
-``train_gta2cityscapes_multi.py``; research/baselines.md section 1), the same as AdvEnt's, so both
+``train_gta2cityscapes_multi.py``; docs/methods/baselines.md#adaptseg), the same as AdvEnt's, so both
 methods differ only in what the discriminators see.
 """
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The discriminators see ``I = -p * log2(p + 1e-30) / log2(C)`` of each output level (softmax of the
 logits upsampled to the input size); the segmentor learns to make target maps look like source ones.
 Weights main 1e-3 / aux 2e-4, discriminator Adam 1e-4 (0.9, 0.99): ADVENT's defaults, which the
-released PSS step-1 code keeps (research/baselines.md section 2, methods-pss-hiast.md 1.5).
+released PSS step-1 code keeps (docs/methods/baselines.md#advent,
+docs/methods/released_pss.md#schedule).
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The adversarial training step shared by AdaptSeg, AdvEnt and the PSS methods.
 
-Per iteration (AdaptSegNet / ADVENT, docs/methods/baselines.md): source CE -> backward; target
-generator loss with the discriminators frozen -> backward; discriminators on detached maps,
-``1/2 BCE(D(src), 0) + 1/2 BCE(D(tgt), 1)`` per level -> their own step; segmentor step. Two
-optimisers through ``optim_wrapper['segmentor']`` / ``optim_wrapper['discriminator']`` of an
+Per iteration (AdaptSegNet / ADVENT, docs/methods/baselines.md#plugin-design): source CE ->
+backward; target generator loss with the discriminators frozen -> backward; discriminators on
+detached maps, ``1/2 BCE(D(src), 0) + 1/2 BCE(D(tgt), 1)`` per level -> their own step; segmentor
+step. Two optimisers through ``optim_wrapper['segmentor']`` / ``optim_wrapper['discriminator']`` of an
 ``OptimWrapperDict`` (``optim.py``).
 """
 from __future__ import annotations

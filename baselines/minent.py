@@ -2,7 +2,7 @@
 
 Target term: ``lambda_ent[level] * mean normalised entropy`` of the softmax of each output level
 upsampled to the input size (``baselines/entropy.py``). Weights main 1e-3 / aux 2e-4 are ADVENT's
-(``advent/domain_adaptation/config.py`` LAMBDA_ENT_MAIN/AUX; research/baselines.md section 2).
+(``advent/domain_adaptation/config.py`` LAMBDA_ENT_MAIN/AUX; docs/methods/baselines.md#advent).
 """
 from __future__ import annotations
 

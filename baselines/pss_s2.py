@@ -2,7 +2,7 @@
 
 Every ``pseudo_interval``-th iteration (released code: every second, ``i_iter % 2 == 0``) a group batch
 of pseudo-labelled target photos adds ``lambda_pseudo * (CE(main) + 0.4 CE(aux))`` to the segmentor's
-gradient; the rest is AdvEnt's step unchanged (research/methods-pss-hiast.md 1.6).
+gradient; the rest is AdvEnt's step unchanged (docs/methods/released_pss.md#step2).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """No-DA (source only): supervised cross-entropy on the labelled source images, nothing on the target.
 
 The paper's "No-DA" row. Loss = CE(main) + 0.4 * CE(aux) on source crops (the aux weight is the
-auxiliary head's ``loss_weight``, as in the released PSS code, methods-pss-hiast.md 1.5). Target
-images of a paired batch are not used at all.
+auxiliary head's ``loss_weight``, as in the released PSS code, docs/methods/released_pss.md#schedule).
+Target images of a paired batch are not used at all.
 """
 from __future__ import annotations
 

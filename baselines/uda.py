@@ -13,7 +13,8 @@ method overrides :meth:`UDASegmentor.train_step` only; it gets one paired batch:
         target_inputs=Tensor[N, 3, H, W],   # normalised target images
         target_data_samples=[...])           # never read for labels
 
-Conventions shared by all methods (research/baselines.md sections 0, 7; methods-pss-hiast.md 1.5):
+Conventions shared by all methods (docs/methods/baselines.md#recipe, #plugin-design;
+docs/methods/released_pss.md#schedule):
 
 * Per-head logits are upsampled (bilinear) to the input size before any loss or discriminator
   (``head_logits``). ``align_corners`` is the segmentor's own (``decode_head.align_corners``), so the

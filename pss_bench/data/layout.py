@@ -1,4 +1,4 @@
-"""The official PSS data layout (see DESIGN.md, "Data"), in one place.
+"""The official PSS data layout (see docs/data.md), in one place.
 
 ROOT/personal/id<k>/{JPEGImages,SegmentationClass}/, val_all.txt, train_cluster<K>.txt
 ROOT/VOC2012/{JPEGImages,SegmentationClassAug}/, train_aug.txt

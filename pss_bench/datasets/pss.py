@@ -48,7 +48,7 @@ class _ListDataset(BaseSegDataset):
 
 @DATASETS.register_module()
 class PSSDataset(_ListDataset):
-    """Personal albums of one or more PSS users (official layout, see DESIGN.md).
+    """Personal albums of one or more PSS users (official layout, see docs/data.md).
 
     Args:
         data_root: the folder holding ``personal/id<k>/``.

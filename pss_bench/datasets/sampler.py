@@ -1,7 +1,7 @@
 """Group batching: every target batch holds photos of one group (PSS, section 4 of the paper).
 
 The batch composition follows the released PSS code (``GroupDataset._reset_list``, see
-research/methods-pss-hiast.md 1.4): per epoch, shuffle the groups and the members of each group, fill
+docs/methods/released_pss.md#grouping): per epoch, shuffle the groups and the members of each group, fill
 batches with consecutive members of one group, wrap around to the group's first member when it runs
 out mid-batch (small groups contribute duplicates), then shuffle the order of the batches.
 """

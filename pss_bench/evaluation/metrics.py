@@ -20,7 +20,7 @@ diagonal, and their number per class is the GT class histogram minus the disagre
 that class, so the single bincount runs over the disagreeing pixels only. Photos with
 out-of-range values, or mostly wrong ones, take the reference path (which names the values).
 
-Protocols (DESIGN.md, "Evaluation protocol"):
+Protocols (docs/evaluation.md):
 
 ``pss2021`` (default) -- what the official code computes (zhangyuygss/PSS,
 ``advent/utils/func.py`` and ``advent/domain_adaptation/eval_UDA.py``):

@@ -23,7 +23,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # research/methods-pss-hiast.md 1.5: batch 8, 320 crops, 120k of a 250k poly schedule.
+    # docs/methods/released_pss.md#schedule: batch 8, 320 crops, 120k of a 250k poly schedule.
     "paper": Preset("paper", crop=320, batch_size=8, iters=120_000, poly_iters=250_000, users=None,
                     num_workers=4, log_interval=50, checkpoint_interval=2000),
     # Same recipe, shrunk so that `pss-bench run` finishes within minutes on a 2-core CPU: the

@@ -1,6 +1,6 @@
 # VOC-aug (labelled source) -> one PSS user's album (unlabelled target), MMSegmentation 1.x style.
 # The harness (`pss-bench run`) sets data_root, the user(s) and the preset's sizes; these defaults are
-# the released PSS code's values (research/methods-pss-hiast.md 1.5): long side resized to a random
+# the released PSS code's values (docs/methods/released_pss.md#schedule): long side resized to a random
 # size in [0.5, 2] x 320 (bicubic images, nearest labels), random 320x320 crop, horizontal flip, no
 # colour jitter; batch 8 for both domains; test images resized to a short side of 480 (1.5 x crop).
 data_root = 'data/pss'

@@ -1,7 +1,7 @@
 # Plain segmentor of the ResNet-50 baselines (the released PSS network without its group context):
 # dilated ResNet-50 (deep 3x3 stem, output stride 8) -> PSP head (512 ch) on stage 4 -> 21 classes,
 # plus an auxiliary FCN head on stage 3 (CE weight 0.4). Released model: zhangyuygss/PSS
-# advent/model/psp.py (Encoder + _PSPModule + aux_decoder); research/methods-pss-hiast.md 1.3.
+# advent/model/psp.py (Encoder + _PSPModule + aux_decoder); docs/methods/released_pss.md#network.
 # ImageNet weights are set by the harness (`--pretrained`): backbone.init_cfg =
 # dict(type='PSSPretrained', checkpoint=..., arch='resnet50'); init_cfg=None is a random backbone.
 #

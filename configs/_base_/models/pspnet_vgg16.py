@@ -1,7 +1,7 @@
 # Plain segmentor of the VGG-16 baselines: VGG-16-BN up to conv4_3 (pools 1-3 only, output stride 8;
 # pss_bench/models/vgg.py) -> PSP head on conv4_3 (512 ch) -> 21 classes, plus an auxiliary FCN head
 # on the stride-8 pool3 features (256 ch, CE weight 0.4). Released model: zhangyuygss/PSS
-# advent/model/psp.py (EncoderVGG); research/methods-pss-hiast.md 1.3. The VGG16BNOS8 backbone is
+# advent/model/psp.py (EncoderVGG); docs/methods/released_pss.md#network. The VGG16BNOS8 backbone is
 # registered by `pss_bench.models` (imported by `pss_bench.baselines`).
 # ImageNet weights: backbone.init_cfg = dict(type='PSSPretrained', checkpoint='vgg16_bn-6c64b313.pth',
 # arch='vgg16'), set by the harness.

@@ -1,5 +1,6 @@
 # Segmentor optimisation of the released PSS code (zhangyuygss/PSS advent/domain_adaptation/config.py,
-# not overridden by its pss_*.yml; research/methods-pss-hiast.md 1.5), which produced the paper's numbers:
+# not overridden by its pss_*.yml; docs/methods/released_pss.md#schedule), which produced the paper's
+# numbers:
 # SGD on all parameters (one group, no 10x head LR), lr 2.5e-3, momentum 0.9, weight decay 5e-4,
 # poly decay with power 0.9 computed against MAX_ITERS = 250k, training stopped at EARLY_STOP = 120k
 # (so the LR only falls to ~0.55x). The paper's text states lr 2.5e-4 and weight decay 1e-4; upstream

@@ -1,6 +1,7 @@
 # Two optimisers for the adversarial methods: the segmentor as in pss_poly_120k.py, and the
 # discriminators with Adam lr 1e-4, betas (0.9, 0.99), no weight decay, on the same poly-0.9 decay
-# against 250k iterations (ADVENT / released PSS code: LEARNING_RATE_D, research/baselines.md 0, 2).
+# against 250k iterations (ADVENT / released PSS code: LEARNING_RATE_D; docs/methods/baselines.md#recipe
+# and #advent).
 # MultiOptimWrapperConstructor (baselines/optim.py) builds one OptimWrapper per submodule of the model
 # (`model.segmentor`, `model.discriminator`); MMEngine keys param_scheduler the same way, so each
 # optimiser gets its own PolyLR and checkpoints carry both optimiser states.
