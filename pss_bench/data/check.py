@@ -24,9 +24,10 @@ from PIL import Image, UnidentifiedImageError
 
 from pss_bench.classes import IGNORE_INDEX, NUM_CLASSES
 from pss_bench.data.layout import (
-    DEFAULT_K, PERSONAL_DIR, USER_IDS, VAL_LIST, VOC_DIR, VOC_TRAIN_LIST, ListEntry, cluster_list_name,
-    user_dir, voc_dir,
+    DEFAULT_K, PERSONAL_DIR, USER_IDS, VAL_LIST, VOC_DIR, VOC_TRAIN_LIST, ListEntry, ListFormatError,
+    cluster_list_name, parse_line, user_dir, voc_dir,
 )
+from pss_bench.data.labels import LabelError, open_index_png
 
 __all__ = ["check_dataset", "CheckReport", "UserSummary", "Problem"]
 
@@ -150,23 +151,20 @@ class _Checker:
                 elif Path(value.lstrip("/")).parts[:1] != (folder,):
                     self.add(path, f"{where}: path {value!r} is not under /{folder}/")
                     bad = True
-            group = -1
-            if len(parts) == 3:
-                try:
-                    group = int(parts[2])
-                except ValueError:
-                    self.add(path, f"{where}: group id {parts[2]!r} is not an integer")
-                    continue
-                if group < 0:
-                    self.add(path, f"{where}: group id {group} is negative")
-                    continue
+            try:
+                entry = parse_line(line)
+            except ListFormatError as err:
+                self.add(path, f"{where}: {err}")
+                continue
+            if len(parts) == 3 and entry.group < 0:
+                self.add(path, f"{where}: group id {entry.group} is negative")
+                continue
             if not bad and len(parts) > 1 and Path(parts[0]).stem != Path(parts[1]).stem:
                 self.add(path, f"{where}: label {parts[1]!r} does not belong to photo {parts[0]!r} "
                                "(stems differ)")
                 bad = True
             if bad:
                 continue
-            entry = ListEntry(parts[0].lstrip("/"), parts[1].lstrip("/") if len(parts) > 1 else None, group)
             if entry.image in seen:
                 self.add(path, f"{where}: {parts[0]} is listed twice (first on line {seen[entry.image]})")
                 continue
@@ -196,21 +194,17 @@ class _Checker:
             return
         self._labels_done.add(path)
         try:
-            with Image.open(path) as im:
-                if im.format != "PNG":
-                    self.add(path, f"label is not a PNG file (format {im.format})")
-                    return
-                if im.mode not in ("L", "P"):
-                    self.add(path, "label must be a single-channel index PNG (mode L or P), "
-                                   f"got mode {im.mode}")
-                    return
-                if photo_size is not None and im.size != photo_size:
-                    self.add(path, f"label is {im.size[0]}x{im.size[1]} (WxH) but its photo {self.rel(photo)} "
-                                   f"is {photo_size[0]}x{photo_size[1]}")
-                arr = np.asarray(im)
-        except (UnidentifiedImageError, OSError) as err:
-            self.add(path, f"cannot be read as an image ({_short(err)})")
+            im = open_index_png(path)
+        except LabelError as err:
+            self.add(path, str(err).split(": ", 1)[-1])
             return
+        if im.format != "PNG":
+            self.add(path, f"label is not a PNG file (format {im.format})")
+            return
+        if photo_size is not None and im.size != photo_size:
+            self.add(path, f"label is {im.size[0]}x{im.size[1]} (WxH) but its photo {self.rel(photo)} "
+                           f"is {photo_size[0]}x{photo_size[1]}")
+        arr = np.asarray(im)
         values = np.unique(arr)
         bad = values[~_VALID_VALUES[values]]
         if bad.size:

@@ -59,24 +59,39 @@ class ListFormatError(ValueError):
     """A list file line that does not follow the official format."""
 
 
+def parse_line(line: str) -> ListEntry | None:
+    """One list line -> its entry (``None`` for a blank line): ``/image [/label [group]]``.
+
+    Raises:
+        ListFormatError: more than 3 fields, or a group id that is not an integer (the message
+        names neither file nor line; callers add them).
+    """
+    fields = line.split()
+    if not fields:
+        return None
+    if len(fields) > 3:
+        raise ListFormatError(f"expected at most 3 fields, got {len(fields)}")
+    group = -1
+    if len(fields) == 3:
+        try:
+            group = int(fields[2])
+        except ValueError:
+            raise ListFormatError(f"group id {fields[2]!r} is not an integer") from None
+    label = fields[1].lstrip("/") if len(fields) >= 2 else None
+    return ListEntry(fields[0].lstrip("/"), label, group)
+
+
 def parse_list(path: str | os.PathLike) -> list[ListEntry]:
     """Read an official list file. Raises ListFormatError naming the file and line on bad lines."""
     entries = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) > 3:
-                raise ListFormatError(f"{path}:{lineno}: expected at most 3 fields, got {len(fields)}")
-            group = -1
-            if len(fields) == 3:
-                try:
-                    group = int(fields[2])
-                except ValueError:
-                    raise ListFormatError(f"{path}:{lineno}: group id {fields[2]!r} is not an integer") from None
-            label = fields[1].lstrip("/") if len(fields) >= 2 else None
-            entries.append(ListEntry(fields[0].lstrip("/"), label, group))
+            try:
+                entry = parse_line(line)
+            except ListFormatError as err:
+                raise ListFormatError(f"{path}:{lineno}: {err}") from None
+            if entry is not None:
+                entries.append(entry)
     return entries
 
 
