@@ -23,6 +23,16 @@ def fiou_heatmap(path: str | os.PathLike, title: str, rows: Sequence[str], colum
         columns: column labels (``"1"`` ... ``"15"``, ``"Mean"``).
         values: ``len(rows) x len(columns)`` scores in percent; None = not reported (grey).
     """
+    fig = draw_heatmap(title, rows, columns, values)
+    buffer = io.BytesIO()
+    # No "Software"/date metadata: the same records give the same bytes.
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def draw_heatmap(title: str, rows: Sequence[str], columns: Sequence[str],
+                 values: Sequence[Sequence[float | None]]):
+    """The matplotlib Figure of :func:`fiou_heatmap` (not saved)."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -51,7 +61,4 @@ def fiou_heatmap(path: str | os.PathLike, title: str, rows: Sequence[str], colum
     ax.set_title(f"{title}\ngrey = not reported; colour scale 0-100 %", fontsize=9)
     fig.colorbar(image, ax=ax, label="FIoU (%)", fraction=0.03, pad=0.02)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    # No "Software"/date metadata: the same records give the same bytes.
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    return atomic_write_bytes(path, buffer.getvalue())
+    return fig
