@@ -1,11 +1,12 @@
 """Result records: one JSON file per scored run, scored submission or paper-reported row.
 
-Schema (DESIGN.md, "Result record"; ``schema_version`` 1). Scores are in percent.
+Schema (DESIGN.md, "Result record"; ``schema_version`` 2, version 1 still read). Scores are in
+percent.
 
 =====================  ===========================================================================
 key                    value
 =====================  ===========================================================================
-schema_version         1
+schema_version         2 (1: no ``dataset``/``provenance``, per-class IoUs as a list)
 name                   display name of the row (e.g. ``"ADVENT (seed 0)"``)
 method                 method id (``"advent"``, ``"noda"``, ...; ``"submission"`` for challenge
                        entries)
@@ -16,37 +17,58 @@ pretrained             sha256 of the ImageNet weights used, or null. For ``sourc
                        means *trained from random initialisation* (flagged on the leaderboard).
 selection              ``"final"`` (last checkpoint), ``"best-on-target"`` (chosen with the target
                        labels, as the official code does; flagged), or another word
-users                  ``{"1": {fiou, miou, per_class_iou[21], n_images, [n_missing], [n_skipped],
-                       [fiou_ci], [miou_ci]}, ...}``; paper records may hold only ``fiou`` and/or
-                       ``miou`` per user, or no users at all when only the Mean is known
+users                  ``{"1": {fiou, miou, per_class_iou, n_images, [n_missing], [n_skipped],
+                       [fiou_ci], [miou_ci]}, ...}``; ``per_class_iou`` is ``{class name: IoU or
+                       null}`` for the 21 classes (a list in class order is still read); paper
+                       records may hold only ``fiou`` and/or ``miou`` per user, or no users at all
+                       when only the Mean is known
 mean                   ``{fiou, miou, [fiou_ci], [miou_ci]}``: the unweighted mean over users
 created                ISO 8601 UTC time the record was made
 pss_bench_version      version that wrote it
 config                 ``{path, sha256}`` of the run's config, or null
 submission_digest      sha256 over the scored prediction files, or null
 extra                  free-form object (resize, bootstrap settings, paper table, ...)
+dataset                (optional) what was scored, :func:`dataset_info`: ``{name: "PSS" |
+                       "PSS-Synth", version, fingerprint, users, [n_images], [synth]}``;
+                       ``fingerprint`` is null only for paper rows; ``users`` are those scored
+provenance             (optional, runs) how it was made, :func:`run_provenance`: ``{command, argv,
+                       cfg_options, versions, git_commit, device, resumes, train_seconds}``
 =====================  ===========================================================================
 
+Records without ``dataset`` (written before it existed) are read; the leaderboard keeps them in a
+section of their own.
+
 The mean must equal the unweighted mean of the users' values: exactly (1e-6) for scored records,
-to the two printed decimals for paper records that list all users.
+to the printed two decimals (0.01: rounded users and a rounded Mean) for paper records that list
+all users.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
 import re
-from collections.abc import Mapping
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pss_bench import __version__
-from pss_bench.classes import NUM_CLASSES
+from pss_bench.classes import CLASSES, NUM_CLASSES
 from pss_bench.evaluation.metrics import PROTOCOLS
 from pss_bench.io import atomic_write_text, sha256_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DATASET_NAMES = ("PSS", "PSS-Synth")
+# Distributions whose versions a run records, under the names people use for them.
+_VERSIONED = (("pss-bench", "pss-bench"), ("torch", "torch"), ("mmengine", "mmengine"),
+              ("mmcv", "mmcv"), ("mmseg", "mmsegmentation"))
+_PROVENANCE_KEYS = ("command", "argv", "cfg_options", "versions", "git_commit", "device", "resumes",
+                    "train_seconds")
 SOURCES = ("run", "submission", "paper")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED = ("schema_version", "name", "method", "backbone", "protocol", "source", "pretrained",
@@ -58,6 +80,10 @@ class RecordError(ValueError):
     """A result record that does not follow the schema; the message names the file."""
 
 
+class DatasetError(ValueError):
+    """A data root whose annotated set cannot be described; the message names the file."""
+
+
 def _clean_float(value: Any) -> float | None:
     if value is None:
         return None
@@ -65,16 +91,23 @@ def _clean_float(value: Any) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
+def per_class_values(per_class: Any) -> list:
+    """Per-class IoUs in class order from either record form (``{name: value}`` or a list)."""
+    if isinstance(per_class, Mapping):
+        return [per_class.get(name) for name in CLASSES]
+    return list(per_class)
+
+
 def _user_entry(score: Any) -> dict:
-    """A user's record entry from a ``UserScore`` or a mapping."""
-    if hasattr(score, "to_dict"):
-        return score.to_dict()
-    entry = dict(score)
+    """A user's record entry from a ``UserScore`` or a mapping (per-class IoUs keyed by class)."""
+    entry = dict(score.to_dict() if hasattr(score, "to_dict") else score)
     for key in ("fiou", "miou"):
         if key in entry:
             entry[key] = _clean_float(entry[key])
-    if entry.get("per_class_iou") is not None:
-        entry["per_class_iou"] = [_clean_float(v) for v in entry["per_class_iou"]]
+    per_class = entry.get("per_class_iou")
+    # A list of the wrong length is left as it is, for validation to report.
+    if isinstance(per_class, Mapping) or (isinstance(per_class, (list, tuple)) and len(per_class) == NUM_CLASSES):
+        entry["per_class_iou"] = {name: _clean_float(v) for name, v in zip(CLASSES, per_class_values(per_class))}
     for key in ("fiou_ci", "miou_ci"):
         if entry.get(key) is not None:
             entry[key] = [_clean_float(v) for v in entry[key]]
@@ -93,7 +126,8 @@ def _config_entry(config: Any) -> dict | None:
 def build_record(name: str, method: str, backbone: str, protocol: str, source: str,
                  users: Mapping, mean: Mapping, *, pretrained: str | None = None,
                  selection: str = "final", config: Any = None, submission_digest: str | None = None,
-                 extra: Mapping | None = None, created: str | None = None) -> dict:
+                 extra: Mapping | None = None, created: str | None = None,
+                 dataset: Mapping | None = None, provenance: Mapping | None = None) -> dict:
     """A validated result record.
 
     Args:
@@ -108,6 +142,8 @@ def build_record(name: str, method: str, backbone: str, protocol: str, source: s
         submission_digest: sha256 over the scored prediction files.
         extra: free-form JSON-safe details.
         created: ISO 8601 time; default now (UTC).
+        dataset: :func:`dataset_info` of the data scored (its ``users`` must be the record's).
+        provenance: :func:`run_provenance` of a run.
     Raises:
         RecordError: if the result does not follow the schema.
     """
@@ -129,6 +165,10 @@ def build_record(name: str, method: str, backbone: str, protocol: str, source: s
         "submission_digest": submission_digest,
         "extra": dict(extra or {}),
     }
+    if dataset is not None:
+        record["dataset"] = json.loads(json.dumps(dict(dataset)))
+    if provenance is not None:
+        record["provenance"] = json.loads(json.dumps(dict(provenance)))
     validate_record(record)
     return record
 
@@ -140,8 +180,9 @@ def _problems(record: Any) -> list[str]:
     out = [f"missing key {k!r}" for k in _REQUIRED if k not in record]
     if out:
         return out
-    if record["schema_version"] != SCHEMA_VERSION:
-        out.append(f"schema_version is {record['schema_version']!r}, this pss-bench reads {SCHEMA_VERSION}")
+    if record["schema_version"] not in READABLE_VERSIONS:
+        out.append(f"schema_version is {record['schema_version']!r}, this pss-bench reads "
+                   + " and ".join(map(str, READABLE_VERSIONS)))
     for key in ("name", "method", "backbone", "selection", "created", "pss_bench_version"):
         if not isinstance(record[key], str) or not record[key].strip():
             out.append(f"{key!r} must be a non-empty string")
@@ -165,6 +206,73 @@ def _problems(record: Any) -> list[str]:
     if "extra" in record and not isinstance(record["extra"], dict):
         out.append("'extra' must be an object")
     out += _score_problems(record, source)
+    if "dataset" in record:
+        out += _dataset_problems(record["dataset"], record["users"], source)
+    if "provenance" in record:
+        out += _provenance_problems(record["provenance"])
+    return out
+
+
+def _dataset_problems(dataset: Any, users: Any, source: str) -> list[str]:
+    if not isinstance(dataset, dict):
+        return ["'dataset' must be an object"]
+    out = []
+    name = dataset.get("name")
+    if name not in DATASET_NAMES:
+        out.append(f"dataset.name {name!r} is not one of {', '.join(DATASET_NAMES)}")
+    version = dataset.get("version")
+    if name == "PSS-Synth" and not (isinstance(version, str) and version):
+        out.append("dataset.version must name the PSS-Synth generator version")
+    elif version is not None and not isinstance(version, str):
+        out.append("dataset.version must be a string or null")
+    fingerprint = dataset.get("fingerprint")
+    if fingerprint is None:
+        if source != "paper":
+            out.append("dataset.fingerprint is null (only paper rows may leave it out)")
+    elif not (isinstance(fingerprint, str) and _SHA256.match(fingerprint)):
+        out.append("dataset.fingerprint must be a sha256 hex string")
+    scored = dataset.get("users")
+    if not (isinstance(scored, list) and scored and all(isinstance(u, int) and not isinstance(u, bool)
+                                                      and u >= 1 for u in scored)
+            and scored == sorted(set(scored))):
+        out.append("dataset.users must be a sorted list of distinct positive user ids")
+    elif isinstance(users, dict) and users and set(map(str, scored)) != set(users):
+        out.append(f"dataset.users {scored} are not the record's users {sorted(users, key=int)}")
+    n = dataset.get("n_images")
+    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
+        out.append("dataset.n_images must be a non-negative integer")
+    if dataset.get("synth") is not None and not isinstance(dataset["synth"], dict):
+        out.append("dataset.synth must be an object or null")
+    return out
+
+
+def _provenance_problems(prov: Any) -> list[str]:
+    if not isinstance(prov, dict):
+        return ["'provenance' must be an object"]
+    out = [f"provenance is missing {k!r}" for k in _PROVENANCE_KEYS if k not in prov]
+    if out:
+        return out
+    if not (isinstance(prov["command"], str) and prov["command"].strip()):
+        out.append("provenance.command must be a non-empty string")
+    if not (isinstance(prov["argv"], list) and prov["argv"] and all(isinstance(a, str) for a in prov["argv"])):
+        out.append("provenance.argv must be a non-empty list of strings")
+    if not isinstance(prov["cfg_options"], dict):
+        out.append("provenance.cfg_options must be an object (option: value)")
+    versions = prov["versions"]
+    if not (isinstance(versions, dict) and all(v is None or isinstance(v, str) for v in versions.values())
+            and {k for k, _ in _VERSIONED} <= set(versions)):
+        out.append("provenance.versions must map " + ", ".join(k for k, _ in _VERSIONED)
+                   + " to version strings or null")
+    commit = prov["git_commit"]
+    if commit is not None and not (isinstance(commit, str) and re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit)):
+        out.append("provenance.git_commit must be a 40-digit commit (optionally '-dirty') or null")
+    if not (isinstance(prov["device"], str) and prov["device"].strip()):
+        out.append("provenance.device must be a non-empty string")
+    resumes = prov["resumes"]
+    if not (isinstance(resumes, int) and not isinstance(resumes, bool) and resumes >= 0):
+        out.append("provenance.resumes must be a non-negative integer")
+    if not (_is_num(prov["train_seconds"]) and prov["train_seconds"] >= 0):
+        out.append("provenance.train_seconds must be a non-negative number")
     return out
 
 
@@ -198,10 +306,12 @@ def _score_problems(record: dict, source: str) -> list[str]:
                 out.append(f"{where}.{metric} must be a number in 0-100 (percent), got {value!r}")
         pcs = entry.get("per_class_iou")
         if pcs is not None or not paper:
-            if not (isinstance(pcs, list) and len(pcs) == NUM_CLASSES
-                    and all(v is None or (_is_num(v) and 0.0 <= v <= 100.0) for v in pcs)):
-                out.append(f"{where}.per_class_iou must be a list of {NUM_CLASSES} numbers "
-                           "(percent) or nulls")
+            keyed = isinstance(pcs, dict) and set(pcs) == set(CLASSES)
+            listed = isinstance(pcs, list) and len(pcs) == NUM_CLASSES
+            if not ((keyed or listed) and all(v is None or (_is_num(v) and 0.0 <= v <= 100.0)
+                                              for v in per_class_values(pcs))):
+                out.append(f"{where}.per_class_iou must map the {NUM_CLASSES} class names to numbers "
+                           "(percent) or nulls (or list them in class order)")
         n = entry.get("n_images")
         if n is not None or not paper:
             if not (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
@@ -223,7 +333,10 @@ def _score_problems(record: dict, source: str) -> list[str]:
         if not numbers or (paper and len(numbers) != len(users)):
             continue  # paper row with (some) users not transcribed: the printed Mean stands alone
         avg = sum(numbers) / len(numbers)
-        tolerance = 0.005 + 1e-9 if paper else 1e-6
+        # Paper Means were taken before the users were rounded: each printed user is off by up to
+        # 0.005, so their mean is too, plus 0.005 for rounding the Mean (2 of the 42 printed rows
+        # need more than 0.005).
+        tolerance = 0.01 + 1e-9 if paper else 1e-6
         if abs(avg - value) > tolerance:
             out.append(f"mean.{metric} is {value} but the unweighted mean over users is {avg:.6f}")
     if mean["fiou"] is None and mean["miou"] is None and not users:
@@ -267,3 +380,149 @@ def load_record(path: str | os.PathLike) -> dict:
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed (use null)")
+
+
+# ------------------------------------------------------------------------ dataset, provenance
+
+def dataset_info(data_root: str | os.PathLike, users: Sequence[int] | None = None) -> dict:
+    """What a score was measured on: a record's ``dataset``.
+
+    PSS-Synth is recognised by its ``.complete`` marker (generator version and parameters are
+    taken from it; a half-written set is refused); anything else is the real PSS. The fingerprint
+    is the sha256 over the sorted ``user<TAB>stem<TAB>sha256 of the label file`` lines of the
+    annotated photos (``val_all.txt``) of ``users``: the same labels give the same fingerprint
+    wherever the data lives, and one changed label file changes it.
+
+    Args:
+        data_root: the data root (``personal/id<k>/``).
+        users: the users scored; None = every user folder.
+    Raises:
+        DatasetError: no such root, a missing user, list or label file (named).
+    """
+    from pss_bench.data.layout import VAL_LIST, ListFormatError, find_users, parse_list, user_dir
+    from pss_bench.data.synth.generate import COMPLETE_MARKER, PARTIAL_MARKER
+
+    root = Path(data_root)
+    if not (root / "personal").is_dir():
+        raise DatasetError(f"{root}: not a PSS data root (no personal/ folder inside)")
+    if (root / PARTIAL_MARKER).exists():
+        raise DatasetError(f"{root}: a half-written PSS-Synth set ({PARTIAL_MARKER} present); "
+                           "regenerate it")
+    present = find_users(root)
+    chosen = present if users is None else sorted({int(u) for u in users})
+    absent = [u for u in chosen if u not in present]
+    if absent or not chosen:
+        raise DatasetError(f"{root / 'personal'}: no folder for user(s) "
+                           + (", ".join(f"id{u}" for u in absent) or "(none found)"))
+    lines = []
+    for user in chosen:
+        listing = user_dir(root, user) / VAL_LIST
+        try:
+            entries = parse_list(listing)
+        except FileNotFoundError:
+            raise DatasetError(f"{listing}: missing (user {user}'s annotated photos)") from None
+        except (OSError, ListFormatError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{listing}: {exc}") from None
+        seen: set[str] = set()
+        for entry in entries:
+            if entry.label is None or entry.stem in seen:  # scored once, as the scorer does
+                continue
+            seen.add(entry.stem)
+            label = user_dir(root, user) / entry.label
+            try:
+                digest = sha256_file(label)
+            except OSError as exc:
+                raise DatasetError(f"{label}: cannot read label file ({exc.strerror or exc})") from None
+            lines.append(f"{user}\t{entry.stem}\t{digest}\n")
+    info: dict[str, Any] = {"name": "PSS", "version": None,
+                            "fingerprint": hashlib.sha256("".join(sorted(lines)).encode()).hexdigest(),
+                            "users": chosen, "n_images": len(lines), "synth": None}
+    marker = root / COMPLETE_MARKER
+    if marker.is_file():
+        try:
+            params = json.loads(marker.read_text(encoding="utf-8"))["params"]
+            version = params["version"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DatasetError(f"{marker}: not a PSS-Synth completion marker ({exc})") from None
+        info.update(name="PSS-Synth", version=str(version), synth=params)
+    return info
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for key, dist in _VERSIONED:
+        try:
+            out[key] = version(dist)
+        except PackageNotFoundError:
+            out[key] = None
+    return out
+
+
+def _git_commit(folder: Path) -> str | None:
+    """HEAD of the checkout holding ``folder`` (``-dirty`` with uncommitted changes), or None
+    outside a checkout or without git."""
+    if not any((p / ".git").exists() for p in (folder, *folder.parents)):
+        return None
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = head.stdout.strip()
+    return commit + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def run_provenance(argv: Sequence[str], cfg_options: Mapping | Sequence[str] | None, device: str,
+                   resumes: int, train_seconds: float) -> dict:
+    """How a run was made: a record's ``provenance``.
+
+    Args:
+        argv: the full command line (``sys.argv``).
+        cfg_options: every applied ``--cfg-options``, as parsed (``{key: value}``) or as given
+            (``["key=value", ...]``); None = none.
+        device: what it ran on (``"cpu"``, ``"cuda:0 (NVIDIA H200)"``...).
+        resumes: how often the run was resumed after being stopped.
+        train_seconds: training time summed over all attempts.
+    Returns:
+        ``{command, argv, cfg_options, versions, git_commit, device, resumes, train_seconds}``;
+        versions of pss-bench, torch, mmengine, mmcv and mmseg are read from the installed
+        distributions (null where absent), without importing them.
+    Raises:
+        ValueError: an argument of the wrong kind.
+    """
+    argv = [str(a) for a in argv]
+    if not argv:
+        raise ValueError("argv is empty: pass the full command line")
+    if isinstance(cfg_options, Mapping):
+        options = {str(k): _json_safe(v) for k, v in cfg_options.items()}
+    else:
+        options = {}
+        for item in cfg_options or ():
+            key, sep, value = str(item).partition("=")
+            if not sep or not key:
+                raise ValueError(f"--cfg-options entry {item!r} is not KEY=VALUE")
+            options[key] = value
+    if not isinstance(device, str) or not device.strip():
+        raise ValueError(f"device must be a non-empty string, got {device!r}")
+    if isinstance(resumes, bool) or not isinstance(resumes, int) or resumes < 0:
+        raise ValueError(f"resumes must be a non-negative integer, got {resumes!r}")
+    seconds = float(train_seconds)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"train_seconds must be a non-negative number, got {train_seconds!r}")
+    return {"command": shlex.join(argv), "argv": argv, "cfg_options": options,
+            "versions": _versions(), "git_commit": _git_commit(Path(__file__).resolve().parent),
+            "device": device, "resumes": resumes, "train_seconds": round(seconds, 3)}

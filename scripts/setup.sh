@@ -10,6 +10,7 @@
 #                     (default: <repo>/../shared/wheels, then <repo>/wheels)
 #   PSS_TORCH         torch requirement (default: torch==2.13.0; on a CUDA machine pass e.g.
 #                     "torch==2.13.0 --index-url <your CUDA wheel index>")
+#   PSS_NO_CHROMIUM   set to skip installing chromium (the leaderboard's browser test then skips)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${PSS_VENV:-$ROOT/.venv}
@@ -17,6 +18,25 @@ PYTHON=${PSS_PYTHON:-$(command -v python3.11 || command -v python3)}
 TORCH_SPEC=${PSS_TORCH:-torch==2.13.0}
 WHEELHOUSE=${PSS_WHEELHOUSE:-$ROOT/../shared/wheels:$ROOT/wheels}
 CONSTRAINTS=$ROOT/requirements/constraints.txt
+
+# chromium drives the web leaderboard's browser test. Installed only when missing and apt-get can
+# (root or password-less sudo); a failure is a warning, the test then skips. Runs before the
+# up-to-date check so an existing .venv gets it too.
+if [[ -z ${PSS_NO_CHROMIUM:-} ]] && ! command -v chromium >/dev/null 2>&1 \
+    && ! command -v chromium-browser >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  as_root=""
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; else as_root="none"; fi
+  fi
+  if [[ $as_root == none ]]; then
+    echo "[setup] chromium missing and apt-get needs root: the browser test will skip" >&2
+  else
+    echo "[setup] installing chromium with apt-get (for tests/test_leaderboard_browser.py)" >&2
+    # shellcheck disable=SC2086
+    { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium; } >/dev/null \
+      || echo "[setup] warning: apt-get could not install chromium; the browser test will skip" >&2
+  fi
+fi
 
 # The stamp records what the environment was built from; same inputs -> nothing to do.
 fingerprint=$(cat "$ROOT/pyproject.toml" "$CONSTRAINTS" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-16)

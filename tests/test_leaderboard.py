@@ -1,9 +1,14 @@
-"""The markdown leaderboard: paper Means, bold maxima, footnotes, protocol separation, figures,
-determinism."""
+"""The leaderboard: the paper's Tables 1-5 from the reference records, bold maxima, footnotes,
+boards (dataset / protocol / users never mixed), duplicates, unreadable records, figures, CSVs,
+file modes, determinism."""
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,21 +17,45 @@ from pss_bench.commands import leaderboard as leaderboard_command
 from pss_bench.leaderboard import default_reference_dir, render_leaderboard
 from pss_bench.records import RecordError, build_record, write_record
 
-# Printed Means of the paper (ResNet-50), as quoted in DESIGN.md.
-PAPER_FIOU = {"No-DA": "51.01", "AdaptSeg": "52.27", "MaxSquare": "53.20", "FDA": "54.16",
-              "ADVENT": "56.59", "MRNet": "57.02", "PSS-S1": "58.79", "PSS-S2": "59.72"}
-PAPER_MIOU = {"No-DA": "33.47", "PSS-S2": "39.16"}
+# Every printed Mean of the paper: (table id, row) -> Mean.
+PAPER_MEANS = {
+    "table1-fiou-resnet50": {"No-DA": "51.01", "AdaptSeg": "52.27", "MaxSquare": "53.20", "FDA": "54.16",
+                             "ADVENT": "56.59", "MRNet": "57.02", "OURS-S1": "58.79", "OURS-S2": "59.72"},
+    "table1-fiou-vgg16": {"No-DA": "37.58", "AdaptSeg": "38.39", "MaxSquare": "40.46", "FDA": "39.27",
+                          "ADVENT": "44.22", "MRNet": "39.13", "OURS-S1": "47.16", "OURS-S2": "48.19"},
+    "table2-miou-resnet50": {"No-DA": "33.47", "AdaptSeg": "34.95", "MaxSquare": "33.30", "FDA": "36.35",
+                             "ADVENT": "37.31", "MRNet": "36.51", "OURS-S1": "37.46", "OURS-S2": "39.16"},
+    "table2-miou-vgg16": {"No-DA": "19.61", "AdaptSeg": "21.09", "MaxSquare": "22.13", "FDA": "21.68",
+                          "ADVENT": "26.81", "MRNet": "24.38", "OURS-S1": "28.00", "OURS-S2": "28.54"},
+    "table3-fiou-vgg16": {"None": "44.22", "Global": "44.56", "OURS": "47.16"},
+    "table4-fiou-vgg16": {"K=1": "46.64", "K=10": "46.81", "K=80": "47.16", "K=200": "46.66"},
+    "table5-fiou-vgg16": {"MixSample": "45.25", "MixAll": "45.56", "Personal": "47.16"},
+}
+# A sample of printed cells: (table id, row, user) -> value.
+PAPER_CELLS = {
+    ("table1-fiou-resnet50", "MRNet", "1"): "54.05", ("table1-fiou-resnet50", "OURS-S1", "6"): "60.38",
+    ("table1-fiou-resnet50", "No-DA", "15"): "41.57", ("table1-fiou-vgg16", "MRNet", "11"): "39.39",
+    ("table2-miou-resnet50", "FDA", "10"): "43.28", ("table2-miou-vgg16", "ADVENT", "1"): "27.32",
+    ("table2-miou-vgg16", "OURS-S2", "15"): "31.91", ("table3-fiou-vgg16", "Global", "7"): "51.62",
+    ("table4-fiou-vgg16", "K=200", "11"): "53.75", ("table5-fiou-vgg16", "MixSample", "8"): "57.22",
+}
+RUN_OPTIONS = {"None": "--method pss_none", "Global": "--method pss_global", "OURS": "--method pss_s1",
+               "K=1": "--method pss_s1 --groups 1", "K=200": "--method pss_s1 --groups 200",
+               "MixAll": "--method pss_s1 --target-users mix-all",
+               "MixSample": "--method pss_s1 --target-users mix-sample"}
 
 
 def tables(markdown: str) -> dict[str, list[list[str]]]:
-    """``{heading: rows}`` of every markdown table (cells stripped, header row first)."""
-    out, heading, rows = {}, None, None
+    """``{table id: rows}`` of every markdown table (cells stripped, header row first); the id is
+    the name of the CSV linked above the table."""
+    out, current, rows = {}, None, None
     for line in markdown.splitlines():
-        if line.startswith("#"):
-            heading = line.lstrip("#").strip()
+        link = re.match(r"\[CSV\]\(csv/(.+)\.csv\)", line)
+        if link:
+            current = link.group(1)
         elif line.startswith("|"):
             if rows is None:
-                rows = out.setdefault(heading, [])
+                rows = out.setdefault(current, [])
             if not line.startswith("|:---") and not line.startswith("|---"):
                 cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])  # "\|" is an escaped pipe
                 rows.append([c.strip() for c in cells])
@@ -39,30 +68,85 @@ def entry_name(cell: str) -> str:
     return cell.rstrip(" †‡§¶‖").replace("\\|", "|")
 
 
-def test_reference_records_reproduce_the_paper_means(tmp_path):
-    out = render_leaderboard(None, default_reference_dir(), tmp_path / "LB.md", figures=False)
-    found = tables(out.read_text())
-    fiou = found["FIoU (ResNet-50, `pss2021`)"]
-    assert fiou[0][-1] == "Mean" and fiou[0][1:16] == [str(u) for u in range(1, 16)]
-    means = {entry_name(r[0]): r[-1].strip("*") for r in fiou[1:]}
-    assert means == PAPER_FIOU
-    assert [entry_name(r[0]) for r in fiou[1:]] == sorted(PAPER_FIOU, key=lambda k: -float(PAPER_FIOU[k]))
-    miou = {entry_name(r[0]): r[-1].strip("*") for r in found["MIoU (ResNet-50, `pss2021`)"][1:]}
-    assert miou == PAPER_MIOU
-    assert all("†" in r[0] for r in fiou[1:])
-    assert "Paper ablations (Tables 3-5)" in out.read_text()
+def by_name(rows: list[list[str]]) -> dict[str, list[str]]:
+    return {entry_name(r[0]): r for r in rows[1:]}
+
+
+@pytest.fixture(scope="module")
+def paper_board(tmp_path_factory) -> tuple[str, dict]:
+    out = render_leaderboard(None, default_reference_dir(), tmp_path_factory.mktemp("ref") / "LB.md",
+                             figures=False)
+    text = out.read_text()
+    return text, tables(text)
+
+
+def test_reference_records_reproduce_every_printed_mean_and_a_sample_of_cells(paper_board):
+    text, found = paper_board
+    for table_id, means in PAPER_MEANS.items():
+        rows = found[table_id]
+        assert rows[0][-1] == "Mean" and [c for c in rows[0] if c.isdigit()] == [str(u) for u in range(1, 16)]
+        assert {entry_name(r[0]): r[-1].strip("*") for r in rows[1:]} == means, table_id
+    for (table_id, row, user), value in PAPER_CELLS.items():
+        header = found[table_id][0]
+        assert by_name(found[table_id])[row][header.index(user)].strip("*") == value
+    assert sum(len(m) for m in PAPER_MEANS.values()) == 42
+
+
+def test_main_tables_rank_by_mean_and_ablations_keep_the_paper_order(paper_board):
+    _, found = paper_board
+    for table_id in ("table1-fiou-resnet50", "table2-miou-vgg16"):
+        means = [float(r[-1].strip("*")) for r in found[table_id][1:]]
+        assert means == sorted(means, reverse=True)
+    assert [entry_name(r[0]) for r in found["table4-fiou-vgg16"][1:]] == ["K=1", "K=10", "K=80", "K=200"]
+    assert [entry_name(r[0]) for r in found["table3-fiou-vgg16"][1:]] == ["None", "Global", "OURS"]
+
+
+def test_ablation_rows_name_the_run_option_they_vary(paper_board):
+    _, found = paper_board
+    for table_id in ("table3-fiou-vgg16", "table4-fiou-vgg16", "table5-fiou-vgg16"):
+        assert found[table_id][0][:2] == ["Variant", "Run option"]
+        for row in found[table_id][1:]:
+            if entry_name(row[0]) in RUN_OPTIONS:
+                assert row[1] == f"`{RUN_OPTIONS[entry_name(row[0])]}`"
+
+
+def test_bold_marks_the_best_value_of_each_column_within_a_table(paper_board):
+    text, found = paper_board
+    resnet = found["table1-fiou-resnet50"]
+    header = resnet[0]
+    for row in resnet[1:]:
+        for user, cell in zip(header[1:], row[1:]):
+            winner = {"1": "MRNet", "6": "OURS-S1"}.get(user, "OURS-S2")
+            assert cell.startswith("**") == (entry_name(row[0]) == winner), (user, row[0])
+    for table_id, rows in found.items():      # every table: bold == column maximum
+        first = 2 if rows[0][1] == "Run option" else 1
+        for j in range(first, len(rows[0])):
+            column = [float(r[j].strip("*")) for r in rows[1:]]
+            for r, value in zip(rows[1:], column):
+                assert r[j].startswith("**") == (value == max(column)), (table_id, rows[0][j])
+    # The one place the paper's own bold is not the column's best is said so.
+    assert ("Column 1: the paper prints OURS-S2 25.53 in bold, but the best value is ADVENT 27.32"
+            in text)
+    assert text.count("Note: Column") == 1
 
 
 def _user(fiou, miou, n=10, **kw):
     return {"fiou": fiou, "miou": miou, "per_class_iou": [miou] * 21, "n_images": n, **kw}
 
 
+def _dataset(users, name="PSS", fingerprint="f" * 64, version=None):
+    return {"name": name, "version": version, "fingerprint": fingerprint, "users": sorted(users),
+            "n_images": 10 * len(users)}
+
+
 def _write(folder: Path, file: str, name: str, users: dict, *, protocol="pss2021", backbone="resnet50",
-           source="run", pretrained="b" * 64, selection="final", extra=None):
+           source="run", pretrained="b" * 64, selection="final", extra=None, dataset="default",
+           digest=None, created=None):
     mean = {m: sum(u[m] for u in users.values()) / len(users) for m in ("fiou", "miou")}
     record = build_record(name, name.lower(), backbone, protocol, source, users, mean,
                           pretrained=pretrained if source == "run" else None, selection=selection,
-                          extra=extra)
+                          extra=extra, submission_digest=digest, created=created,
+                          dataset=_dataset(users) if dataset == "default" else dataset)
     write_record(folder / file, record)
 
 
@@ -80,85 +164,218 @@ def results(tmp_path):
     return folder
 
 
+def _board_tables(text: str, prefix: str) -> dict[str, list[list[str]]]:
+    return {k: v for k, v in tables(text).items() if k.startswith(prefix)}
+
+
 def test_scored_records_bold_maxima_sorting_and_footnotes(results, tmp_path):
     text = render_leaderboard(results, None, tmp_path / "LB.md", figures=False).read_text()
     found = tables(text)
-    fiou = found["FIoU (ResNet-50, `pss2021`)"]
+    fiou = found["pss-pss2021-users-1-2-fiou-resnet50"]
     assert fiou[0] == ["Entry", "1", "2", "Mean"]
     assert [entry_name(r[0]) for r in fiou[1:]] == ["Beta", "Alpha", "Gamma|sub"]   # by Mean
-    rows = {entry_name(r[0]): r for r in fiou[1:]}
+    rows = by_name(fiou)
     # user 1: 60.00 (Alpha) ties 59.996 -> "60.00" (Gamma): both bold; user 2: Beta 55.00
     assert rows["Alpha"][1] == "**60.00**" and rows["Gamma|sub"][1] == "**60.00**"
     assert rows["Beta"][1] == "50.00" and rows["Beta"][2] == "**55.00**" and rows["Alpha"][2] == "40.00"
     assert rows["Beta"][3] == "**52.50**" and rows["Alpha"][3] == "50.00"
-    miou = {entry_name(r[0]): r for r in found["MIoU (ResNet-50, `pss2021`)"][1:]}
+    miou = by_name(found["pss-pss2021-users-1-2-miou-resnet50"])
     assert miou["Beta"][1] == "**31.00**" and miou["Beta"][2] == "**21.00**" and miou["Alpha"][2] == "20.00"
-    # footnote markers: random init + target selection on Beta, missing predictions on Gamma
     assert rows["Beta"][0].endswith("‡§") and rows["Gamma|sub"][0].endswith("¶")
     assert not rows["Alpha"][0].endswith(("†", "‡", "§", "¶"))
     assert "- § trained from random initialisation" in text and "- ‡ checkpoint selected on the target" in text
     assert "- ¶ some predictions were missing" in text and "†" not in text
-    # per-class table: mean over users of per-class IoU
-    per_class = {entry_name(r[0]): r for r in found["Per-class IoU (ResNet-50, `pss2021`, mean over users)"][1:]}
+    per_class = by_name(found["pss-pss2021-users-1-2-classes-resnet50"])
     assert per_class["Alpha"][1] == "25.00"
 
 
-def test_protocols_and_backbones_never_share_a_table(results, tmp_path):
-    text = render_leaderboard(results, None, tmp_path / "LB.md", figures=False).read_text()
+def test_protocols_backbones_datasets_and_user_sets_never_share_a_table(results, tmp_path):
+    _write(results, "synth.json", "On synth", {1: _user(90.0, 90.0), 2: _user(90.0, 90.0)},
+           dataset=_dataset((1, 2), "PSS-Synth", "a" * 64, "v1"))
+    _write(results, "three.json", "Three users", {u: _user(70.0, 40.0) for u in (1, 2, 3)})
+    _write(results, "old.json", "Old record", {1: _user(95.0, 95.0), 2: _user(95.0, 95.0)}, dataset=None)
+    text = render_leaderboard(results, default_reference_dir(), tmp_path / "LB.md", figures=False).read_text()
     found = tables(text)
-    assert [entry_name(r[0]) for r in found["FIoU (ResNet-50, `strict`)"][1:]] == ["Strict one"]
-    assert [entry_name(r[0]) for r in found["FIoU (VGG-16, `pss2021`)"][1:]] == ["Vgg"]
-    resnet = [entry_name(r[0]) for r in found["FIoU (ResNet-50, `pss2021`)"][1:]]
-    assert "Strict one" not in resnet and "Vgg" not in resnet
-    assert text.index("## Protocol `pss2021`") < text.index("## Protocol `strict`")
+    names = {table_id: {entry_name(r[0]) for r in rows[1:]} for table_id, rows in found.items()}
+    assert names["pss-strict-users-1-2-fiou-resnet50"] == {"Strict one"}
+    assert names["pss-pss2021-users-1-2-fiou-vgg16"] == {"Vgg"}
+    assert names["pss-pss2021-users-1-2-3-fiou-resnet50"] == {"Three users"}
+    assert names["pss-synth-v1-aaaaaaaaaaaa-pss2021-users-1-2-fiou-resnet50"] == {"On synth"}
+    assert names["unrecorded-pss2021-users-1-2-fiou-resnet50"] == {"Old record"}
+    assert names["pss-pss2021-users-1-2-fiou-resnet50"] == {"Alpha", "Beta", "Gamma|sub"}
+    assert all(n in {"OURS-S2", "OURS-S1", "MRNet", "ADVENT", "FDA", "MaxSquare", "AdaptSeg", "No-DA"}
+               for n in names["table1-fiou-resnet50"])
+    # The paper's board comes first, its ablations right after it.
+    assert text.index("## PSS · protocol `pss2021` · users 1–15") < text.index("## Paper ablations")
+    assert text.index("## Paper ablations") < text.index("## PSS · protocol `pss2021` · users 1, 2")
+    assert text.index("## PSS-Synth v1") < text.index("## Dataset not recorded")
 
 
-def test_output_is_deterministic_and_links_its_figures(results, tmp_path):
+def test_a_ground_truth_copy_on_pss_synth_is_not_ranked_with_the_paper(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from pss_bench.data.layout import annotated_entries, user_dir
+    from pss_bench.data.synth import generate
+    from pss_bench.scoring import score_predictions
+
+    root = generate(tmp_path / "synth", seed=3, users=2, photos=(6, 8), voc_images=4, workers=1)
+    pred = tmp_path / "pred"
+    for user in (1, 2):
+        (pred / f"id{user}").mkdir(parents=True)
+        for entry in annotated_entries(root, user):
+            label = np.array(Image.open(user_dir(root, user) / entry.label))
+            label[label == 255] = 0  # void is not a class a prediction may use
+            Image.fromarray(label).save(pred / f"id{user}" / f"{entry.stem}.png")
+    result = score_predictions(pred, root, progress=False)
+    results = tmp_path / "results"
+    results.mkdir()
+    record = result.to_record("Ground truth copy", "submission", "resnet50", data_root=root)
+    assert record["dataset"]["name"] == "PSS-Synth" and record["dataset"]["users"] == [1, 2]
+    write_record(results / "gt.json", record)
+    text = render_leaderboard(results, default_reference_dir(), tmp_path / "LB.md", figures=False).read_text()
+    found = tables(text)
+    assert all("Ground truth copy" not in {entry_name(r[0]) for r in rows[1:]}
+               for table_id, rows in found.items() if table_id.startswith("table"))
+    synth = [rows for table_id, rows in found.items() if table_id.startswith("pss-synth-v1-")
+             and table_id.endswith("-miou-resnet50")]
+    assert len(synth) == 1 and [entry_name(r[0]) for r in synth[0][1:]] == ["Ground truth copy"]
+    # Every class it meets is perfect (void aside): a copy that must not be read as a method.
+    per_class = record["users"]["1"]["per_class_iou"]
+    assert {v for v in per_class.values() if v} == {100.0}
+
+
+def test_duplicate_submissions_appear_once(results, tmp_path):
+    users = {1: _user(70.0, 40.0), 2: _user(72.0, 41.0)}
+    _write(results, "first.json", "Team A", users, source="submission", digest="1" * 64,
+           created="2026-01-01T00:00:00+00:00")
+    _write(results, "again.json", "Team A again", users, source="submission", digest="1" * 64,
+           created="2026-01-02T00:00:00+00:00")
+    text = render_leaderboard(results, None, tmp_path / "LB.md", figures=False).read_text()
+    names = [entry_name(r[0]) for r in tables(text)["pss-pss2021-users-1-2-fiou-resnet50"][1:]]
+    assert names.count("Team A") == 1 and "Team A again" not in names
+    assert "Shown once (same submission digest): `results/again.json` = `results/first.json`" in text
+
+
+def test_invalid_record_is_named_and_fails_unless_skipped(results, tmp_path, capsys):
+    (results / "broken.json").write_text('{"name": "x"}')
+    (results / "sub").mkdir()
+    (results / "sub" / "bad2.json").write_text("{")
+    with pytest.raises(RecordError, match=r"2 records cannot be read") as info:
+        render_leaderboard(results, None, tmp_path / "LB.md", figures=False)
+    assert "broken.json: invalid result record: missing key" in str(info.value)
+    assert "bad2.json: not valid JSON" in str(info.value)
+    parser = argparse.ArgumentParser()
+    leaderboard_command.register(parser.add_subparsers())
+    out = tmp_path / "x.md"
+    args = parser.parse_args(["leaderboard", "--results", str(results), "--out", str(out), "--no-figures"])
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "bad2.json" in err and "--skip-invalid" in err and not out.exists()
+    args = parser.parse_args(["leaderboard", "--results", str(results), "--out", str(out), "--no-figures",
+                              "--skip-invalid"])
+    assert args.func(args) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "broken.json" in err and "skipped (--skip-invalid)" in err
+    assert "Alpha" in out.read_text()
+
+
+def test_scores_json_is_not_a_record_and_subfolders_are_read(results, tmp_path, capsys):
+    (results / "scores.json").write_text('{"fiou_mean": 50.0, "miou_mean": 20.0}')
+    (results / "team").mkdir()
+    (results / "team" / "codabench.json").write_text('{"fiou_mean": 1.0, "fiou_id1": 1.0}')
+    _write(results / "team", "deep.json", "Deep", {1: _user(1.0, 1.0), 2: _user(2.0, 2.0)})
+    warnings: list[str] = []
+    text = render_leaderboard(results, None, tmp_path / "LB.md", figures=False,
+                              warn=warnings.append).read_text()
+    assert "Deep" in text and "results/team/deep.json" in (tmp_path / "csv" /
+                                                           "pss-pss2021-users-1-2-fiou-resnet50.csv").read_text()
+    assert sorted(Path(w.split(":")[0]).name for w in warnings) == ["codabench.json", "scores.json"]
+
+
+def test_output_is_deterministic_links_its_figures_and_removes_stale_ones(results, tmp_path):
+    first = render_leaderboard(results, default_reference_dir(), tmp_path / "one" / "LEADERBOARD.md")
+    stale = first.parent / "LEADERBOARD_pss2021_resnet50_fiou.png"   # an older render's name
+    stale.write_bytes(b"old")
+    (first.parent / "csv" / "gone.csv").write_text("old\n")
+    other = first.parent / "notes.png"                              # not ours: kept
+    other.write_bytes(b"x")
     first = render_leaderboard(results, default_reference_dir(), tmp_path / "one" / "LEADERBOARD.md")
     second = render_leaderboard(results, default_reference_dir(), tmp_path / "two" / "LEADERBOARD.md")
     assert first.read_bytes() == second.read_bytes()
     text = first.read_text()
-    figures = sorted(p.name for p in first.parent.glob("*.png"))
-    assert figures == ["LEADERBOARD_pss2021_resnet50_fiou.png", "LEADERBOARD_pss2021_vgg16_fiou.png",
-                       "LEADERBOARD_strict_resnet50_fiou.png"]
+    figures = sorted(p.name for p in first.parent.glob("LEADERBOARD_*.png"))
+    assert figures == ["LEADERBOARD_pss-pss2021-users-1-2_resnet50_fiou.png",
+                       "LEADERBOARD_pss-pss2021-users-1-2_vgg16_fiou.png",
+                       "LEADERBOARD_pss-pss2021_resnet50_fiou.png", "LEADERBOARD_pss-pss2021_vgg16_fiou.png",
+                       "LEADERBOARD_pss-strict-users-1-2_resnet50_fiou.png"]
+    assert not stale.exists() and other.exists() and not (first.parent / "csv" / "gone.csv").exists()
     for name in figures:
         assert f"]({name})" in text
         assert (first.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes()
+    for path in (first.parent / "csv").iterdir():
+        assert path.read_bytes() == (second.parent / "csv" / path.name).read_bytes()
 
 
-def test_ablation_records_get_their_own_section(tmp_path):
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    for i, (name, value) in enumerate((("w/o group context", 56.0), ("full", 58.0))):
-        _write(reference, f"t3-{i}.json", name, {1: {"fiou": value, "miou": 30.0}}, source="paper",
-               selection="unreported",
-               extra={"paper": {"ablation": True, "table": "Table 3", "caption": "components"}})
-    text = render_leaderboard(None, reference, tmp_path / "LB.md", figures=False).read_text()
-    found = tables(text)
-    assert "### Table 3: components" in text and "Protocol" not in text.split("## Paper ablations")[0]
-    rows = found["FIoU (Table 3)"]
-    assert rows[0] == ["Variant", "1", "Mean"]
-    assert [entry_name(r[0]) for r in rows[1:]] == ["full", "w/o group context"]
-    assert rows[1][1] == "**58.00**" and rows[2][2] == "56.00"
+def test_csv_of_a_table_holds_its_rows(paper_board, tmp_path):
+    out = render_leaderboard(None, default_reference_dir(), tmp_path / "LB.md", figures=False)
+    rows = list(csv.DictReader(io.StringIO((out.parent / "csv" / "table4-fiou-vgg16.csv").read_text())))
+    assert [r["Variant"] for r in rows] == ["K=1", "K=10", "K=80", "K=200"]
+    assert rows[0]["Run option"] == "--method pss_s1 --groups 1" and rows[3]["Mean"] == "46.66"
+    assert rows[2]["3"] == "43.14" and rows[2]["Marks"] == "†‡"
 
 
-def test_invalid_record_is_named(results, tmp_path, capsys):
-    (results / "broken.json").write_text('{"name": "x"}')
-    with pytest.raises(RecordError, match="broken.json: invalid result record: missing key"):
-        render_leaderboard(results, None, tmp_path / "LB.md", figures=False)
-    parser = argparse.ArgumentParser()
-    leaderboard_command.register(parser.add_subparsers())
-    args = parser.parse_args(["leaderboard", "--results", str(results), "--out", str(tmp_path / "x.md")])
-    assert args.func(args) == 2
-    assert "broken.json" in capsys.readouterr().err and not (tmp_path / "x.md").exists()
+def test_figure_uses_a_fixed_scale_and_stays_legible_for_one_row_and_two_users():
+    from pss_bench.leaderboard.figure import draw_heatmap
+
+    small = draw_heatmap("t", ["only row"], ["1", "2", "Mean"], [[40.0, 42.0, 41.0]])
+    assert small.axes[0].images[0].get_clim() == (0.0, 100.0)
+    width, height = small.get_size_inches()
+    assert width >= 6.0 and height >= 2.6
+    assert [t.get_text() for t in small.axes[0].texts] == ["40.0", "42.0", "41.0"]
+    big = draw_heatmap("t", [f"r{i}" for i in range(8)], [str(u) for u in range(1, 16)] + ["Mean"],
+                       [[50.0] * 16] * 8)
+    assert big.axes[0].images[0].get_clim() == (0.0, 100.0)
+
+
+def test_files_get_the_users_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        folder = tmp_path / "results"
+        _write(folder, "a.json", "Alpha", {1: _user(60.0, 30.0), 2: _user(40.0, 20.0)})
+        out = render_leaderboard(folder, default_reference_dir(), tmp_path / "site" / "LEADERBOARD.md",
+                                 html=True)
+    finally:
+        os.umask(old)
+    paths = [folder / "a.json", out, out.parent / "index.html", *out.parent.glob("*.png"),
+             *(out.parent / "csv").iterdir()]
+    assert len(paths) > 5
+    for path in paths:
+        assert (path.stat().st_mode & 0o777) == 0o644, path
 
 
 def test_cli_renders(results, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     leaderboard_command.register(parser.add_subparsers())
     out = tmp_path / "site" / "LB.md"
-    args = parser.parse_args(["leaderboard", "--results", str(results), "--out", str(out), "--no-figures"])
+    args = parser.parse_args(["leaderboard", "--results", str(results), "--out", str(out), "--no-figures",
+                              "--html"])
     assert args.func(args) == 0
     text = out.read_text()
-    assert "PSS-S2 †‡" in text and "Beta" in text and "![" not in text
+    assert "OURS-S2 †‡" in text and "Beta" in text and "![" not in text
+    assert (out.parent / "index.html").is_file()
+
+
+def test_shipped_leaderboard_is_up_to_date(tmp_path):
+    # leaderboard/ in the checkout is what `pss-bench leaderboard --html` renders from its records.
+    repo = Path(__file__).resolve().parents[1] / "leaderboard"
+    if not (repo / "LEADERBOARD.md").is_file():
+        pytest.skip("not a checkout")
+    results = tmp_path / "results"
+    shutil.copytree(repo / "results", results)
+    out = render_leaderboard(results, repo / "reference", tmp_path / "LEADERBOARD.md", html=True)
+    assert out.read_text() == (repo / "LEADERBOARD.md").read_text()
+    assert (tmp_path / "index.html").read_text() == (repo / "index.html").read_text()
+    for path in (tmp_path / "csv").iterdir():
+        assert path.read_text() == (repo / "csv" / path.name).read_text()

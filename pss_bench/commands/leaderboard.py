@@ -1,4 +1,5 @@
-"""``pss-bench leaderboard``: render LEADERBOARD.md (and its figures) from result records."""
+"""``pss-bench leaderboard``: render LEADERBOARD.md (figures, CSVs, optionally index.html) from
+result records."""
 from __future__ import annotations
 
 import argparse
@@ -8,19 +9,24 @@ import sys
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "leaderboard",
-        help="render the markdown leaderboard from result records",
-        description="Read every result record of the results folder plus the paper's reference "
-                    "records and write the leaderboard markdown (paper Tables 1-2 layout) with a "
-                    "per-user FIoU figure per backbone next to it.",
+        help="render the leaderboard (markdown, CSVs, figures, optional web page) from result records",
+        description="Read every result record under the results folder (subfolders included) plus "
+                    "the paper's reference records and write the leaderboard markdown (paper Tables "
+                    "1-5 layout; one board per dataset, protocol and user set), one CSV per table, a "
+                    "per-user FIoU figure per board and backbone and, with --html, a self-contained "
+                    "web page next to it.",
     )
     p.add_argument("--results", metavar="DIR", default="leaderboard/results",
-                   help="folder of result records (default: leaderboard/results)")
+                   help="folder of result records, read recursively (default: leaderboard/results)")
     p.add_argument("--reference", metavar="DIR",
                    help="folder of reference records (default: the shipped leaderboard/reference)")
     p.add_argument("--no-reference", action="store_true", help="leave the paper's rows out")
     p.add_argument("--out", metavar="FILE", default="leaderboard/LEADERBOARD.md",
                    help="markdown to write (default: leaderboard/LEADERBOARD.md)")
     p.add_argument("--no-figures", action="store_true", help="skip the matplotlib figures")
+    p.add_argument("--html", action="store_true", help="also write index.html next to the markdown")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="leave out records that cannot be read (with a warning) instead of failing")
     p.set_defaults(func=run)
 
 
@@ -28,15 +34,22 @@ def run(args: argparse.Namespace) -> int:
     from pss_bench.leaderboard import default_reference_dir, render_leaderboard
     from pss_bench.records import RecordError
 
+    def warn(message: str) -> None:
+        print(f"pss-bench leaderboard: warning: {message}", file=sys.stderr)
+
     reference = None if args.no_reference else (args.reference or default_reference_dir())
     try:
-        out = render_leaderboard(args.results, reference, args.out, figures=not args.no_figures)
+        out = render_leaderboard(args.results, reference, args.out, figures=not args.no_figures,
+                                 html=args.html, skip_invalid=args.skip_invalid, warn=warn)
     except RecordError as exc:
         print(f"pss-bench leaderboard: error: {exc}", file=sys.stderr)
+        if not args.skip_invalid:
+            print("pss-bench leaderboard: nothing written; fix or remove the record(s), or pass "
+                  "--skip-invalid", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"pss-bench leaderboard: error: cannot write {exc.filename or args.out}: "
               f"{exc.strerror or exc}", file=sys.stderr)
         return 2
-    print(f"wrote {out}")
+    print(f"wrote {out}" + (f" and {out.parent / 'index.html'}" if args.html else ""))
     return 0

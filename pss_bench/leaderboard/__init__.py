@@ -1,4 +1,5 @@
-"""Markdown leaderboard (paper Tables 1-2 layout), per-user FIoU figures and reference records."""
+"""The leaderboard: markdown (paper Tables 1-5 layout), web page, CSVs, per-user FIoU figures,
+reference records."""
 from .reference import default_reference_dir, load_records
 from .render import render_leaderboard, render_markdown
 

@@ -1,4 +1,6 @@
-"""Per-user FIoU heat map of every entry of one backbone (matplotlib, Agg, deterministic bytes)."""
+"""Per-user FIoU heat map of every entry of one board and backbone (matplotlib, Agg, deterministic
+bytes). The colour scale is fixed at 0-100 %, so figures of different boards compare by colour and a
+single row or two users do not stretch a tiny range over the whole colour map."""
 from __future__ import annotations
 
 import io
@@ -21,34 +23,42 @@ def fiou_heatmap(path: str | os.PathLike, title: str, rows: Sequence[str], colum
         columns: column labels (``"1"`` ... ``"15"``, ``"Mean"``).
         values: ``len(rows) x len(columns)`` scores in percent; None = not reported (grey).
     """
+    fig = draw_heatmap(title, rows, columns, values)
+    buffer = io.BytesIO()
+    # No "Software"/date metadata: the same records give the same bytes.
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def draw_heatmap(title: str, rows: Sequence[str], columns: Sequence[str],
+                 values: Sequence[Sequence[float | None]]):
+    """The matplotlib Figure of :func:`fiou_heatmap` (not saved)."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     data = np.array([[math.nan if v is None else float(v) for v in row] for row in values], dtype=float)
     masked = np.ma.masked_invalid(data)
-    fig = Figure(figsize=(1.2 + 0.55 * len(columns), 1.2 + 0.42 * max(len(rows), 1)), dpi=110)
+    # Cells keep their size; the floor keeps title, labels and colour bar legible for 1 row x 2 users.
+    label_width = 0.075 * max((len(r) for r in rows), default=4)
+    width = max(6.0, 1.6 + label_width + 0.6 * len(columns))
+    height = max(2.6, 1.5 + 0.42 * len(rows))
+    fig = Figure(figsize=(width, height), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax.set_facecolor("#dddddd")  # grey where a value is not reported
-    finite = data[np.isfinite(data)]
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
-    if vmax - vmin < 1e-9:
-        vmin, vmax = vmin - 1.0, vmax + 1.0
+    vmin, vmax = 0.0, 100.0
     image = ax.imshow(masked, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
     for i in range(data.shape[0]):
         for j in range(data.shape[1]):
             if np.isfinite(data[i, j]):
                 shade = (data[i, j] - vmin) / (vmax - vmin)
-                ax.text(j, i, f"{data[i, j]:.1f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{data[i, j]:.1f}", ha="center", va="center", fontsize=8,
                         color="black" if shade > 0.6 else "white")
     ax.set_xticks(range(len(columns)), labels=list(columns), fontsize=8)
     ax.set_yticks(range(len(rows)), labels=list(rows), fontsize=8)
     ax.set_xlabel("user")
-    ax.set_title(f"{title}; grey = not reported", fontsize=10)
+    ax.set_title(f"{title}\ngrey = not reported; colour scale 0-100 %", fontsize=9)
     fig.colorbar(image, ax=ax, label="FIoU (%)", fraction=0.03, pad=0.02)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    # No "Software"/date metadata: the same records give the same bytes.
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    return atomic_write_bytes(path, buffer.getvalue())
+    return fig

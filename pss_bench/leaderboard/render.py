@@ -1,15 +1,22 @@
-"""Markdown leaderboard from result records, in the layout of the paper's Tables 1 and 2.
+"""The leaderboard from result records: tables in the layout of the paper's Tables 1-5.
 
-One section per protocol (mixed protocols never share a table), one subsection per backbone,
-with a FIoU and a MIoU table (rows = entries sorted by Mean, columns = users and Mean, two
-decimals, best per column in bold), a per-class IoU table, and a per-user FIoU heat map next to
-the markdown. Paper ablations (records with ``extra.paper.ablation``) get their own section.
-Output depends only on the records: same records, same bytes.
+Records are first split into **boards**: one per dataset (real PSS, or PSS-Synth of one generator
+version and annotated set), protocol and set of users scored. Ranks, bold maxima and figures never
+cross a board, so a score on PSS-Synth (where a copy of the ground truth is easy to make) or over
+two users is never ranked against the paper's 15-user PSS rows. In a board, each backbone gets a
+FIoU and a MIoU table (rows sorted by Mean, best value of each column in bold), a per-class table
+and a per-user FIoU figure. The paper's ablations (Tables 3-5) follow the PSS board in their own
+tables, in the paper's row order, each row with the run option it varies. Submissions with the same
+digest on the same board appear once. The same records give the same bytes.
+
+The :class:`Table` objects here feed the markdown (:func:`render_markdown`), the web page
+(:mod:`.html`) and the CSV files (:meth:`Table.frame`).
 """
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,22 +24,26 @@ from pss_bench.classes import CLASSES
 from pss_bench.data.layout import USER_IDS
 from pss_bench.evaluation.metrics import PROTOCOL_DESCRIPTIONS, PROTOCOLS
 from pss_bench.io import atomic_write_text
+from pss_bench.records import per_class_values
 
 from .reference import load_records
 
 BACKBONE_NAMES = {"resnet50": "ResNet-50", "vgg16": "VGG-16"}
 METRIC_NAMES = {"fiou": "FIoU", "miou": "MIoU"}
+PAPER_TABLE = {"fiou": "Table 1", "miou": "Table 2"}
 # (key, marker, footnote); markers avoid '*' and '_' (markdown emphasis).
 MARKERS = (
-    ("paper", "†", "reported in the paper (Zhang et al., *Personalized Image Semantic "
-                   "Segmentation*, ICCV 2021, arXiv 2107.13978), not re-run here"),
+    ("paper", "†", "reported in the paper (Zhang et al., Personalized Image Semantic "
+                   "Segmentation, ICCV 2021, arXiv 2107.13978), not re-run here"),
     ("target", "‡", "checkpoint selected on the target labels, i.e. on the evaluation set itself "
                     "(as the released PSS code does); optimistic"),
     ("random", "§", "trained from random initialisation (no ImageNet weights)"),
     ("missing", "¶", "some predictions were missing and scored as all background (--allow-missing)"),
     ("resized", "‖", "predictions of the wrong size were resized to the label size (--resize nearest)"),
 )
+MARK_TEXT = {mark: text for _, mark, text in MARKERS}
 _MARK = {key: mark for key, mark, _ in MARKERS}
+CSV_DIR = "csv"
 
 
 @dataclass
@@ -42,6 +53,7 @@ class Entry:
     file: str
     record: dict
     markers: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -59,15 +71,23 @@ class Entry:
     def mean(self, metric: str) -> float | None:
         return self.record["mean"].get(metric)
 
-    def users(self) -> set[int]:
-        return {int(u) for u, e in self.record["users"].items()
-                if e.get("fiou") is not None or e.get("miou") is not None}
+    def has(self, metric: str) -> bool:
+        return self.mean(metric) is not None or any(
+            e.get(metric) is not None for e in self.record["users"].values())
+
+    def users(self) -> tuple[int, ...]:
+        """The users scored: the dataset's list, else the users with a value."""
+        dataset = self.record.get("dataset") or {}
+        if dataset.get("users"):
+            return tuple(dataset["users"])
+        return tuple(sorted(int(u) for u, e in self.record["users"].items()
+                            if e.get("fiou") is not None or e.get("miou") is not None))
 
     def class_means(self) -> list[float | None] | None:
         """Per-class IoU averaged over users (users without a value for a class are left out);
         None when the record has no per-class values."""
-        rows = [e.get("per_class_iou") for e in self.record["users"].values()]
-        rows = [r for r in rows if r]
+        rows = [per_class_values(e["per_class_iou"]) for e in self.record["users"].values()
+                if e.get("per_class_iou")]
         if not rows:
             return None
         out = []
@@ -79,6 +99,13 @@ class Entry:
     @property
     def paper(self) -> dict:
         return self.record.get("extra", {}).get("paper") or {}
+
+    def run_option(self) -> str:
+        """The ``pss-bench run`` options of an ablation row (``--method M [--groups K ...]``)."""
+        options = [f"--method {self.record['method']}"]
+        setting = self.paper.get("setting") or {}
+        options += [f"--{key.replace('_', '-')} {value}" for key, value in sorted(setting.items())]
+        return " ".join(options)
 
 
 def _markers(record: dict) -> list[str]:
@@ -97,27 +124,91 @@ def _markers(record: dict) -> list[str]:
     return [_MARK[k] for k in keys]
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def _table(header: list[str], rows: list[list[float | None]], labels: list[str]) -> list[str]:
-    """Markdown table; the best (highest, at two decimals) value of each column in bold."""
-    best = []
-    for j in range(len(header) - 1):
-        column = [round(r[j], 2) for r in rows if r[j] is not None]
-        best.append(max(column) if column else None)
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
-    for label, row in zip(labels, rows):
-        cells = []
-        for j, value in enumerate(row):
-            text = _fmt(value)
-            if value is not None and best[j] is not None and round(value, 2) == best[j]:
-                text = f"**{text}**"
-            cells.append(text)
-        lines.append("| " + " | ".join([label, *cells]) + " |")
-    return lines
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def backbone_name(backbone: str) -> str:
+    return BACKBONE_NAMES.get(backbone, backbone)
+
+
+def _backbone_order(backbone: str) -> tuple:
+    known = list(BACKBONE_NAMES)
+    return (known.index(backbone) if backbone in known else len(known), backbone)
+
+
+def users_text(users: tuple[int, ...]) -> str:
+    """``1–15``, ``1, 2``, ``1–3, 7``."""
+    parts, start = [], None
+    for i, u in enumerate(users):
+        if start is None:
+            start = u
+        if i + 1 == len(users) or users[i + 1] != u + 1:
+            parts.append(str(start) if u == start else f"{start}, {u}" if u == start + 1 else f"{start}–{u}")
+            start = None
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------------------------ tables
+
+@dataclass
+class Table:
+    """One rendered table: rows of entries, value columns, bold maxima, notes."""
+
+    id: str
+    heading: str
+    columns: list[str]
+    entries: list[Entry]
+    rows: list[list[float | None]]
+    label_header: str = "Entry"
+    options: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+    kind: str = "metric"   # "metric" (users + Mean) or "classes"
+
+    @property
+    def bold(self) -> list[list[bool]]:
+        """Best (highest at two decimals) value of each column; ties all bold."""
+        best = []
+        for j in range(len(self.columns)):
+            column = [round(r[j], 2) for r in self.rows if r[j] is not None]
+            best.append(max(column) if column else None)
+        return [[v is not None and round(v, 2) == best[j] for j, v in enumerate(row)] for row in self.rows]
+
+    def frame(self):
+        """The table as a pandas DataFrame (what the CSV holds): label, [run option], values,
+        footnote marks and the record's file."""
+        import pandas as pd
+
+        data: dict[str, list] = {self.label_header: [e.name for e in self.entries]}
+        if self.options is not None:
+            data["Run option"] = self.options
+        for j, column in enumerate(self.columns):
+            data[column] = [r[j] for r in self.rows]
+        data["Marks"] = ["".join(e.markers) for e in self.entries]
+        data["Record"] = [e.file for e in self.entries]
+        return pd.DataFrame(data)
+
+    def csv(self) -> str:
+        return self.frame().to_csv(index=False, float_format="%.2f", lineterminator="\n")
+
+    @property
+    def csv_path(self) -> str:
+        return f"{CSV_DIR}/{self.id}.csv"
+
+    def markdown(self) -> list[str]:
+        header = [self.label_header] + (["Run option"] if self.options is not None else []) + self.columns
+        lines = ["| " + " | ".join(header) + " |",
+                 "|" + "|".join([":---"] * (2 if self.options is not None else 1)
+                                + ["---:"] * len(self.columns)) + "|"]
+        for i, (entry, row, bold) in enumerate(zip(self.entries, self.rows, self.bold)):
+            cells = [entry.label] + ([f"`{self.options[i]}`"] if self.options is not None else [])
+            cells += [f"**{fmt(v)}**" if b else fmt(v) for v, b in zip(row, bold)]
+            lines.append("| " + " | ".join(cells) + " |")
+        return lines
 
 
 def _sort(entries: list[Entry], metric: str) -> list[Entry]:
@@ -128,21 +219,186 @@ def _sort(entries: list[Entry], metric: str) -> list[Entry]:
     return sorted(entries, key=key)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+def _paper_bold_notes(table: Table, metric: str) -> list[str]:
+    """Where the paper's bold marks (``extra.paper.bold``) differ from the best paper value."""
+    paper = [(i, e) for i, e in enumerate(table.entries) if e.record["source"] == "paper"]
+    if not paper or any(metric not in (e.paper.get("bold") or {}) for _, e in paper):
+        return []
+    notes = []
+    for j, column in enumerate(table.columns):
+        key = "mean" if column == "Mean" else column
+        values = [(table.rows[i][j], e) for i, e in paper if table.rows[i][j] is not None]
+        if not values:
+            continue
+        best = max(round(v, 2) for v, _ in values)
+        ours = {e.name for v, e in values if round(v, 2) == best}
+        theirs = {e.name for _, e in paper if key in e.paper["bold"][metric]}
+        if ours != theirs:
+            shown = ", ".join(f"{e.name} {fmt(v)}" for v, e in values if e.name in theirs)
+            top = ", ".join(f"{e.name} {fmt(v)}" for v, e in values if e.name in ours)
+            notes.append(f"Column {column}: the paper prints {shown or 'nothing'} in bold, but the "
+                         f"best value is {top}; bold here marks the best value.")
+    return notes
 
 
-def _backbone_name(backbone: str) -> str:
-    return BACKBONE_NAMES.get(backbone, backbone)
-
-
-def _backbone_order(backbone: str) -> tuple:
-    known = list(BACKBONE_NAMES)
-    return (known.index(backbone) if backbone in known else len(known), backbone)
-
+# ------------------------------------------------------------------------------------ boards
 
 @dataclass
-class _Figure:
+class Board:
+    """Entries of one dataset, protocol and user set: the only ones ranked together."""
+
+    dataset: str         # display name of the dataset
+    dataset_slug: str
+    protocol: str
+    users: tuple[int, ...]
+    entries: list[Entry]
+    description: list[str] = field(default_factory=list)
+    paper_board: bool = False  # the real-PSS, pss2021, 15-user board: Tables 1 and 2
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} · protocol `{self.protocol}` · users {users_text(self.users)}"
+
+    @property
+    def slug(self) -> str:
+        users = "" if self.users == USER_IDS else "-users-" + "-".join(map(str, self.users))
+        return f"{self.dataset_slug}-{slug(self.protocol)}{users}"
+
+    def backbones(self) -> list[str]:
+        return sorted({e.record["backbone"] for e in self.entries}, key=_backbone_order)
+
+    def tables(self, backbone: str) -> list[Table]:
+        group = [e for e in self.entries if e.record["backbone"] == backbone]
+        users = list(self.users)
+        title = backbone_name(backbone)
+        out = []
+        for metric in ("fiou", "miou"):
+            shown = [e for e in _sort(group, metric) if e.has(metric)]
+            if not shown:
+                continue
+            if self.paper_board:
+                table_id = f"{slug(PAPER_TABLE[metric]).replace('-', '')}-{metric}-{slug(backbone)}"
+                heading = f"{PAPER_TABLE[metric]}: {METRIC_NAMES[metric]} ({title})"
+            else:
+                table_id = f"{self.slug}-{metric}-{slug(backbone)}"
+                heading = f"{METRIC_NAMES[metric]} ({title})"
+            table = Table(table_id, heading, [str(u) for u in users] + ["Mean"], shown,
+                          [[e.value(metric, u) for u in users] + [e.mean(metric)] for e in shown])
+            table.notes = _paper_bold_notes(table, metric)
+            out.append(table)
+        with_classes = [(e, e.class_means()) for e in _sort(group, "miou")]
+        with_classes = [(e, c) for e, c in with_classes if c is not None]
+        if with_classes:
+            out.append(Table(f"{self.slug}-classes-{slug(backbone)}",
+                             f"Per-class IoU ({title}, mean over users)", list(CLASSES),
+                             [e for e, _ in with_classes], [c for _, c in with_classes], kind="classes"))
+        return out
+
+
+def _dataset_key(entry: Entry) -> tuple:
+    dataset = entry.record.get("dataset")
+    if dataset is None:
+        return ("unrecorded",)
+    if dataset["name"] == "PSS-Synth":
+        return ("PSS-Synth", dataset["version"], dataset["fingerprint"])
+    return ("PSS", dataset.get("fingerprint"))
+
+
+def _dedupe(entries: list[Entry]) -> list[Entry]:
+    """One entry per submission digest on a board (the earliest record; the others listed)."""
+    kept: dict[tuple, Entry] = {}
+    out = []
+    for e in sorted(entries, key=lambda e: (e.record["created"], e.file)):
+        digest = e.record.get("submission_digest")
+        if digest is None:
+            out.append(e)
+            continue
+        key = (digest, _dataset_key(e), e.record["protocol"], e.users())
+        if key in kept:
+            kept[key].duplicates.append(e.file)
+        else:
+            kept[key] = e
+            out.append(e)
+    order = {id(e): i for i, e in enumerate(entries)}
+    return sorted(out, key=lambda e: order[id(e)])
+
+
+def build_boards(entries: list[Entry]) -> tuple[list[Board], list[Entry]]:
+    """Split entries into boards (PSS first, then PSS-Synth, then records without a dataset) and
+    the paper's ablation rows."""
+    ablations = [e for e in entries if e.paper.get("ablation")]
+    main = _dedupe([e for e in entries if not e.paper.get("ablation")])
+    # Real-PSS scores of one annotated set share the paper's board; if scored sets differ, each
+    # gets its own board and the paper rows (no fingerprint) keep theirs.
+    pss_prints = {_dataset_key(e)[1] for e in main if _dataset_key(e)[0] == "PSS"} - {None}
+    merge_pss = len(pss_prints) <= 1
+    groups: dict[tuple, list[Entry]] = {}
+    for e in main:
+        key = _dataset_key(e)
+        if key[0] == "PSS" and merge_pss:
+            key = ("PSS", None)
+        groups.setdefault((key, e.record["protocol"], e.users()), []).append(e)
+
+    def order(item):
+        (key, protocol, users), _ = item
+        kind = {"PSS": 0, "PSS-Synth": 1}.get(key[0], 2)
+        return (kind, tuple(str(k) for k in key[1:]), PROTOCOLS.index(protocol), users != USER_IDS,
+                -len(users), users)
+
+    boards = []
+    for (key, protocol, users), group in sorted(groups.items(), key=order):
+        if key[0] == "PSS":
+            name, dslug = "PSS", "pss"
+            desc = ["The real PSS dataset (15 users, photos annotated at pixel level)."]
+            prints = sorted({e.record["dataset"]["fingerprint"] for e in group
+                             if e.record.get("dataset") and e.record["dataset"].get("fingerprint")})
+            if key[1] is not None:
+                name, dslug = f"PSS (annotated set {key[1][:12]})", f"pss-{key[1][:12]}"
+            if prints:
+                desc.append("Annotated-set fingerprint of the scored records: "
+                            + ", ".join(f"`{p[:16]}…`" for p in prints) + ".")
+        elif key[0] == "PSS-Synth":
+            name, dslug = f"PSS-Synth {key[1]} (annotated set {key[2][:12]})", f"pss-synth-{slug(key[1])}-{key[2][:12]}"
+            desc = ["PSS-Synth, the generated stand-in data: its scores say the pipeline works, not "
+                    "how a method does on real photos, and are never ranked against PSS. Annotated-set "
+                    f"fingerprint `{key[2][:16]}…`."]
+        else:
+            name, dslug = "Dataset not recorded", "unrecorded"
+            desc = ["These records do not say which data they were scored on (written before "
+                    "records named their dataset), so they are not ranked against any other board."]
+        board = Board(name, dslug, protocol, users, group, desc,
+                      paper_board=key == ("PSS", None) and protocol == "pss2021" and users == USER_IDS)
+        boards.append(board)
+    return boards, ablations
+
+
+def ablation_tables(ablations: list[Entry]) -> list[Table]:
+    """The paper's Tables 3-5 (one per ``extra.paper.table``), rows in the paper's order."""
+    tables: dict[str, list[Entry]] = {}
+    for e in ablations:
+        tables.setdefault(str(e.paper.get("table", "?")), []).append(e)
+    out = []
+    for name in sorted(tables):
+        group = sorted(tables[name], key=lambda e: (e.paper.get("order", 0), e.file))
+        users = sorted(set().union(*(e.users() for e in group)))
+        backbones = sorted({e.record["backbone"] for e in group}, key=_backbone_order)
+        caption = group[0].paper.get("caption", "")
+        for metric in ("fiou", "miou"):
+            shown = [e for e in group if e.has(metric)]
+            if not shown:
+                continue
+            heading = f"{name}: {caption}" if caption else f"{name}: {METRIC_NAMES[metric]}"
+            table_id = f"{slug(name).replace('-', '')}-{metric}-{'-'.join(slug(b) for b in backbones)}"
+            out.append(Table(table_id, heading, [str(u) for u in users] + ["Mean"], shown,
+                             [[e.value(metric, u) for u in users] + [e.mean(metric)] for e in shown],
+                             label_header="Variant", options=[e.run_option() for e in shown]))
+    return out
+
+
+# ------------------------------------------------------------------------------------ markdown
+
+@dataclass
+class Figure:
     file: str
     title: str
     rows: list[str]
@@ -150,146 +406,167 @@ class _Figure:
     values: list[list[float | None]]
 
 
-def _group_section(protocol: str, backbone: str, entries: list[Entry],
-                   figure_stem: str | None) -> tuple[list[str], _Figure | None]:
-    users = sorted(set().union(*(e.users() for e in entries))) or list(USER_IDS)
-    header_users = [str(u) for u in users]
-    title = _backbone_name(backbone)
-    lines = [f"### {title}", ""]
-    for metric in ("fiou", "miou"):
-        shown = [e for e in _sort(entries, metric)
-                 if e.mean(metric) is not None or any(e.value(metric, u) is not None for u in users)]
-        if not shown:
-            continue
-        lines += [f"#### {METRIC_NAMES[metric]} ({title}, `{protocol}`)", ""]
-        rows = [[e.value(metric, u) for u in users] + [e.mean(metric)] for e in shown]
-        lines += _table(["Entry", *header_users, "Mean"], rows, [e.label for e in shown])
-        lines.append("")
-    with_classes = [(e, e.class_means()) for e in _sort(entries, "miou")]
-    with_classes = [(e, c) for e, c in with_classes if c is not None]
-    if with_classes:
-        lines += [f"#### Per-class IoU ({title}, `{protocol}`, mean over users)", ""]
-        lines += _table(["Entry", *CLASSES], [c for _, c in with_classes], [e.label for e, _ in with_classes])
-        lines.append("")
-    figure = None
-    fiou_rows = [e for e in _sort(entries, "fiou")
-                 if e.mean("fiou") is not None or any(e.value("fiou", u) is not None for u in users)]
-    if fiou_rows and figure_stem:
-        name = f"{figure_stem}_{_slug(protocol)}_{_slug(backbone)}_fiou.png"
-        figure = _Figure(name, f"Per-user FIoU, {title} ({protocol})", [e.label for e in fiou_rows],
-                         [*header_users, "Mean"],
-                         [[e.value("fiou", u) for u in users] + [e.mean("fiou")] for e in fiou_rows])
-        lines += [f"![Per-user FIoU of every {title} entry ({protocol})]({name})", ""]
-    return lines, figure
+INTRO = ("Scores in percent with two decimals; the user columns are the users scored and **Mean** "
+         "is the unweighted mean over them (as in the paper's Tables 1 and 2). Entries are ranked "
+         "only within a board: one dataset, one protocol, one set of users. In each table the best "
+         "value of each column is in bold and rows are sorted by Mean (the paper's ablations keep "
+         "the paper's order). A dash means not reported.")
 
 
-def _ablation_section(entries: list[Entry]) -> list[str]:
-    lines = ["## Paper ablations (Tables 3-5)", ""]
-    if not entries:
-        return lines + ["Not transcribed: the per-row numbers of the paper's Tables 3, 4 and 5 were "
-                        "not available when the reference records were written. See "
-                        "`leaderboard/reference/README.md`.", ""]
-    tables: dict[str, list[Entry]] = {}
-    for e in entries:
-        tables.setdefault(str(e.paper.get("table", "?")), []).append(e)
-    for table in sorted(tables):
-        group = tables[table]
-        caption = group[0].paper.get("caption", "")
-        lines += [f"### {table}" + (f": {caption}" if caption else ""), ""]
-        users = sorted(set().union(*(e.users() for e in group)))
-        for metric in ("fiou", "miou"):
-            shown = [e for e in _sort(group, metric) if e.mean(metric) is not None]
-            if not shown:
-                continue
-            rows = [[e.value(metric, u) for u in users] + [e.mean(metric)] for e in shown]
-            lines += [f"#### {METRIC_NAMES[metric]} ({table})", ""]
-            lines += _table(["Variant", *[str(u) for u in users], "Mean"], rows, [e.label for e in shown])
-            lines.append("")
+def _figure(board: Board, backbone: str, stem: str) -> Figure | None:
+    rows = [e for e in _sort([e for e in board.entries if e.record["backbone"] == backbone], "fiou")
+            if e.has("fiou")]
+    if not rows:
+        return None
+    users = list(board.users)
+    return Figure(f"{stem}_{board.slug}_{slug(backbone)}_fiou.png",
+                  f"Per-user FIoU, {backbone_name(backbone)}: {board.dataset}, {board.protocol}",
+                  [e.label for e in rows], [*map(str, users), "Mean"],
+                  [[e.value("fiou", u) for u in users] + [e.mean("fiou")] for e in rows])
+
+
+def _table_lines(table: Table, level: str = "####") -> list[str]:
+    lines = [f"{level} {table.heading}", "", f"[CSV]({table.csv_path})", ""]
+    lines += table.markdown()
+    lines.append("")
+    for note in table.notes:
+        lines += [f"Note: {note}", ""]
     return lines
 
 
-def render_markdown(entries: list[Entry], figure_stem: str | None = "LEADERBOARD") -> tuple[str, list[_Figure]]:
-    """The leaderboard markdown and the figures it links (not yet drawn); no figures when
-    ``figure_stem`` is None."""
-    main = [e for e in entries if not e.paper.get("ablation")]
-    ablations = [e for e in entries if e.paper.get("ablation")]
+def render_markdown(entries: list[Entry], figure_stem: str | None = "LEADERBOARD"
+                    ) -> tuple[str, list[Figure], list[Table]]:
+    """The leaderboard markdown, the figures it links (not yet drawn; none when ``figure_stem``
+    is None) and every table (for the CSV files)."""
+    boards, ablations = build_boards(entries)
     n_paper = sum(e.record["source"] == "paper" for e in entries)
     lines = ["# PSS leaderboard", "",
              f"Rendered by `pss-bench leaderboard` from {len(entries) - n_paper} scored record(s) and "
-             f"{n_paper} paper-reported record(s). Scores in percent with two decimals; columns 1-15 "
-             "are the users, **Mean** is the unweighted mean over users (as in the paper's Tables 1 "
-             "and 2); the best value of each column is in bold; rows are sorted by Mean. A dash means "
-             "not reported.", ""]
-    figures: list[_Figure] = []
+             f"{n_paper} paper-reported record(s). {INTRO}", ""]
+    figures: list[Figure] = []
+    tables: list[Table] = []
     used_markers: set[str] = set()
-    protocols = [p for p in PROTOCOLS if any(e.record["protocol"] == p for e in main)]
-    if not protocols:
+    if not boards and not ablations:
         lines += ["No result records yet.", ""]
-    for protocol in protocols:
-        in_protocol = [e for e in main if e.record["protocol"] == protocol]
-        lines += [f"## Protocol `{protocol}`", "", f"{PROTOCOL_DESCRIPTIONS[protocol]}.", ""]
-        for backbone in sorted({e.record["backbone"] for e in in_protocol}, key=_backbone_order):
-            group = [e for e in in_protocol if e.record["backbone"] == backbone]
-            section, figure = _group_section(protocol, backbone, group, figure_stem)
-            lines += section
+    ablation_list = ablation_tables(ablations)
+    for board in boards:
+        lines += [f"## {board.title}", "", *[f"{d}" for d in board.description], "",
+                  f"Protocol `{board.protocol}`: {PROTOCOL_DESCRIPTIONS[board.protocol]}.", ""]
+        duplicates = [(e, d) for e in board.entries for d in e.duplicates]
+        for backbone in board.backbones():
+            lines += [f"### {backbone_name(backbone)}", ""]
+            for table in board.tables(backbone):
+                lines += _table_lines(table)
+                tables.append(table)
+            figure = _figure(board, backbone, figure_stem) if figure_stem else None
             if figure is not None:
                 figures.append(figure)
-            for e in group:
-                used_markers.update(e.markers)
-    lines += _ablation_section(ablations)
+                lines += [f"![Per-user FIoU, {backbone_name(backbone)}, {board.dataset}]({figure.file})", ""]
+        if duplicates:
+            lines += ["Shown once (same submission digest): "
+                      + "; ".join(f"`{d}` = `{e.file}`" for e, d in duplicates) + ".", ""]
+        for e in board.entries:
+            used_markers.update(e.markers)
+        if board.paper_board and ablation_list:
+            lines += _ablation_lines(ablation_list, ablations)
+            tables += ablation_list
+            ablation_list = []
+    if ablation_list:  # no PSS board to follow: still shown
+        lines += _ablation_lines(ablation_list, ablations)
+        tables += ablation_list
+    lines += ["## Notes", ""]
     for e in ablations:
         used_markers.update(e.markers)
-    lines += ["## Notes", ""]
     for _, mark, text in MARKERS:
         if mark in used_markers:
             lines.append(f"- {mark} {text}.")
-    if any(e.record["source"] == "paper" for e in main):
-        lines.append("- Paper rows are listed under `pss2021` because the authors computed them with "
+    if any(e.record["source"] == "paper" for e in entries):
+        lines.append("- Paper rows are on the `pss2021` boards because the authors computed them with "
                      "the released PSS code, whose metric definitions that protocol reproduces; the "
                      "code evaluated at a reduced resolution (short side 480), so they are "
                      "comparable in definition, not bit-for-bit.")
     if any(e.record["source"] == "paper" and not e.users() for e in entries):
-        lines.append("- Some paper rows carry only their Mean: the per-user values have not been "
-                     "transcribed yet (see `leaderboard/reference/README.md`).")
-    lines += [f"- `{p}`: {PROTOCOL_DESCRIPTIONS[p]}." for p in protocols]
-    return "\n".join(lines).rstrip() + "\n", figures
+        lines.append("- Some paper rows carry only their Mean (see `leaderboard/reference/README.md`).")
+    for protocol in PROTOCOLS:
+        if any(b.protocol == protocol for b in boards):
+            lines.append(f"- `{protocol}`: {PROTOCOL_DESCRIPTIONS[protocol]}.")
+    return "\n".join(lines).rstrip() + "\n", figures, tables
 
 
-def collect_entries(results_dir: str | os.PathLike | None, reference_dir: str | os.PathLike | None) -> list[Entry]:
+def _ablation_lines(tables: list[Table], ablations: list[Entry]) -> list[str]:
+    backbones = sorted({e.record["backbone"] for e in ablations}, key=_backbone_order)
+    lines = ["## Paper ablations (Tables 3-5)", "",
+             "On the board above (PSS, `pss2021`, users 1–15), "
+             + ", ".join(backbone_name(b) for b in backbones)
+             + ". Each row names the `pss-bench run` options that reproduce the variant; the paper "
+               "reuses some rows (Table 3's *OURS*, Table 4's *K=80* and Table 5's *Personal* are "
+               "Table 1's OURS-S1; Table 3's *None* is its ADVENT).", ""]
+    for table in tables:
+        lines += _table_lines(table, "###")
+    return lines
+
+
+def collect_entries(results_dir: str | os.PathLike | None, reference_dir: str | os.PathLike | None,
+                    *, skip_invalid: bool = False, warn: Callable[[str], None] | None = None) -> list[Entry]:
     """Rows from every record of ``results_dir`` then ``reference_dir`` (either may be None)."""
     entries = []
     for folder in (results_dir, reference_dir):
         if folder is None:
             continue
-        for file, record in load_records(folder):
+        for file, record in load_records(folder, skip_invalid=skip_invalid, warn=warn):
             entries.append(Entry(f"{Path(folder).name}/{file}", record, _markers(record)))
     return entries
 
 
+def _remove_stale(folder: Path, pattern: str, keep: set[str]) -> None:
+    for path in folder.glob(pattern):
+        if path.name not in keep and path.is_file():
+            path.unlink()
+
+
 def render_leaderboard(results_dir: str | os.PathLike | None, reference_dir: str | os.PathLike | None,
-                       out_md: str | os.PathLike, *, figures: bool = True) -> Path:
-    """Render the leaderboard markdown (and its per-backbone FIoU figures) from result records.
+                       out_md: str | os.PathLike, *, figures: bool = True, html: bool = False,
+                       skip_invalid: bool = False, warn: Callable[[str], None] | None = None) -> Path:
+    """Render the leaderboard markdown, its per-board FIoU figures, one CSV per table (in
+    ``csv/`` beside it) and, with ``html``, ``index.html`` beside it.
 
     Args:
-        results_dir: folder of scored records (``*.json``; ``leaderboard/results`` by convention),
-            or None.
+        results_dir: folder of scored records (read recursively; ``leaderboard/results`` by
+            convention), or None.
         reference_dir: folder of paper reference records (``default_reference_dir()`` for the
             shipped ones), or None to leave them out.
-        out_md: markdown file to write (atomically); figures go next to it.
+        out_md: markdown file to write (atomically); figures, CSVs and the page go next to it.
+            Figures and CSVs of an earlier render that this one does not produce are removed.
         figures: also draw the figures (matplotlib).
+        html: also write the self-contained web page ``index.html``.
+        skip_invalid: leave out unreadable records (reported through ``warn``) instead of failing.
     Returns:
         ``out_md``.
     Raises:
-        pss_bench.records.RecordError: a folder is missing or a record is invalid (named).
+        pss_bench.records.RecordError: a folder is missing or a record is invalid (named); nothing
+            is written then.
     """
     out_md = Path(out_md)
-    entries = collect_entries(results_dir, reference_dir)
-    markdown, drawn = render_markdown(entries, out_md.stem if figures else None)
-    out_md.parent.mkdir(parents=True, exist_ok=True)
+    entries = collect_entries(results_dir, reference_dir, skip_invalid=skip_invalid, warn=warn)
+    markdown, drawn, tables = render_markdown(entries, out_md.stem if figures else None)
+    page = None
+    if html:
+        from .html import render_html
+
+        page = render_html(entries)
+    folder = out_md.parent
+    folder.mkdir(parents=True, exist_ok=True)
     if figures:
         from .figure import fiou_heatmap
 
         for fig in drawn:
-            fiou_heatmap(out_md.parent / fig.file, fig.title, fig.rows, fig.columns, fig.values)
+            fiou_heatmap(folder / fig.file, fig.title, fig.rows, fig.columns, fig.values)
+        _remove_stale(folder, f"{out_md.stem}_*_fiou.png", {f.file for f in drawn})
+    for table in tables:
+        atomic_write_text(folder / table.csv_path, table.csv())
+    if (folder / CSV_DIR).is_dir():
+        _remove_stale(folder / CSV_DIR, "*.csv", {Path(t.csv_path).name for t in tables})
+    if page is not None:
+        atomic_write_text(folder / "index.html", page)
     atomic_write_text(out_md, markdown)
     return out_md
