@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
 from pss_bench.cli import main
+from pss_bench.harness.config import RunOptions
+from pss_bench.harness.run import RunError, run
 from pss_bench.data.layout import annotated_entries
 from pss_bench.methods import BACKBONES, METHODS
 
@@ -22,13 +25,14 @@ TINY = ["--crop", "32", "--batch-size", "2", "--pretrained", "none", "--preset",
 
 @HOOKS.register_module()
 class InterruptAtIter(Hook):
-    """Simulates a killed run: raises after the given iteration (its checkpoint already written)."""
+    """Simulates a killed run: raises after the given iteration (its checkpoint already written)
+    while the file ``flag`` exists, so that the resumed run has the same config."""
 
-    def __init__(self, at: int) -> None:
-        self.at = at
+    def __init__(self, at: int, flag: str) -> None:
+        self.at, self.flag = at, Path(flag)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if runner.iter + 1 == self.at:  # runner.iter is incremented after this hook
+        if runner.iter + 1 == self.at and self.flag.exists():  # runner.iter is incremented after this hook
             raise KeyboardInterrupt(f"interrupted after iteration {self.at}")
 
 
@@ -82,11 +86,11 @@ def _final_state(work: Path, user: int) -> dict:
 
 
 def test_killed_and_resumed_run_equals_uninterrupted(data_root, tmp_path):
-    from pss_bench.harness.config import RunOptions
-    from pss_bench.harness.run import run
 
-    def opts(work: Path, resume: bool = False, interrupt: bool = False) -> RunOptions:
-        hooks = [dict(type="RNGStateHook")] + ([dict(type="InterruptAtIter", at=3)] if interrupt else [])
+    flag = tmp_path / "interrupt"
+
+    def opts(work: Path, resume: bool = False) -> RunOptions:
+        hooks = [dict(type="RNGStateHook"), dict(type="InterruptAtIter", at=3, flag=str(flag))]
         # pss_s1: two optimisers, group batches and dropout in the group module (torch RNG).
         return RunOptions(method="pss_s1", backbone="vgg16", data_root=str(data_root), work_dir=str(work),
                           users=[1], iters=4, batch_size=2, crop=32, pretrained="none", resume=resume,
@@ -94,10 +98,16 @@ def test_killed_and_resumed_run_equals_uninterrupted(data_root, tmp_path):
 
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run(opts(straight))
+    flag.touch()
     with pytest.raises(KeyboardInterrupt):
-        run(opts(resumed, interrupt=True))
+        run(opts(resumed))
+    flag.unlink()
     assert not (resumed / "result.json").exists()
     assert (resumed / "id1" / "iter_2.pth").is_file() and not (resumed / "id1" / "iter_4.pth").exists()
+    with pytest.raises(RunError, match="holds an unfinished run; pass --resume"):
+        run(opts(resumed))
+    with pytest.raises(RunError, match=r"other settings(.|\n)*method: 'pss_s1' in the work dir, 'pss_s2' now"):
+        run(replace(opts(resumed, resume=True), method="pss_s2"))
     run(opts(resumed, resume=True))
     a, b = _final_state(straight, 1), _final_state(resumed, 1)
     assert a.keys() == b.keys()
@@ -106,6 +116,27 @@ def test_killed_and_resumed_run_equals_uninterrupted(data_root, tmp_path):
     ra = json.loads((straight / "result.json").read_text())
     rb = json.loads((resumed / "result.json").read_text())
     assert ra["users"] == rb["users"]
+    assert ra["provenance"]["resumes"] == 0 and rb["provenance"]["resumes"] == 1
+    assert rb["provenance"]["train_seconds"] > 0 and rb["dataset"]["users"] == [1]
+
+
+def test_resume_refuses_a_missing_dir_and_skips_an_unreadable_checkpoint(data_root, tmp_path, capsys):
+    from pss_bench.harness.run import _resume_checkpoint
+
+    with pytest.raises(RunError, match="does not exist; run without --resume"):
+        run(RunOptions(method="advent", backbone="vgg16", data_root=str(data_root),
+                       work_dir=str(tmp_path / "absent"), resume=True, pretrained="none"))
+    folder = tmp_path / "id1"
+    folder.mkdir()
+    good, bad = folder / "iter_2.pth", folder / "iter_4.pth"
+    torch.save({"state_dict": {}}, good)
+    bad.write_bytes(good.read_bytes()[:40])  # a checkpoint truncated by SIGKILL
+    (folder / "last_checkpoint").write_text(str(bad))
+    assert _resume_checkpoint(folder, 1) == good
+    assert "iter_4.pth is unreadable" in capsys.readouterr().err
+    good.unlink()
+    assert _resume_checkpoint(folder, 1) is None
+    assert "restarts from iteration 0" in capsys.readouterr().err
 
 
 def test_mixed_users_train_one_model_and_score_each(data_root, tmp_path):

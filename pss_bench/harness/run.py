@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,27 @@ def _last_checkpoint(user_dir: Path) -> Path | None:
     return None
 
 
+def _readable(path: Path) -> bool:
+    """A torch checkpoint is a zip archive whose directory is written last: a file truncated by a
+    kill has none, which this finds without loading hundreds of MB."""
+    return zipfile.is_zipfile(path)
+
+
+def _resume_checkpoint(train_dir: Path, user) -> Path | None:
+    """The newest readable checkpoint in ``train_dir`` to resume from, saying so when the last one
+    is unreadable and an earlier one (or iteration 0) is used instead."""
+    last = _last_checkpoint(train_dir)
+    if last is None or _readable(last):
+        return last
+    earlier = sorted((p for p in train_dir.glob("iter_*.pth") if p != last and p.stem[5:].isdigit()),
+                     key=lambda p: int(p.stem[5:]), reverse=True)
+    fallback = next((p for p in earlier if _readable(p)), None)
+    print(f"[pss-bench] user {user}: checkpoint {last} is unreadable (truncated by a kill?); "
+          + (f"resuming from {fallback.name} instead" if fallback else "no earlier checkpoint is "
+             "readable, training restarts from iteration 0"), file=sys.stderr, flush=True)
+    return fallback
+
+
 def _train(opts: RunOptions, user: int | list[int], train_dir: Path, cfg, init_from: Path | None = None):
     """Train ``cfg`` for one user into ``train_dir``; returns the final model.
 
@@ -47,7 +69,7 @@ def _train(opts: RunOptions, user: int | list[int], train_dir: Path, cfg, init_f
     from pss_bench.harness.runner import HarnessRunner
 
     train_dir.mkdir(parents=True, exist_ok=True)
-    last = _last_checkpoint(train_dir) if opts.resume else None
+    last = _resume_checkpoint(train_dir, user) if opts.resume else None
     if last is not None:
         print(f"[pss-bench] user {user}: resuming from {last}", flush=True)
         cfg.load_from, cfg.resume = harness_checkpoint(last), True
@@ -193,6 +215,61 @@ def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrai
     return final.cfg, final.model
 
 
+RUN_STATE = "run.json"
+"""What a work dir was started with (compared on --resume) and the time of each attempt."""
+
+
+def run_identity(opts: RunOptions, users: list[int]) -> dict:
+    """The settings a resumed run must share with the run it continues."""
+    from pss_bench.methods import METHODS
+
+    config = METHODS[opts.method].config(opts.backbone)
+    return dict(method=opts.method, backbone=opts.backbone, preset=opts.preset, users=list(users),
+                settings=opts.settings, seed=opts.seed, protocol=opts.protocol, groups=opts.groups,
+                target_users=opts.target_users, select=opts.select, data_root=str(opts.data_root),
+                pretrained=opts.pretrained, cfg_options={k: repr(v) for k, v in opts.cfg_options.items()},
+                config_sha256=sha256_file(config) if config.is_file() else None)
+
+
+def _open_work_dir(opts: RunOptions, work: Path, users: list[int]) -> dict:
+    """Check that ``work`` fits this invocation and return its state with a new attempt appended."""
+    identity = run_identity(opts, users)
+    state_path = work / RUN_STATE
+    state = json.loads(state_path.read_text()) if state_path.is_file() else None
+    if opts.resume:
+        if not work.is_dir():
+            raise RunError(f"--resume: {work} does not exist; run without --resume to start it")
+        if state is None:
+            raise RunError(f"--resume: {work} holds no pss-bench run ({RUN_STATE} is missing)")
+        diff = [f"{key}: {state['identity'].get(key)!r} in the work dir, {value!r} now"
+                for key, value in identity.items() if state["identity"].get(key) != value]
+        if diff:
+            raise RunError(f"--resume: {work} was started with other settings; a resumed run must "
+                           "match it (or choose another --work-dir):\n  " + "\n  ".join(diff))
+    elif state is not None:
+        raise RunError(f"{work} holds an unfinished run; pass --resume to continue it, or choose "
+                       "another --work-dir")
+    state = state or dict(identity=identity, attempts=[])
+    state["attempts"].append(dict(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                  resumed=bool(opts.resume), seconds=0.0))
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(state_path, json.dumps(state, indent=1))
+    return state
+
+
+def _close_attempt(work: Path, state: dict, seconds: float) -> None:
+    state["attempts"][-1]["seconds"] = round(seconds, 1)
+    atomic_write_text(work / RUN_STATE, json.dumps(state, indent=1))
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
+    return "cpu"
+
+
 def _init_cpu_process_group() -> None:
     """Under torchrun without CUDA, start the gloo process group here: MMEngine's pytorch launcher
     calls ``torch.cuda.set_device`` unconditionally. The Runner then finds it initialised."""
@@ -227,14 +304,11 @@ def run(opts: RunOptions) -> dict:
     ``mix-sample`` (paper Table 5): one model adapted to the pooled photos of all requested users
     (or a 1/15 sample), in ``WORK/mix/``, then scored per user.
     """
-    from mmengine.dist import barrier, get_rank
+    from mmengine.dist import get_rank
 
     from pss_bench.data.layout import find_users
-    from pss_bench.models.pretrained import PretrainedWeightsError
-    from pss_bench.methods import METHODS, configs_dir
-    from pss_bench.records import build_record, write_record
-    from pss_bench.scoring import score_predictions
     from pss_bench.harness.runner import silence_known_warnings
+    from pss_bench.models.pretrained import PretrainedWeightsError
 
     silence_known_warnings()
     if opts.launcher == "pytorch":
@@ -256,6 +330,7 @@ def run(opts: RunOptions) -> dict:
     if record_path.exists() and not opts.resume:
         raise RunError(f"{work} already holds a finished run ({record_path}); "
                        "choose another --work-dir or pass --resume")
+    state = _open_work_dir(opts, work, users) if get_rank() == 0 else None
     try:
         pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset)
     except (FileNotFoundError, PretrainedWeightsError) as err:
@@ -264,7 +339,25 @@ def run(opts: RunOptions) -> dict:
         _banner(f"WARNING: {opts.backbone} backbone starts from RANDOM initialisation (no ImageNet "
                 "weights were given or found offline).\nThe record says so and the leaderboard marks "
                 "the row; pass --pretrained PATH for numbers comparable to the paper.")
-    pred_dir = work / "predictions"
+    started = time.time()
+    try:
+        record = _adapt_all(opts, work, users, pretrained, stages, stage_options, state)
+    finally:
+        if state is not None:
+            _close_attempt(work, state, time.time() - started)
+    return record
+
+
+def _adapt_all(opts: RunOptions, work: Path, users: list[int], pretrained: str | None,
+               stages: list[Stage], stage_options: dict, state: dict | None) -> dict:
+    """Adapt, predict, score and record (``run``'s body after the checks)."""
+    from mmengine.dist import barrier, get_rank
+
+    from pss_bench.methods import METHODS, configs_dir
+    from pss_bench.records import build_record, dataset_info, run_provenance, write_record
+    from pss_bench.scoring import score_predictions
+
+    pred_dir, record_path = work / "predictions", work / "result.json"
     started = time.time()
     if opts.target_users == "per-user":
         plan = [(work / f"id{user}", user, [user]) for user in users]
@@ -304,8 +397,12 @@ def run(opts: RunOptions) -> dict:
                     sha256=sha256_file(config_path)),
         extra=dict(preset=opts.preset, settings=opts.settings, seed=opts.seed, groups=opts.groups,
                    target_users=opts.target_users, random_init=pretrained is None,
-                   data_root=str(opts.data_root), minutes=round((time.time() - started) / 60, 2),
-                   cfg_options=opts.cfg_options, stages=stage_log),
+                   data_root=str(opts.data_root), stages=stage_log),
+        dataset=dataset_info(opts.data_root, users),
+        provenance=run_provenance(sys.argv, opts.cfg_options, _device(),
+                                  resumes=sum(a["resumed"] for a in state["attempts"]),
+                                  train_seconds=sum(a["seconds"] for a in state["attempts"][:-1])
+                                  + time.time() - started),
     )
     write_record(record_path, record)
     print(result.format_tables(), flush=True)
