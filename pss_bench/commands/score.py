@@ -1,4 +1,5 @@
-"""``pss-bench score PRED_DIR``: validate and score a prediction folder or archive."""
+"""``pss-bench score PRED_DIR``: validate and score a prediction folder or archive
+(``--codabench INPUT_DIR OUTPUT_DIR``: the Codabench scoring-program convention)."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,11 @@ def register(subparsers) -> None:
                     "user and print per-user FIoU/MIoU and per-class IoU. On any problem, print "
                     "the complete numbered list and exit with status 2, writing nothing.",
     )
-    p.add_argument("pred_dir", metavar="PRED_DIR", help="folder with id<k>/<stem>.png, or a .zip / .tar.gz of it")
+    p.add_argument("pred_dir", metavar="PRED_DIR", nargs="?",
+                   help="folder with id<k>/<stem>.png, or a .zip / .tar.gz of it")
+    p.add_argument("--codabench", nargs=2, metavar=("INPUT_DIR", "OUTPUT_DIR"),
+                   help="Codabench scoring-program mode: INPUT_DIR/ref = ground truth, INPUT_DIR/res = "
+                        "submission; writes OUTPUT_DIR/scores.json and detailed_results.html")
     p.add_argument("--data-root", metavar="ROOT", help="PSS data root (default: the embedded PSS-Synth data)")
     p.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021",
                    help="pss2021 = official PSS code semantics (default); strict = VOC/MMSeg semantics")
@@ -27,6 +32,12 @@ def register(subparsers) -> None:
     p.add_argument("--backbone", default="unknown", help="backbone id in the record, e.g. resnet50")
     p.add_argument("--out", metavar="FILE", help="write the result record (JSON) here")
     p.add_argument("--scores-json", metavar="FILE", help="write flat Codabench-style scores.json here")
+    p.add_argument("--per-image", metavar="FILE.csv",
+                   help="write per-photo scores here (stem, user, FIoU, the 21 class IoUs)")
+    p.add_argument("--confusion", metavar="DIR",
+                   help="write each user's confusion matrix here (id<k>_confusion.csv and .png)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="stdout: the tables (text, default) or the result record (json)")
     p.add_argument("--jobs", "-j", type=int, default=min(8, os.cpu_count() or 1),
                    help="decoding processes (default: CPU count, at most 8)")
     p.add_argument("--allow-missing", action="store_true",
@@ -53,18 +64,29 @@ def _default_name(pred: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pss_bench.io import atomic_write_text
+    from pss_bench.io import atomic_write_bytes
     from pss_bench.records import RecordError
     from pss_bench.scoring import DataError, SubmissionError, score_predictions
+    from pss_bench.scoring.report import confusion_files, per_image_csv
 
     if args.jobs < 1:
         return _fail("--jobs must be at least 1")
+    if args.codabench:
+        if args.pred_dir:
+            return _fail("--codabench takes the submission from INPUT_DIR/res; give no PRED_DIR")
+        from pss_bench.scoring.codabench import run_scoring
+
+        return run_scoring(*args.codabench, protocol=args.protocol, jobs=args.jobs)
+    if not args.pred_dir:
+        return _fail("give PRED_DIR (or --codabench INPUT_DIR OUTPUT_DIR)")
     if args.bootstrap < 0:
         return _fail("--bootstrap must be 0 or more")
-    for option in ("out", "scores_json"):
+    for option in ("out", "scores_json", "per_image"):
         target = getattr(args, option)
         if target and Path(target).is_dir():
             return _fail(f"--{option.replace('_', '-')} {target}: is a folder, expected a file name")
+    if args.confusion and Path(args.confusion).exists() and not Path(args.confusion).is_dir():
+        return _fail(f"--confusion {args.confusion}: is a file, expected a folder")
     if args.data_root:
         data_root = Path(args.data_root)
     else:
@@ -81,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         result = score_predictions(pred, data_root, users=args.users, protocol=args.protocol,
                                    jobs=args.jobs, allow_missing=args.allow_missing,
                                    resize=args.resize, bootstrap=args.bootstrap, seed=args.seed,
-                                   progress=not args.quiet)
+                                   progress=not args.quiet, per_image=bool(args.per_image))
     except SubmissionError as exc:
         print(exc.format(), file=sys.stderr)
         return 2
@@ -94,21 +116,27 @@ def run(args: argparse.Namespace) -> int:
         print("Warnings:", file=sys.stderr)
         for warning in result.warnings:
             print(f"  - {warning}", file=sys.stderr)
-    if not args.quiet:
-        print(result.format_tables())
     try:
         record = None
-        if args.out:
+        if args.out or args.format == "json":
             record = result.to_record(args.name or _default_name(pred), args.method, args.backbone,
                                       source="submission")
         # Build everything first, then write: an error leaves no half of the outputs behind.
-        outputs = []
-        if record is not None:
-            outputs.append((Path(args.out), json.dumps(record, indent=2, allow_nan=False) + "\n"))
+        outputs: list[tuple[Path, bytes]] = []
+        if args.out:
+            outputs.append((Path(args.out), (json.dumps(record, indent=2, allow_nan=False) + "\n").encode()))
         if args.scores_json:
-            outputs.append((Path(args.scores_json), json.dumps(result.scores_json(), indent=2) + "\n"))
-        for path, text in outputs:
-            atomic_write_text(path, text)
+            outputs.append((Path(args.scores_json), (json.dumps(result.scores_json(), indent=2) + "\n").encode()))
+        if args.per_image:
+            outputs.append((Path(args.per_image), per_image_csv(result).encode()))
+        if args.confusion:
+            outputs += [(Path(args.confusion) / name, data) for name, data in confusion_files(result).items()]
+        if args.format == "json":
+            print(json.dumps(record, indent=2, allow_nan=False))
+        elif not args.quiet:
+            print(result.format_tables())
+        for path, data in outputs:
+            atomic_write_bytes(path, data)
             if not args.quiet:
                 print(f"wrote {path}", file=sys.stderr)
     except (RecordError, OSError) as exc:

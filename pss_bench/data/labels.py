@@ -2,11 +2,24 @@
 
 The one reader and writer of label PNGs: predictions, pseudo labels and PSS-Synth's ground truth are
 written by :func:`write_label_png`; :func:`open_index_png` is the shared first step of every reader
-(the scorer's ground truth, ``data check``, :func:`read_label_png`). NumPy and Pillow only.
+(``data check``, :func:`read_label_png`), and :func:`decode_index_png` the fast path of the scorer,
+which falls back to Pillow for everything it does not handle. NumPy, Pillow and zlib-ng only.
+
+Why a decoder of our own: label PNGs are tiny (a few kB for ~200 kpx) and almost all the time of
+Pillow, OpenCV (``cv2.imdecode``) and libspng (``pyspng``) goes into zlib's inflate. zlib-ng's
+inflate is about 10x faster on this data, and the PNG filters 0-2 (what Pillow writes for most
+rows of label maps) undo exactly with modular NumPy cumulative sums. Rows with filters 3/4
+(Average, Paeth) are handed to OpenCV's libpng after the palette -> greyscale header rewrite (so
+that it returns indices, not BGR colours); bit depths below 8, interlaced, animated or damaged
+files go to Pillow, which also writes the error messages. ``benchmarks/bench_score.py`` compares
+the decoders; ``tests/test_scoring_decoder.py`` checks equality with Pillow on every PNG kind the
+scorer accepts.
 """
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +28,17 @@ from PIL import Image
 from pss_bench.classes import IGNORE_INDEX, NUM_CLASSES, voc_palette
 from pss_bench.io import atomic_output
 
+try:  # a declared dependency; the standard zlib gives the same bytes, only slower
+    from zlib_ng import zlib_ng as _inflate
+except ImportError:  # pragma: no cover
+    _inflate = zlib
+
 INDEX_MODES = ("P", "L")
 """PIL modes of single-channel 8-bit index images."""
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_GREY, _PALETTE = 0, 3        # PNG colour types whose 8-bit samples are the indices
+_MAX_FILTER_RUNS = 256        # beyond this many filter changes, C unfiltering is cheaper
 
 
 class LabelError(ValueError):
@@ -42,6 +64,124 @@ def open_index_png(path: str | os.PathLike) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as err:
         raise LabelError(f"{path}: cannot read label image ({err})") from None
     return image
+
+
+def png_header(data: bytes) -> tuple[int, int, int, int, int] | None:
+    """``(height, width, bit_depth, colour_type, interlace)`` from a PNG's IHDR, or None when
+    ``data`` does not start like a PNG."""
+    if len(data) < 33 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    return height, width, depth, colour, interlace
+
+
+def _idat(data: bytes) -> tuple[bytes, bool] | None:
+    """Concatenated IDAT payload and whether the file has an animation (acTL) chunk; None when
+    the chunk structure is damaged (Pillow then names the problem)."""
+    parts, animated, pos, end = [], False, 8, len(data)
+    while pos + 12 <= end:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if pos + 12 + length > end:
+            return None
+        if kind == b"IDAT":
+            parts.append(data[pos + 8:pos + 8 + length])
+        elif kind == b"acTL":
+            animated = True
+        elif kind == b"IEND":
+            return b"".join(parts), animated
+        pos += 12 + length
+    return None
+
+
+def _unfilter_c(height: int, width: int, raw: bytes) -> np.ndarray | None:
+    """Unfilter 8-bit single-sample scanlines with libpng (OpenCV): the raw scanlines are
+    re-wrapped in an uncompressed greyscale PNG, so no colour expansion happens and inflating
+    is a copy."""
+    import cv2  # lazy: only files with Average/Paeth rows need it
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, _GREY, 0, 0, 0)
+    body = _inflate.compress(raw, 0)
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload)))
+
+    png = PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    out = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    if out is None or out.shape != (height, width) or out.dtype != np.uint8:
+        return None
+    return out
+
+
+def decode_index_png(data: bytes) -> np.ndarray | None:
+    """Decode the indices of an 8-bit palette (P) or greyscale (L) PNG, exactly as Pillow does.
+
+    Args:
+        data: the file's bytes.
+    Returns:
+        ``(H, W)`` uint8 array (palette indices or grey values; palette and transparency chunks
+        do not change them), or None when this fast path does not handle the file: other colour
+        types or bit depths, interlacing, animation, or any damage. Callers then use Pillow
+        (:func:`open_index_png`), which decodes it or explains what is wrong.
+    """
+    header = png_header(data)
+    if header is None:
+        return None
+    height, width, depth, colour, interlace = header
+    if depth != 8 or colour not in (_GREY, _PALETTE) or interlace or not height or not width:
+        return None
+    found = _idat(data)
+    if found is None or found[1]:
+        return None
+    stride = width + 1  # one filter-type byte per scanline
+    expected = height * stride
+    try:
+        inflater = _inflate.decompressobj()
+        raw = inflater.decompress(found[0], expected + 1)  # capped: a bomb stops here
+    except _inflate.error:
+        return None
+    if len(raw) != expected or not inflater.eof:
+        return None
+    lines = np.frombuffer(raw, np.uint8).reshape(height, stride)
+    kinds = lines[:, 0]
+    if int(kinds.max()) > 2:
+        return _unfilter_c(height, width, raw)
+    out = lines[:, 1:].copy()
+    if not kinds.any():
+        return out
+    sub = np.flatnonzero(kinds == 1)
+    if sub.size:  # Sub: each byte adds its left neighbour; uint8 cumsum is mod 256 like PNG
+        out[sub] = np.cumsum(out[sub], axis=1, dtype=np.uint8)
+    up = kinds == 2
+    if up.any():  # Up: each row adds the decoded row above; a run of them is one cumsum
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], up, [False])).view(np.int8)))
+        if edges.size > 2 * _MAX_FILTER_RUNS:
+            return _unfilter_c(height, width, raw)
+        for start, stop in zip(edges[::2], edges[1::2]):
+            block = np.cumsum(out[start:stop], axis=0, dtype=np.uint8)
+            if start:
+                block += out[start - 1]
+            out[start:stop] = block
+    return out
+
+
+def read_index_png(path: str | os.PathLike) -> np.ndarray:
+    """Read an 8-bit index PNG (mode P or L) as ``(H, W)`` uint8: :func:`decode_index_png`, or
+    Pillow for the files it does not handle.
+
+    Raises:
+        LabelError: the file is missing or unreadable, or not single-channel 8-bit.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise LabelError(f"{path}: cannot read label image ({err.strerror or err})") from None
+    fast = decode_index_png(data)
+    if fast is not None:
+        return fast
+    return np.asarray(open_index_png(path), dtype=np.uint8)
 
 
 def invalid_values(label: np.ndarray) -> list[int]:

@@ -1,8 +1,9 @@
 """Streaming, parallel scoring of a prediction folder or archive, and the score tables.
 
 Every photo is handled once, by a worker process: read the prediction's bytes (hashed for the
-submission digest), decode it and its label, check it, and reduce the pair to ``(22, 21)`` joint
-counts with one bincount (:mod:`pss_bench.evaluation.metrics`). Only these counts travel back, in
+submission digest), decode it and its label (:func:`pss_bench.data.labels.decode_index_png`, Pillow
+for the rare files it does not take), check it, and reduce the pair to ``(22, 21)`` joint counts
+by run length (:mod:`pss_bench.scoring.counting`). Only these counts travel back, in
 photo order, so memory stays flat however many photos there are, and decoding runs on ``jobs``
 processes. Content problems are collected like structural ones; if any exist the counts are
 discarded and a single :class:`SubmissionError` lists them all, so a submission is either fully
@@ -23,20 +24,34 @@ from pathlib import Path
 
 import numpy as np
 
-from pss_bench.classes import CLASSES, NUM_CLASSES
+from pss_bench.classes import NUM_CLASSES
+from pss_bench.data.labels import png_header
 from pss_bench.evaluation.bootstrap import bootstrap_ci
 from pss_bench.evaluation.metrics import (
-    DEFAULT_PROTOCOL, PROTOCOL_DESCRIPTIONS, PSSEvaluator, UserScore, check_protocol, count_photo,
-    invalid_gt_values,
+    DEFAULT_PROTOCOL, PSSEvaluator, UserScore, check_protocol, class_iou, invalid_gt_values,
+    photo_fiou,
 )
 
 from .archive import extract_archive, is_archive
+from .counting import count_runs
 from .submission import (
     DataError, PhotoTask, SubmissionError, describe_bad_values, expected_photos, plan_submission,
     read_label, read_prediction,
 )
 
 RESIZE_MODES = ("nearest",)
+
+
+@dataclass(frozen=True)
+class PhotoScore:
+    """Scores of one photo, in percent: its FIoU under the protocol (NaN = skipped under
+    ``strict``) and its 21 class IoUs (NaN = class absent from both its GT and its prediction;
+    the pooled per-user MIoU is not the mean of these)."""
+
+    user: int
+    stem: str
+    fiou: float
+    per_class_iou: tuple[float, ...]
 
 
 @dataclass
@@ -54,6 +69,9 @@ class ScoreResult:
         n_resized: how many predictions were resized.
         bootstrap: bootstrap settings when intervals were computed, else None.
         submission_digest: sha256 over the scored files (relative path + content hash).
+        confusion: ``{user: (21, 21) int64}`` pooled confusion matrix (rows GT, columns
+            prediction, GT 255 left out), pixel counts.
+        per_image: with ``per_image=True``, one :class:`PhotoScore` per photo in scoring order.
     """
 
     protocol: str
@@ -65,6 +83,8 @@ class ScoreResult:
     n_resized: int = 0
     bootstrap: dict | None = None
     submission_digest: str | None = None
+    confusion: dict[int, np.ndarray] = field(default_factory=dict)
+    per_image: list[PhotoScore] | None = None
 
     @property
     def n_images(self) -> int:
@@ -116,105 +136,9 @@ class ScoreResult:
     def format_tables(self, width: int | None = None) -> str:
         """The per-user table (users as columns, as in the paper, or as rows when that does not
         fit in ``width`` characters; default: the terminal width) and the per-class IoU table."""
+        from .report import format_tables
+
         return format_tables(self, width)
-
-
-# ----------------------------------------------------------------------------------- tables
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
-
-
-def _ci(ci) -> str:
-    return "-" if ci is None else f"{_fmt(ci[0], 1)}-{_fmt(ci[1], 1)}"
-
-
-def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Plain-text table: first column left-aligned, the others right-aligned."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for r in [header, *rows]:
-        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
-
-
-def _chunked(header: list[str], rows: list[list[str]], width: int) -> list[str]:
-    """Split a wide table into column blocks that fit ``width`` (first column repeated)."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    blocks, current, used = [], [], widths[0]
-    for i in range(1, len(header)):
-        if current and used + 2 + widths[i] > width:
-            blocks.append(current)
-            current, used = [], widths[0]
-        current.append(i)
-        used += 2 + widths[i]
-    blocks.append(current)
-    out: list[str] = []
-    for block in blocks:
-        cols = [0, *block]
-        out += _grid([header[c] for c in cols], [[r[c] for c in cols] for r in rows])
-        out.append("")
-    return out[:-1]
-
-
-def format_tables(result: ScoreResult, width: int | None = None) -> str:
-    """See :meth:`ScoreResult.format_tables`."""
-    if width is None:
-        width = shutil.get_terminal_size((120, 24)).columns
-    users = list(result.users)
-    scores = [result.users[u] for u in users]
-    has_ci = any(s.fiou_ci is not None for s in scores)
-    lines = [f"Protocol: {result.protocol} -- {PROTOCOL_DESCRIPTIONS[result.protocol]}.",
-             "Scores in percent; Mean = unweighted mean over users.", ""]
-
-    rows = [["FIoU", *[_fmt(s.fiou) for s in scores], _fmt(result.mean["fiou"])],
-            ["MIoU", *[_fmt(s.miou) for s in scores], _fmt(result.mean["miou"])]]
-    if has_ci:
-        level = int(round(100 * (result.bootstrap or {}).get("level", 0.95)))
-        rows += [[f"FIoU {level}% CI", *[_ci(s.fiou_ci) for s in scores], _ci(result.mean.get("fiou_ci"))],
-                 [f"MIoU {level}% CI", *[_ci(s.miou_ci) for s in scores], _ci(result.mean.get("miou_ci"))]]
-    rows.append(["Photos", *[str(s.n_images) for s in scores], str(result.n_images)])
-    if result.missing:
-        rows.append(["Missing", *[str(s.n_missing) for s in scores], str(sum(result.missing.values()))])
-    if any(s.n_skipped for s in scores):
-        rows.append(["Skipped (FIoU)", *[str(s.n_skipped) for s in scores],
-                     str(sum(s.n_skipped for s in scores))])
-    header = ["User", *[str(u) for u in users], "Mean"]
-    wide = _grid(header, rows)
-    if max(len(line) for line in wide) <= width:
-        lines += wide
-    else:  # users as rows
-        t_header = ["User", *[r[0] for r in rows]]
-        t_rows = [[header[i + 1], *[r[i + 1] for r in rows]] for i in range(len(users) + 1)]
-        lines += _grid(t_header, t_rows)
-
-    absent = "'-'" if result.protocol == "strict" else "0.00"
-    lines += ["", f"Per-class IoU (percent; {absent} = class absent from GT and prediction):"]
-    class_rows = []
-    for c, name in enumerate(CLASSES):
-        values = [s.per_class_iou[c] for s in scores]
-        finite = [v for v in values if not math.isnan(v)]
-        class_rows.append([name, *[_fmt(v) for v in values],
-                           _fmt(sum(finite) / len(finite)) if finite else "-"])
-    lines += _chunked(["Class", *[str(u) for u in users], "Mean"], class_rows, width)
-
-    notes = []
-    if result.missing:
-        notes.append(f"{sum(result.missing.values())} missing prediction(s) were scored as all "
-                     "background (--allow-missing).")
-    if result.resize:
-        notes.append(f"--resize {result.resize}: {result.n_resized} prediction(s) of the wrong size "
-                     "were resized to the label size.")
-    if any(s.n_skipped for s in scores):
-        notes.append("Skipped (FIoU): photos whose foreground union is empty, left out of FIoU "
-                     "under the strict protocol.")
-    if notes:
-        lines += ["", *notes]
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------- workers
@@ -234,7 +158,7 @@ class _PhotoOutcome:
 def _score_photo(task: PhotoTask, resize: str | None) -> _PhotoOutcome:
     """One photo to joint counts, or its problems. Never raises for bad input."""
     try:
-        gt, gt_hist = read_label(task.gt_path)
+        gt = read_label(task.gt_path)
     except DataError as exc:
         return _PhotoOutcome(None, [], [str(exc)], None, False)
     file_hash = None
@@ -253,7 +177,7 @@ def _score_photo(task: PhotoTask, resize: str | None) -> _PhotoOutcome:
         if pred is None:
             return _PhotoOutcome(None, problems, [], file_hash, False)
         resized = resize is not None and _header_differs(data, gt.shape)
-    counts, bad_pred, bad_gt = count_photo(gt, pred, gt_hist)
+    counts, bad_pred, bad_gt = count_runs(gt, pred)
     problems, data_problems = [], []
     if bad_pred:
         problems.append(describe_bad_values(task.display, bad_pred))
@@ -266,11 +190,8 @@ def _score_photo(task: PhotoTask, resize: str | None) -> _PhotoOutcome:
 
 
 def _header_differs(data: bytes, hw: tuple[int, int]) -> bool:
-    # PNG IHDR: width and height are the big-endian uint32 at bytes 16-24.
-    if len(data) >= 24 and data[:8] == b"\x89PNG\r\n\x1a\n":
-        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        return (height, width) != tuple(hw)
-    return False
+    header = png_header(data)
+    return header is not None and header[:2] != tuple(hw)
 
 
 @dataclass(slots=True)
@@ -325,7 +246,8 @@ def _outcomes(chunks: Sequence, jobs: int) -> Iterable[_ChunkOutcome]:
 def score_predictions(pred_dir: str | os.PathLike, data_root: str | os.PathLike, *,
                       users: Sequence[int] | None = None, protocol: str = DEFAULT_PROTOCOL,
                       jobs: int = 1, allow_missing: bool = False, resize: str | None = None,
-                      bootstrap: int = 0, seed: int = 0, progress: bool = True) -> ScoreResult:
+                      bootstrap: int = 0, seed: int = 0, progress: bool = True,
+                      per_image: bool = False) -> ScoreResult:
     """Validate and score a prediction folder (or ``.zip`` / ``.tar.gz`` archive).
 
     Args:
@@ -340,6 +262,7 @@ def score_predictions(pred_dir: str | os.PathLike, data_root: str | os.PathLike,
         bootstrap: number of bootstrap resamples for 95 % intervals (0 = none).
         seed: bootstrap seed.
         progress: show a progress bar on stderr.
+        per_image: also fill ``result.per_image`` (keeps ~3.7 kB of counts per photo).
     Raises:
         SubmissionError: the submission has problems (``.problems`` lists all of them).
         DataError: the ground truth is missing or broken.
@@ -358,26 +281,28 @@ def score_predictions(pred_dir: str | os.PathLike, data_root: str | os.PathLike,
         try:
             root = extract_archive(pred_path, tmp)
             return _score_folder(root, expected, protocol, jobs, allow_missing, resize, bootstrap,
-                                 seed, progress)
+                                 seed, progress, per_image)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if pred_path.is_file():
         raise SubmissionError([f"{pred_path}: not a folder or a .zip / .tar.gz archive"])
     return _score_folder(pred_path, expected, protocol, jobs, allow_missing, resize, bootstrap,
-                         seed, progress)
+                         seed, progress, per_image)
 
 
 def _score_folder(pred_dir: Path, expected, protocol: str, jobs: int, allow_missing: bool,
-                  resize: str | None, bootstrap: int, seed: int, progress: bool) -> ScoreResult:
+                  resize: str | None, bootstrap: int, seed: int, progress: bool,
+                  per_image: bool = False) -> ScoreResult:
     plan = plan_submission(pred_dir, expected, allow_missing=allow_missing)
-    evaluator = PSSEvaluator(protocol, keep_photos=bootstrap > 0)
+    keep = bootstrap > 0 or per_image
+    evaluator = PSSEvaluator(protocol, keep_photos=keep)
     for user in expected:
         evaluator.ensure_user(user)
     problems = list(plan.problems)
     data_problems: list[str] = []
     digest_lines: list[str] = []
     n_resized = 0
-    chunks = [(plan.tasks[i:i + _CHUNK], resize, protocol, bootstrap > 0)
+    chunks = [(plan.tasks[i:i + _CHUNK], resize, protocol, keep)
               for i in range(0, len(plan.tasks), _CHUNK)]
     bar = None
     if progress and plan.tasks:
@@ -414,6 +339,24 @@ def _score_folder(pred_dir: Path, expected, protocol: str, jobs: int, allow_miss
         mean["fiou_ci"], mean["miou_ci"] = list(ci.mean["fiou"]), list(ci.mean["miou"])
         settings = ci.settings()
     digest = hashlib.sha256("".join(sorted(digest_lines)).encode()).hexdigest()
+    confusion = {u: evaluator.accumulators[u].joint[:NUM_CLASSES].copy() for u in users}
+    photos = _photo_scores(plan.tasks, evaluator, protocol) if per_image else None
     return ScoreResult(protocol=protocol, users=users, mean=mean, missing=dict(plan.missing),
                        warnings=plan.warnings, resize=resize,
-                       n_resized=n_resized, bootstrap=settings, submission_digest=digest)
+                       n_resized=n_resized, bootstrap=settings, submission_digest=digest,
+                       confusion=confusion, per_image=photos)
+
+
+def _photo_scores(tasks: Sequence[PhotoTask], evaluator: PSSEvaluator, protocol: str) -> list[PhotoScore]:
+    """Per-photo scores from the kept counts; a user's photos were added in task order."""
+    counts = evaluator.photo_counts()
+    stems: dict[int, list[str]] = {}
+    for task in tasks:
+        stems.setdefault(task.user, []).append(task.stem)
+    out = []
+    for user, stack in counts.items():
+        fious = photo_fiou(stack, protocol) if len(stack) else []
+        ious = class_iou(stack[:, :NUM_CLASSES], "strict")  # absent class: NaN, not 0
+        out += [PhotoScore(user, stem, float(f), tuple(float(v) for v in row))
+                for stem, f, row in zip(stems.get(user, []), fious, ious)]
+    return out

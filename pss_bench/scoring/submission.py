@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from pss_bench.classes import NUM_CLASSES
+from pss_bench.data.labels import LabelError, decode_index_png, png_header, read_index_png
 from pss_bench.data.layout import VAL_LIST, ListFormatError, find_users, parse_list, user_dir
 
 # A prediction is decoded only when its header size equals the label's (or --resize nearest is
@@ -308,6 +309,11 @@ def read_prediction(data: bytes, display: str, label_hw: tuple[int, int],
     Returns:
         ``(indices, problems)``: a ``(H, W)`` uint8 array and ``[]``, or ``None`` and the problems.
     """
+    header = png_header(data)
+    if header is not None and header[:2] == tuple(label_hw):
+        fast = decode_index_png(data)  # the common case; Pillow below explains everything else
+        if fast is not None:
+            return fast, []
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
@@ -351,27 +357,17 @@ def read_prediction(data: bytes, display: str, label_hw: tuple[int, int],
     return indices, problems
 
 
-def read_label(path: str) -> tuple[np.ndarray, list[int]]:
-    """Read a ground-truth label (index PNG, values 0-20 and 255).
+def read_label(path: str) -> np.ndarray:
+    """Read a ground-truth label (index PNG, values 0-20 and 255) as ``(H, W)`` uint8, with the
+    shared label reader (:func:`pss_bench.data.labels.read_index_png`).
 
-    Returns:
-        ``(labels, histogram)``: ``(H, W)`` uint8 and its 256-bin value histogram (PIL counts it
-        while the image is in memory, cheaper than recounting).
     Raises:
         DataError: the file is missing, unreadable or not a single-channel 8-bit image.
     """
     try:
-        image = Image.open(path)
-        if image.mode not in ("P", "L"):
-            image.close()
-            raise DataError(f"{path}: ground-truth label has mode {image.mode}; expected an "
-                            "8-bit index PNG (mode P or L)")
-        image.load()  # also closes the file (single-frame image)
-        return np.asarray(image), image.histogram()
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"{path}: cannot read ground-truth label ({exc})") from None
+        return read_index_png(path)
+    except LabelError as exc:
+        raise DataError(f"ground-truth label: {exc}") from None
 
 
 def describe_bad_values(display: str, bad: dict[int, int]) -> str:

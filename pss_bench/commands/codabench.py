@@ -1,0 +1,53 @@
+"""``pss-bench codabench bundle``: a Codabench competition bundle for a PSS data root."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("codabench", help="Codabench competition bundle",
+                              description="Codabench helpers (the scoring program itself is "
+                                          "`pss-bench score --codabench INPUT_DIR OUTPUT_DIR`).")
+    sub = p.add_subparsers(dest="codabench_command", metavar="COMMAND")
+    b = sub.add_parser("bundle", help="write a competition bundle zip (competition.yaml, pages, "
+                                      "scoring program, reference data, sample submission)")
+    b.add_argument("--data-root", metavar="ROOT", required=True, help="PSS data root (ground truth)")
+    b.add_argument("--out", metavar="BUNDLE.zip", required=True, help="the bundle to write")
+    b.add_argument("--users", metavar="K", type=int, nargs="+", help="only these users (default: all)")
+    b.add_argument("--title", default="PSS benchmark", help="competition title")
+    b.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021")
+    b.add_argument("--docker-image", default=None,
+                   help="scoring image: Python >= 3.10 with numpy and Pillow (default: python:3.11, "
+                        "which lacks them: set your own)")
+    b.add_argument("--start", metavar="YYYY-MM-DD", help="phase start date (default: today)")
+    b.set_defaults(func=run_bundle)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _fail(message: str) -> int:
+    print(f"pss-bench codabench bundle: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    from pss_bench.scoring.codabench import DEFAULT_DOCKER_IMAGE, build_bundle
+    from pss_bench.scoring.submission import DataError
+
+    out = Path(args.out)
+    if out.is_dir():
+        return _fail(f"--out {out}: is a folder, expected a .zip file name")
+    if out.suffix.lower() != ".zip":
+        return _fail(f"--out {out}: Codabench bundles are .zip files")
+    if not Path(args.data_root).is_dir():
+        return _fail(f"--data-root {args.data_root}: no such folder")
+    try:
+        build_bundle(args.data_root, out, title=args.title, protocol=args.protocol, users=args.users,
+                     docker_image=args.docker_image or DEFAULT_DOCKER_IMAGE, start=args.start)
+    except DataError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write {out}: {exc}")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
