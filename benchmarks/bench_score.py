@@ -252,7 +252,7 @@ def phase_metric(root: Path) -> dict:
     import torch
     from mmseg.evaluation.metrics import IoUMetric
 
-    from pss_bench.scoring.counting import count_runs
+    from pss_bench.evaluation.metrics import count_photo
 
     torch.set_num_threads(1)
     t_mmseg = t_ours = 0.0
@@ -264,7 +264,7 @@ def phase_metric(root: Path) -> dict:
         IoUMetric.intersect_and_union(torch.from_numpy(pred), torch.from_numpy(gt), 21, 255)
         t_mmseg += time.perf_counter() - start
         start = time.perf_counter()
-        count_runs(gt, pred)
+        count_photo(gt, pred)
         t_ours += time.perf_counter() - start
     return {"mmseg_s": t_mmseg, "ours_s": t_ours, "pixels": pixels}
 
@@ -380,7 +380,7 @@ def main() -> int:
         print(f"  start-up, 1 photo: {name:34s} {t:6.2f} s   (target <= 1 s)")
     if metric:
         print(f"  metric only, 1 process:  mmseg IoUMetric.intersect_and_union {metric['mmseg_s']:.2f} s, "
-              f"pss-bench count_runs {metric['ours_s']:.2f} s ({metric['mmseg_s'] / metric['ours_s']:.1f}x)")
+              f"pss-bench count_photo {metric['ours_s']:.2f} s ({metric['mmseg_s'] / metric['ours_s']:.1f}x)")
     print(f"  scores (sanity)          FIoU {score['fiou_mean']:.2f}, MIoU {score['miou_mean']:.2f}")
     return 0
 

@@ -1,6 +1,6 @@
 """Result records: one JSON file per scored run, scored submission or paper-reported row.
 
-Schema (DESIGN.md, "Result record"; ``schema_version`` 2, version 1 still read). Scores are in
+Schema (docs/evaluation.md#record; ``schema_version`` 2, version 1 still read). Scores are in
 percent.
 
 =====================  ===========================================================================

@@ -166,8 +166,19 @@ def test_fast_counting_equals_the_single_bincount_reference():
         pred[flip] = rng.integers(0, 21, int(flip.sum()))
         reference, _, _ = split_histogram(photo_histogram(gt, pred))
         np.testing.assert_array_equal(count_photo(gt, pred)[0], reference)
-        hist = np.bincount(gt.ravel(), minlength=256)
-        np.testing.assert_array_equal(count_photo(gt, pred, hist)[0], reference)
+    # piecewise-constant maps (the run-length path) with void bands, stray and invalid values
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        gt = np.kron(rng.integers(0, 21, (6, 9)), np.ones((7, 5), np.int64)).astype(np.uint8)
+        gt[::11] = 255
+        pred = np.kron(rng.integers(0, 23, (6, 9)), np.ones((7, 5), np.int64)).astype(np.uint8)
+        pred[3, 4] = 200
+        runs = np.count_nonzero((gt.ravel()[1:] != gt.ravel()[:-1]) | (pred.ravel()[1:] != pred.ravel()[:-1]))
+        assert runs < 0.25 * gt.size  # really the run-length path
+        ref = split_histogram(photo_histogram(gt, pred))
+        got = count_photo(gt, pred)
+        np.testing.assert_array_equal(got[0], ref[0])
+        assert got[1:] == ref[1:]
     gt = np.array([[0, 0], [255, 7]], np.uint8)
     np.testing.assert_array_equal(count_photo(gt, gt.clip(0, 20))[0],
                                   split_histogram(photo_histogram(gt, gt.clip(0, 20)))[0])

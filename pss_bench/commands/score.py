@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         record = None
         if args.out or args.format == "json":
             record = result.to_record(args.name or _default_name(pred), args.method, args.backbone,
-                                      source="submission")
+                                      source="submission", data_root=data_root)
         # Build everything first, then write: an error leaves no half of the outputs behind.
         outputs: list[tuple[Path, bytes]] = []
         if args.out:

@@ -39,7 +39,7 @@ MMSegmentation's ``IoUMetric``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,46 +117,45 @@ def invalid_gt_values(gt: np.ndarray) -> list[int]:
     return sorted(values - set(range(NUM_CLASSES)) - {IGNORE_INDEX})
 
 
-_DIAG = np.arange(NUM_CLASSES)
-_DENSE_DIFFER = 0.5  # measured crossover with the full-pass reference (numpy 2.2, x86-64)
+_DENSE_RUNS = 0.25  # runs per pixel above which one per-pixel bincount is as cheap
 
 
-def count_photo(gt: np.ndarray, pred: np.ndarray, gt_hist: Sequence[int] | None = None,
-                ) -> tuple[np.ndarray, dict[int, int], int]:
-    """Joint counts of one photo, with what is wrong in it.
+def count_photo(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, dict[int, int], int]:
+    """Joint counts of one photo, with what is wrong in it: the scorer's counting step.
+
+    Label maps and predictions are piecewise constant, so the flattened pair ``(gt, pred)`` changes
+    value at a few thousand of ~200 000 positions. The joint histogram is then a weighted bincount
+    over those runs (run value -> run length), which covers every pixel, agreeing or not; maps with
+    very many runs (noise-like) take the per-pixel :func:`photo_histogram` instead. Both give the
+    same numbers (tested).
 
     Args:
-        gt: ``(H, W)`` uint8 label map (0-20, 255 = void).
-        pred: ``(H, W)`` uint8 predicted classes.
-        gt_hist: optional 256-bin histogram of ``gt`` (e.g. PIL's ``Image.histogram()``, which is
-            cheaper than recounting).
+        gt: ``(H, W)`` uint8 label map (0-20, 255 = void; other values are counted as invalid).
+        pred: ``(H, W)`` uint8 predicted classes (values above 20 are counted as invalid).
     Returns:
         ``(joint_counts (22, 21) int64, bad_pred {value: pixels}, bad_gt_pixels)`` as
-        :func:`split_histogram`; identical to the reference :func:`photo_histogram` path.
+        :func:`split_histogram`.
     """
     gt = _as_uint8("ground truth", gt)
     pred = _as_uint8("prediction", pred)
     if gt.shape != pred.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from ground-truth shape {gt.shape}")
-    if gt_hist is None:
-        gt_hist = np.bincount(gt.ravel(), minlength=256)
-    if (pred.size and int(pred.max()) >= NUM_CLASSES) or any(gt_hist[NUM_CLASSES:IGNORE_INDEX]):
+    g, p = gt.ravel(), pred.ravel()
+    if g.size < 2:
         return split_histogram(photo_histogram(gt, pred))
-    # Void pixels always differ (pred <= 20). flatnonzero + take is robust to scattered errors,
-    # where boolean indexing slows down several-fold.
-    where = np.flatnonzero(gt != pred)
-    if where.size > _DENSE_DIFFER * gt.size:
-        return split_histogram(photo_histogram(gt, pred))  # mostly wrong: one full pass is cheaper
-    keys = np.left_shift(gt.ravel().take(where), 5, dtype=np.uint16)  # GT value * 32 + pred
-    keys |= pred.ravel().take(where)
-    table = np.bincount(keys, minlength=256 * 32).reshape(256, 32)
-    counts = np.empty(JOINT_SHAPE, dtype=np.int64)
-    counts[:NUM_CLASSES] = table[:NUM_CLASSES, :NUM_CLASSES]
-    counts[VOID_ROW] = table[IGNORE_INDEX, :NUM_CLASSES]
-    # Agreeing pixels of class c = all GT pixels of c - the disagreeing ones.
-    gt_total = np.asarray(gt_hist[:NUM_CLASSES], dtype=np.int64)
-    counts[_DIAG, _DIAG] += gt_total - counts[:NUM_CLASSES].sum(axis=1)
-    return counts, {}, 0
+    change = np.not_equal(g[1:], g[:-1])
+    change |= np.not_equal(p[1:], p[:-1])
+    last = np.flatnonzero(change)  # index of the last pixel of every run but the final one
+    if last.size > _DENSE_RUNS * g.size:
+        return split_histogram(photo_histogram(gt, pred))
+    ends = np.empty(last.size + 1, np.intp)
+    ends[:-1] = last
+    ends[-1] = g.size - 1
+    lengths = np.diff(ends, prepend=-1)
+    keys = _GT_LUT.take(g.take(ends)).astype(np.intp)
+    keys += p.take(ends)
+    hist = np.bincount(keys, weights=lengths, minlength=_N_ROWS * _STRIDE)
+    return split_histogram(hist.astype(np.int64).reshape(_N_ROWS, _STRIDE))  # float64 exact < 2**53
 
 
 def joint_counts(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 Every photo is handled once, by a worker process: read the prediction's bytes (hashed for the
 submission digest), decode it and its label (:func:`pss_bench.data.labels.decode_index_png`, Pillow
 for the rare files it does not take), check it, and reduce the pair to ``(22, 21)`` joint counts
-by run length (:mod:`pss_bench.scoring.counting`). Only these counts travel back, in
+by run length (:func:`pss_bench.evaluation.metrics.count_photo`). Only these counts travel back, in
 photo order, so memory stays flat however many photos there are, and decoding runs on ``jobs``
 processes. Content problems are collected like structural ones; if any exist the counts are
 discarded and a single :class:`SubmissionError` lists them all, so a submission is either fully
@@ -28,12 +28,11 @@ from pss_bench.classes import NUM_CLASSES
 from pss_bench.data.labels import png_header
 from pss_bench.evaluation.bootstrap import bootstrap_ci
 from pss_bench.evaluation.metrics import (
-    DEFAULT_PROTOCOL, PSSEvaluator, UserScore, check_protocol, class_iou, invalid_gt_values,
+    DEFAULT_PROTOCOL, PSSEvaluator, UserScore, check_protocol, class_iou, count_photo, invalid_gt_values,
     photo_fiou,
 )
 
 from .archive import extract_archive, is_archive
-from .counting import count_runs
 from .submission import (
     DataError, PhotoTask, SubmissionError, describe_bad_values, expected_photos, plan_submission,
     read_label, read_prediction,
@@ -177,7 +176,7 @@ def _score_photo(task: PhotoTask, resize: str | None) -> _PhotoOutcome:
         if pred is None:
             return _PhotoOutcome(None, problems, [], file_hash, False)
         resized = resize is not None and _header_differs(data, gt.shape)
-    counts, bad_pred, bad_gt = count_runs(gt, pred)
+    counts, bad_pred, bad_gt = count_photo(gt, pred)
     problems, data_problems = [], []
     if bad_pred:
         problems.append(describe_bad_values(task.display, bad_pred))

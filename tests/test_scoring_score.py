@@ -55,7 +55,7 @@ def write_submission(root: Path, out: Path, make=noisy, mode: str = "P") -> dict
 
 
 def direct_scores(root: Path, preds: dict, protocol: str) -> dict:
-    """FIoU / MIoU written straight from the definitions in DESIGN.md, pixel masks per class."""
+    """FIoU / MIoU written straight from the definitions in docs/evaluation.md, pixel masks per class."""
     out = {}
     for user in (1, 2):
         photos = [(gt, preds[(u, s)]) for u, s, gt in labels(root) if u == user]
