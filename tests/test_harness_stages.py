@@ -28,6 +28,10 @@ def test_no_declaration_is_one_train_stage():
     ([dict(name="a", type="train", init_from="b"), dict(name="b", type="train")], "earlier train stage"),
     ([dict(name="a", type="train"), dict(name="p", type="pseudo_labels", model="a")], "last stage"),
     ([dict(name="p", type="pseudo_labels")], "needs model="),
+    ([dict(name="a", type="train"), dict(name="p", type="pseudo_labels", models=["a", "b"]),
+      dict(name="c", type="train")], "models='b' must name an earlier train stage"),
+    ([dict(name="a", type="train"), dict(name="p", type="pseudo_labels", model="a", models=["a"]),
+      dict(name="c", type="train")], "needs model="),
     ([dict(name="a", type="train"), dict(name="b", type="train", pseudo_labels="a")],
      "earlier pseudo_labels stage"),
 ])
@@ -90,3 +94,13 @@ def test_build_config_lists_its_overrides_and_keeps_the_rest_of_the_method_confi
     source = {t["type"]: t for t in cfg.train_dataloader.dataset.source.pipeline}
     assert source["RandomCrop"]["crop_size"] == (48, 48) and source["RandomResize"]["ratio_range"] == (0.5, 2.0)
     assert cfg.param_scheduler.segmentor[0].end == cfg.param_scheduler.discriminator[0].end
+
+
+def test_labellers_are_registered_by_name_and_check_their_sources():
+    from pss_bench.inference.pseudo_labels import LABELLERS, entropy_ranking, register_labeller
+
+    assert LABELLERS["entropy_ranking"] is entropy_ranking
+    with pytest.raises(KeyError, match="already registered"):
+        register_labeller("entropy_ranking")(lambda *a, **k: 0)
+    with pytest.raises(ValueError, match="one model, got 2"):
+        entropy_ranking([object(), object()], "root", 1, "out")

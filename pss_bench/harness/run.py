@@ -7,12 +7,12 @@ import os
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pss_bench.harness.checkpoint import harness_checkpoint
 from pss_bench.io import atomic_write_text, sha256_file
-from pss_bench.datasets.pss import PseudoLabelDataset
 from pss_bench.harness.config import ConfigPathError, RunOptions, build_config, resolve_pretrained
 from pss_bench.harness.stages import Stage, StageError, declared_stages, route_cfg_options
 
@@ -152,66 +152,105 @@ def plan_stages(opts: RunOptions) -> tuple[list[Stage], dict[str, dict]]:
     return stages, route_cfg_options(rest, stages, configs)
 
 
+@dataclass
+class StageContext:
+    """What a stage runner gets: the run, the user, and the outputs of the stages before it."""
+
+    opts: RunOptions
+    user: int | list[int]
+    pretrained: str | None
+    options: dict[str, dict]             # routed --cfg-options per train stage
+    outputs: dict[str, _StageOutput]     # finished earlier stages by name
+    single: bool                         # a one-stage method (works in WORK/id<k>/ itself)
+
+    def model_of(self, name: str):
+        """The trained model of an earlier train stage (rebuilt from its checkpoint if reused)."""
+        out = self.outputs[name]
+        if out.model is None:
+            out.model = _load_model(out.cfg, out.checkpoint)
+        return out.model
+
+
+StageRunner = Callable[[StageContext, Stage, Path, bool], tuple[_StageOutput, dict]]
+STAGE_RUNNERS: dict[str, StageRunner] = {}
+"""``stage type -> runner(ctx, stage, folder, last) -> (output, log entry)``; one per
+:data:`pss_bench.harness.stages.STAGE_TYPES` entry."""
+
+
+def stage_runner(kind: str) -> Callable[[StageRunner], StageRunner]:
+    def deco(fn: StageRunner) -> StageRunner:
+        STAGE_RUNNERS[kind] = fn
+        return fn
+    return deco
+
+
+@stage_runner("train")
+def _train_stage(ctx: StageContext, stage: Stage, folder: Path, last: bool) -> tuple[_StageOutput, dict]:
+    opts, user = ctx.opts, ctx.user
+    method = stage.get("method") or opts.method
+    cfg = build_config(opts, user, str(folder), ctx.pretrained, method=method,
+                       cfg_options=ctx.options[stage.name])
+    entry = dict(method=method, cfg_options=sorted(ctx.options[stage.name]))
+    if stage.get("pseudo_labels"):
+        if "pseudo" not in cfg.train_dataloader.dataset:
+            raise RunError(f"{method}: stage {stage.name} takes pseudo labels but its config has no "
+                           "train_dataloader.dataset.pseudo branch")
+        cfg.train_dataloader.dataset.pseudo.pseudo_dir = str(ctx.outputs[stage.get("pseudo_labels")].folder)
+    done = _finished_checkpoint(folder) if not ctx.single else None
+    if done is not None:
+        print(f"[pss-bench] user {user}: reusing finished stage {stage.name} in {folder}", flush=True)
+        return _StageOutput(folder, cfg, done, _load_model(cfg, done) if last else None), dict(entry, reused=True)
+    if not ctx.single:
+        print(f"[pss-bench] user {user}: stage {stage.name} (train {method})", flush=True)
+    init = ctx.outputs[stage.get("init_from")].checkpoint if stage.get("init_from") else None
+    model = _train(opts, user, folder, cfg, init_from=init)
+    cfg.dump(str(folder / "config.py"))  # what this stage ran, harness overrides listed
+    if not ctx.single:
+        _mark_done(folder, user=user, stage=stage.name, method=method)
+    return _StageOutput(folder, cfg, _last_checkpoint(folder), model), entry
+
+
+@stage_runner("pseudo_labels")
+def _pseudo_label_stage(ctx: StageContext, stage: Stage, folder: Path, last: bool
+                        ) -> tuple[_StageOutput, dict]:
+    from pss_bench.inference.pseudo_labels import LABELLERS, LabelSource
+
+    if isinstance(ctx.user, list):
+        raise RunError(f"stage {stage.name}: pseudo labels are made per user")
+    name = stage.get("labeller", "entropy_ranking")
+    if name not in LABELLERS:
+        raise RunError(f"stage {stage.name}: unknown labeller {name!r} (known: {', '.join(sorted(LABELLERS))})")
+    sources = stage.get("models") or [stage.get("model")]
+    entry = dict(labeller=name, models=list(sources))
+    if (folder / DONE).is_file():
+        print(f"[pss-bench] user {ctx.user}: reusing pseudo labels in {folder}", flush=True)
+        return _StageOutput(folder), dict(entry, reused=True)
+    options = {k: v for k, v in stage.options.items() if k not in ("model", "models", "labeller")}
+    short = ctx.opts.settings["test_short"]
+    try:
+        count = LABELLERS[name]([LabelSource(ctx.model_of(s), ctx.outputs[s].cfg, short) for s in sources],
+                                ctx.opts.data_root, ctx.user, folder, **options)
+    except TypeError as err:  # an option the labeller does not take
+        raise RunError(f"stage {stage.name}: labeller {name}: {err}") from None
+    atomic_write_text(folder / DONE, json.dumps(dict(user=ctx.user, stage=stage.name, labelled=count)))
+    return _StageOutput(folder), dict(entry, labelled=count)
+
+
 def _adapt_user(opts: RunOptions, user: int | list[int], user_dir: Path, pretrained: str | None,
                 stages: list[Stage], options: dict[str, dict], log: list[dict]):
     """Run the method's stages for one user (or one pooled set); returns ``(cfg, model)`` of the
     last stage. Finished stages are reused; each stage's summary is appended to ``log``."""
-    from pss_bench.inference.pseudo_labels import write_pseudo_labels
-
-    outputs: dict[str, _StageOutput] = {}
-    single = len(stages) == 1
+    ctx = StageContext(opts, user, pretrained, options, {}, single=len(stages) == 1)
     for index, stage in enumerate(stages):
-        folder = user_dir if single else user_dir / stage.name
-        last = index == len(stages) - 1
+        folder = user_dir if ctx.single else user_dir / stage.name
         t0 = time.time()
-        entry = dict(name=stage.name, type=stage.type)
-        if stage.type == "train":
-            method = stage.get("method") or opts.method
-            cfg = build_config(opts, user, str(folder), pretrained, method=method,
-                               cfg_options=options[stage.name])
-            entry.update(method=method, cfg_options=sorted(options[stage.name]))
-            if stage.get("pseudo_labels"):
-                if "pseudo" not in cfg.train_dataloader.dataset:
-                    raise RunError(f"{method}: stage {stage.name} takes pseudo labels but its config has no "
-                                   "train_dataloader.dataset.pseudo branch")
-                cfg.train_dataloader.dataset.pseudo.pseudo_dir = str(outputs[stage.get("pseudo_labels")].folder)
-            done = _finished_checkpoint(folder) if not single else None
-            if done is not None:
-                print(f"[pss-bench] user {user}: reusing finished stage {stage.name} in {folder}", flush=True)
-                out = _StageOutput(folder, cfg, done, _load_model(cfg, done) if last else None)
-                entry["reused"] = True
-            else:
-                if not single:
-                    print(f"[pss-bench] user {user}: stage {stage.name} ({stage.type}, {method})", flush=True)
-                init = outputs[stage.get("init_from")].checkpoint if stage.get("init_from") else None
-                model = _train(opts, user, folder, cfg, init_from=init)
-                cfg.dump(str(folder / "config.py"))  # what this stage ran, harness overrides listed
-                if not single:
-                    _mark_done(folder, user=user, stage=stage.name, method=method)
-                out = _StageOutput(folder, cfg, _last_checkpoint(folder), model)
-        else:  # pseudo_labels
-            source = outputs[stage.get("model")]
-            ratio = stage.get("ratio", 0.6)
-            marker = folder / f"id{user}" / PseudoLabelDataset.SELECTED
-            if marker.is_file():
-                print(f"[pss-bench] user {user}: reusing pseudo labels in {folder}", flush=True)
-                entry["reused"] = True
-            else:
-                model = source.model if source.model is not None else _load_model(source.cfg, source.checkpoint)
-                group = source.cfg.group_inference
-                selected = write_pseudo_labels(
-                    model, source.cfg, opts.data_root, user, folder, ratio=ratio,
-                    batch_size=group["batch_size"], short_side=opts.settings["test_short"],
-                    seed=group.get("seed", 1))
-                print(f"[pss-bench] user {user}: {len(selected)} pseudo-labelled photos "
-                      f"(lowest-entropy {ratio:.0%})", flush=True)
-            out = _StageOutput(folder)
-        for earlier in outputs.values():  # only the last stage's model stays in memory
+        out, entry = STAGE_RUNNERS[stage.type](ctx, stage, folder, index == len(stages) - 1)
+        for earlier in ctx.outputs.values():  # only the newest stage's model stays in memory
             earlier.model = None
         gc.collect()
-        outputs[stage.name] = out
-        log.append(dict(entry, seconds=round(time.time() - t0, 1)))
-    final = outputs[stages[-1].name]
+        ctx.outputs[stage.name] = out
+        log.append(dict(name=stage.name, type=stage.type, **entry, seconds=round(time.time() - t0, 1)))
+    final = ctx.outputs[stages[-1].name]
     return final.cfg, final.model
 
 

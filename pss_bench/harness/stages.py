@@ -17,12 +17,15 @@ Stage types (:data:`STAGE_TYPES`):
     feeds the config's ``train_dataloader.dataset.pseudo`` branch. The last stage must be ``train``:
     its model is the one predicted and scored.
 ``pseudo_labels``
-    Label every photo of the user with the final model of the ``train`` stage ``model`` (lowest-
-    entropy ranking of :mod:`pss_bench.inference.pseudo_labels`, keeping ``ratio`` of the photos).
+    Label the user's photos with the final model(s) of earlier ``train`` stages (``model='s1'`` or
+    ``models=['a', 'b']``) through a labeller of :data:`pss_bench.inference.pseudo_labels.LABELLERS`
+    (``labeller=``, default ``entropy_ranking``: PSS step 2); every other option goes to the
+    labeller (``ratio=0.6``).
 
 Each stage works in ``WORK/id<k>/<name>/`` (a single-stage method in ``WORK/id<k>/`` itself) and
 marks its end with ``done.json``; a finished stage is reused, an interrupted one resumes with
-``--resume``.
+``--resume``. A new stage type is a :data:`STAGE_TYPES` entry plus a runner registered with
+``pss_bench.harness.run.stage_runner``.
 
 ``--cfg-options`` (:func:`route_cfg_options`): ``NAME.key=value`` reaches only stage ``NAME``. An
 unprefixed ``key=value`` reaches every ``train`` stage whose config has ``key``; a key that no stage
@@ -34,13 +37,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-STAGE_TYPES: dict[str, tuple[str, ...]] = {
-    # type -> options it accepts (besides name and type)
+STAGE_TYPES: dict[str, tuple[str, ...] | None] = {
+    # type -> options it accepts besides name and type (None: any, checked by what runs it)
     "train": ("method", "init_from", "pseudo_labels"),
-    "pseudo_labels": ("model", "ratio"),
+    "pseudo_labels": None,  # model / models, labeller, and the labeller's own options
 }
-# options that name an earlier stage, and the type that stage must have
-_REFERENCES = {"init_from": "train", "pseudo_labels": "pseudo_labels", "model": "train"}
+# options that name earlier stages, and the type those stages must have
+_REFERENCES = {"init_from": "train", "pseudo_labels": "pseudo_labels", "model": "train", "models": "train"}
 
 
 class StageError(ValueError):
@@ -79,20 +82,23 @@ def declared_stages(raw: list | tuple | None, method: str) -> list[Stage]:
                              "--cfg-options prefix)")
         if any(s.name == name for s in stages):
             raise StageError(f"{where}: stage name {name!r} is used twice")
-        unknown = sorted(set(item) - set(STAGE_TYPES[kind]))
+        accepted = STAGE_TYPES[kind]
+        unknown = sorted(set(item) - set(accepted)) if accepted is not None else []
         if unknown:
             raise StageError(f"{where} ({name}): unknown option(s) {', '.join(unknown)} for a {kind} stage "
-                             f"(accepted: {', '.join(STAGE_TYPES[kind])})")
+                             f"(accepted: {', '.join(accepted)})")
+        earlier = {s.name: s.type for s in stages}
         for option, wanted in _REFERENCES.items():
-            ref = item.get(option)
-            if option not in STAGE_TYPES[kind] or ref is None:
+            refs = item.get(option)
+            if refs is None or (accepted is not None and option not in accepted):
                 continue
-            earlier = {s.name: s.type for s in stages}
-            if earlier.get(ref) != wanted:
-                raise StageError(f"{where} ({name}): {option}={ref!r} must name an earlier {wanted} stage "
-                                 f"(earlier stages: {', '.join(earlier) or 'none'})")
-        if kind == "pseudo_labels" and item.get("model") is None:
-            raise StageError(f"{where} ({name}): a pseudo_labels stage needs model=<an earlier train stage>")
+            for ref in refs if isinstance(refs, (list, tuple)) else [refs]:
+                if earlier.get(ref) != wanted:
+                    raise StageError(f"{where} ({name}): {option}={ref!r} must name an earlier {wanted} "
+                                     f"stage (earlier stages: {', '.join(earlier) or 'none'})")
+        if kind == "pseudo_labels" and (item.get("model") is None) == (item.get("models") is None):
+            raise StageError(f"{where} ({name}): a pseudo_labels stage needs model=<an earlier train "
+                             "stage> or models=[...]")
         stages.append(Stage(name, kind, item))
     if stages[-1].type != "train":
         raise StageError(f"{method}: the last stage must be a train stage (its model is scored), "

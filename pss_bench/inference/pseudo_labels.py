@@ -10,6 +10,8 @@ truth is read.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,9 @@ import torch
 from torch import Tensor
 
 from pss_bench.data.labels import write_label_png
-from pss_bench.io import atomic_write_text
-
 from pss_bench.datasets.pss import PseudoLabelDataset
 from pss_bench.inference.predict import iter_group_predictions
+from pss_bench.io import atomic_write_text
 
 DEFAULT_RATIO = 0.6
 """Fraction of a user's photos kept as pseudo-labelled, as hard-coded in the released code
@@ -101,3 +102,49 @@ def write_pseudo_labels(model: torch.nn.Module, cfg, data_root: str, user: int, 
     atomic_write_text(out / "entropy.tsv", "".join(f"{s}\t{scores[s]:.6f}\n" for s in sorted(scores)))
     atomic_write_text(out / PseudoLabelDataset.SELECTED, "".join(f"{s}\n" for s in selected))
     return selected
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """A trained model a labeller reads: the model, its config, and the run's test short side."""
+
+    model: torch.nn.Module
+    cfg: object
+    short_side: int
+
+
+Labeller = Callable[..., int]
+LABELLERS: dict[str, Labeller] = {}
+"""``name -> labeller(sources, data_root, user, out_dir, **options) -> number of labelled photos``.
+
+A labeller writes ``out_dir/id<k>/<stem>.png`` for the photos it labels and ``selected.txt`` last.
+``sources``: one :class:`LabelSource` per model named by the stage (``model=`` or ``models=``).
+Methods with their own pseudo-labelling rule register one here with :func:`register_labeller`."""
+
+
+def register_labeller(name: str) -> Callable[[Labeller], Labeller]:
+    def deco(fn: Labeller) -> Labeller:
+        if name in LABELLERS:
+            raise KeyError(f"labeller {name!r} is already registered")
+        LABELLERS[name] = fn
+        return fn
+    return deco
+
+
+@register_labeller("entropy_ranking")
+def entropy_ranking(sources: list[LabelSource], data_root: str, user: int, out_dir: Path,
+                    ratio: float = DEFAULT_RATIO) -> int:
+    """PSS step 2: the lowest-entropy ``ratio`` of the photos under one group model keep their full
+    arg-max maps (:func:`write_pseudo_labels`)."""
+    if len(sources) != 1:
+        raise ValueError(f"entropy_ranking labels with one model, got {len(sources)}")
+    (src,) = sources
+    group = src.cfg.get("group_inference")
+    if not group:
+        raise ValueError("entropy_ranking needs a group model (its config has no group_inference)")
+    selected = write_pseudo_labels(src.model, src.cfg, data_root, user, out_dir, ratio=ratio,
+                                   batch_size=group["batch_size"], short_side=src.short_side,
+                                   seed=group.get("seed", 1))
+    print(f"[pss-bench] user {user}: {len(selected)} pseudo-labelled photos (lowest-entropy {ratio:.0%})",
+          flush=True)
+    return len(selected)

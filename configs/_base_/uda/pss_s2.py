@@ -14,7 +14,7 @@ stages = [
     # step 1: the pss_s1 method with the same backbone
     dict(name='s1', type='train', method='pss_s1'),
     # ratio 0.6: the released eval_UDA.py (hard-coded); the paper's text says r = 0.5
-    dict(name='pseudo', type='pseudo_labels', model='s1', ratio=0.6),
+    dict(name='pseudo', type='pseudo_labels', model='s1', labeller='entropy_ranking', ratio=0.6),
     # this config. init_from='s1' fine-tunes the step-1 model (the paper's description); None starts
     # again from the ImageNet weights, as the released train.py actually does for the psp model.
     dict(name='s2', type='train', init_from='s1', pseudo_labels='pseudo'),
