@@ -16,7 +16,7 @@ def test_all_subpackages_are_installed():
     assert found == declared
 
 
-LIGHT_MODULES = ("pss_bench", "pss_bench.cli", "pss_bench.io", "pss_bench.records", "pss_bench.methods",
+LIGHT_MODULES = ("pss_bench", "pss_bench.cli", "pss_bench.io", "pss_bench.parallel", "pss_bench.records", "pss_bench.methods",
                  "pss_bench.scoring", "pss_bench.leaderboard", "pss_bench.data.layout",
                  "pss_bench.data.labels", "pss_bench.data.check", "pss_bench.data.synth",
                  "pss_bench.harness.presets", "pss_bench.harness.stages", "pss_bench.evaluation")

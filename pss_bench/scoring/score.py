@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import multiprocessing as mp
 import os
 import shutil
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 from pss_bench.classes import NUM_CLASSES
 from pss_bench.data.labels import png_header
 from pss_bench.evaluation.bootstrap import bootstrap_ci
+from pss_bench.parallel import ordered_map
 from pss_bench.evaluation.metrics import (
     DEFAULT_PROTOCOL, PSSEvaluator, UserScore, check_protocol, class_iou, count_photo, invalid_gt_values,
     photo_fiou,
@@ -226,18 +226,7 @@ def _score_chunk(job: tuple[list[PhotoTask], str | None, str, bool]) -> _ChunkOu
 
 def _outcomes(chunks: Sequence, jobs: int) -> Iterable[_ChunkOutcome]:
     """Chunk outcomes in task order, from ``jobs`` worker processes (in-process when 1)."""
-    if jobs <= 1 or len(chunks) < 2:
-        for chunk in chunks:
-            yield _score_chunk(chunk)
-        return
-    # fork where available: instant start, and callers need no ``if __name__ == "__main__"``
-    # guard. Workers only run numpy/PIL code, so state inherited from a caller that uses torch
-    # is never touched. Elsewhere the platform default (spawn).
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
-    with ctx.Pool(processes=min(jobs, len(chunks))) as pool:
-        yield from pool.imap(_score_chunk, chunks)
-        pool.close()
-        pool.join()
+    return ordered_map(_score_chunk, chunks, jobs)
 
 
 # ----------------------------------------------------------------------------------- API

@@ -17,6 +17,7 @@ from pss_bench.data.layout import (
     VAL_LIST, VOC_TRAIN_LIST, ListEntry, cluster_list_name, user_dir, voc_dir, write_list,
 )
 from pss_bench.io import atomic_write_text
+from pss_bench.parallel import ordered_map
 
 from .render import (
     _apply_style, _Background, _frame_size, _Instance, _n_objects, _new_background, _new_instance,
@@ -204,17 +205,6 @@ def _run_task(task: tuple) -> tuple:
     return kind, args, (_generate_source(*args) if kind == "source" else _generate_user(*args))
 
 
-def _pool_context(workers: int):
-    """A fork-based multiprocessing context, or None to run serially. Forking shares the parent's
-    imports (spawning would re-import the stack); it is unavailable on some platforms and in
-    daemonic processes (e.g. data-loader workers), where generation simply runs serially."""
-    import multiprocessing as mp
-
-    if workers <= 1 or mp.current_process().daemon or "fork" not in mp.get_all_start_methods():
-        return None
-    return mp.get_context("fork")
-
-
 def generate(root: str | os.PathLike, *, seed: int = 0, users: int = DEFAULTS["users"],
              photos: tuple[int, int] = DEFAULTS["photos"], voc_images: int = DEFAULTS["voc_images"],
              annotated: float = DEFAULTS["annotated"], long_side: tuple[int, int] = DEFAULTS["long_side"],
@@ -290,29 +280,16 @@ def _write_all(root: Path, params: dict, workers: int | None, log: Callable[[str
              for i in range(0, voc_images, chunk)]
     tasks += [("user", (root, seed, u, photos, annotated, long_side)) for u in range(1, users + 1)]
     workers = min(workers or min(os.cpu_count() or 1, 4), len(tasks))
-    ctx = _pool_context(workers)
-    if ctx is None:
-        results = map(_run_task, tasks)
-        pool = None
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(workers, mp_context=ctx)
-        results = pool.map(_run_task, tasks)
     summary, n_source = {}, 0
-    try:
-        for kind, args, result in results:
-            if kind == "source":
-                n_source += result
-                if log and n_source == voc_images:
-                    log(f"VOC2012: {n_source} labelled source images")
-            else:
-                summary[args[2]] = dict(zip(("photos", "annotated", "groups"), result))
-                if log:
-                    log(f"id{args[2]}: {result[0]} photos, {result[1]} annotated, {result[2]} groups")
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    for kind, args, result in ordered_map(_run_task, tasks, workers):
+        if kind == "source":
+            n_source += result
+            if log and n_source == voc_images:
+                log(f"VOC2012: {n_source} labelled source images")
+        else:
+            summary[args[2]] = dict(zip(("photos", "annotated", "groups"), result))
+            if log:
+                log(f"id{args[2]}: {result[0]} photos, {result[1]} annotated, {result[2]} groups")
     write_list(vdir / VOC_TRAIN_LIST, [
         ListEntry(f"JPEGImages/{_source_stem(i, voc_images)}.jpg",
                   f"SegmentationClassAug/{_source_stem(i, voc_images)}.png") for i in range(voc_images)])
