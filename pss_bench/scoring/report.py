@@ -54,6 +54,16 @@ def _chunked(header: list[str], rows: list[list[str]], width: int) -> list[str]:
     return out[:-1]
 
 
+def _class_rows(scores: list) -> list[list[str]]:
+    """One row per class: its name, its IoU per user, and the mean over users where defined."""
+    rows = []
+    for c, name in enumerate(CLASSES):
+        values = [s.per_class_iou[c] for s in scores]
+        finite = [v for v in values if not math.isnan(v)]
+        rows.append([name, *[_fmt(v) for v in values], _fmt(sum(finite) / len(finite)) if finite else "-"])
+    return rows
+
+
 def format_tables(result: ScoreResult, width: int | None = None) -> str:
     """See :meth:`ScoreResult.format_tables`."""
     if width is None:
@@ -87,13 +97,7 @@ def format_tables(result: ScoreResult, width: int | None = None) -> str:
 
     absent = "'-'" if result.protocol == "strict" else "0.00"
     lines += ["", f"Per-class IoU (percent; {absent} = class absent from GT and prediction):"]
-    class_rows = []
-    for c, name in enumerate(CLASSES):
-        values = [s.per_class_iou[c] for s in scores]
-        finite = [v for v in values if not math.isnan(v)]
-        class_rows.append([name, *[_fmt(v) for v in values],
-                           _fmt(sum(finite) / len(finite)) if finite else "-"])
-    lines += _chunked(["Class", *[str(u) for u in users], "Mean"], class_rows, width)
+    lines += _chunked(["Class", *[str(u) for u in users], "Mean"], _class_rows(scores), width)
 
     notes = []
     if result.missing:
@@ -236,13 +240,7 @@ def html_report(result: "ScoreResult | None", problems: list[str] | None = None,
                          str(sum(result.missing.values()))])
         parts.append(_table(["User", *[f"id{u}" for u in users], "Mean"], rows))
         parts.append("<h2>Per-class IoU</h2>")
-        class_rows = []
-        for c, name in enumerate(CLASSES):
-            values = [s.per_class_iou[c] for s in scores]
-            finite = [v for v in values if not math.isnan(v)]
-            class_rows.append([name, *[_fmt(v) for v in values],
-                               _fmt(sum(finite) / len(finite)) if finite else "-"])
-        parts.append(_table(["Class", *[f"id{u}" for u in users], "Mean"], class_rows))
+        parts.append(_table(["Class", *[f"id{u}" for u in users], "Mean"], _class_rows(scores)))
         if result.submission_digest:
             parts.append(f"<p class=note>Submission digest (sha256): <code>{_esc(result.submission_digest)}</code></p>")
     if warnings:
