@@ -195,9 +195,16 @@ def run(opts: RunOptions) -> dict:
         raise RunError(f"{work} already holds a finished run ({record_path}); "
                        "choose another --work-dir or pass --resume")
     try:
-        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset)
+        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset, opts.data_root)
     except (FileNotFoundError, PretrainedWeightsError) as err:
         raise RunError(str(err)) from None
+    from pss_bench.models.standin import is_standin, standin_info
+
+    standin = standin_info(pretrained) if pretrained and is_standin(pretrained) else None
+    if standin is not None:
+        print(f"[pss-bench] {opts.backbone}: no ImageNet weights found; initialising the whole segmentor "
+              f"from the PSS-Synth source-only stand-in {pretrained} (sha256 {standin['sha256'][:12]})",
+              flush=True)
     if pretrained is None:
         _banner(f"WARNING: {opts.backbone} backbone starts from RANDOM initialisation (no ImageNet "
                 "weights were given or found offline).\nThe record says so and the leaderboard marks "
@@ -238,6 +245,8 @@ def run(opts: RunOptions) -> dict:
                     sha256=sha256_file(config_path)),
         extra=dict(preset=opts.preset, settings=opts.settings, seed=opts.seed, groups=opts.groups,
                    target_users=opts.target_users, random_init=pretrained is None,
+                   pretrained_name=os.path.basename(pretrained) if pretrained else None,
+                   standin=standin,
                    data_root=str(opts.data_root), minutes=round((time.time() - started) / 60, 2)),
     )
     write_record(record_path, record)
