@@ -202,8 +202,8 @@ def run(opts: RunOptions) -> dict:
 
     standin = standin_info(pretrained) if pretrained and is_standin(pretrained) else None
     if standin is not None:
-        print(f"[pss-bench] {opts.backbone}: no ImageNet weights found; initialising the whole segmentor "
-              f"from the PSS-Synth source-only stand-in {pretrained} (sha256 {standin['sha256'][:12]})",
+        print(f"[pss-bench] {opts.backbone}: initialising the whole segmentor from the PSS-Synth "
+              f"source-only stand-in {pretrained} (sha256 {standin['sha256'][:12]}), not ImageNet weights",
               flush=True)
     if pretrained is None:
         _banner(f"WARNING: {opts.backbone} backbone starts from RANDOM initialisation (no ImageNet "
