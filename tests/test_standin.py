@@ -66,10 +66,10 @@ def test_run_from_standin_beats_background_floor(monkeypatch, tmp_path, synth_ro
     from pss_bench.training.runner import run
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path / "cache"))
-    recipe = Recipe(batch_size=8, crop=48, short_side=64, iters=25, warmup_iters=3, lr=3e-3, threads=1)
+    recipe = Recipe(batch_size=8, crop=32, short_side=48, iters=40, warmup_iters=5, threads=1)
     path = build_standin("vgg16", 0, recipe, data_root=synth_root, progress=False, log=None)
     opts = RunOptions(method="advent", backbone="vgg16", data_root=str(synth_root),
-                      work_dir=str(tmp_path / "work"), users=[1], iters=2, batch_size=2, crop=48,
+                      work_dir=str(tmp_path / "work"), users=[1], iters=2, batch_size=2, crop=32,
                       pretrained=str(path))
     record = run(opts)
     assert record["pretrained"] == standin_info(path)["sha256"]

@@ -21,7 +21,7 @@ class RunOptions:
     iters: int | None = None
     batch_size: int | None = None
     crop: int | None = None
-    pretrained: str = "auto"       # "auto" | "none" | PATH | hub file name
+    pretrained: str = "auto"       # "auto" | "none" | "standin" | PATH | hub file name
     seed: int = 0
     resume: bool = False
     launcher: str = "none"
