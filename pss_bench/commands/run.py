@@ -52,9 +52,10 @@ def register(subparsers) -> None:
     p.add_argument("--work-dir", help="output folder (default: work_dirs/<method>_<backbone>_<preset>, "
                                       "or the next free <...>-<n> when that holds a finished run)")
     p.add_argument("--pretrained", default="auto",
-                   help="ImageNet weights: PATH, a file name in $TORCH_HOME/hub/checkpoints, or 'none' "
-                        "(random init, recorded). Default: the standard hub-cache file if present; "
-                        "the demo preset falls back to random init with a warning")
+                   help="ImageNet weights: PATH, a file name in $TORCH_HOME/hub/checkpoints, 'standin' "
+                        "or 'none' (random init, recorded). Default: the standard hub-cache file if "
+                        "present; else, on PSS-Synth (demo preset), the source-only stand-in, built "
+                        "once and cached (see `pss-bench pretrain`)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --work-dir; finished users are skipped")

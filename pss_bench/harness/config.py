@@ -45,29 +45,47 @@ class RunOptions:
                     checkpoint_interval=min(p.checkpoint_interval, iters))
 
 
-def resolve_pretrained(spec: str, backbone: str, preset: str) -> str | None:
-    """The ImageNet checkpoint path for ``spec``, or None for random initialisation.
+def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | None = None) -> str | None:
+    """The weights file for ``spec``, or None for random initialisation.
 
-    ``none`` = random init (asked for). ``auto`` = the standard file in the torch hub cache
-    (``DEFAULT_CHECKPOINTS``) if present; otherwise random init for the demo preset (no weights exist
-    offline) and an error for the paper preset. A PATH or hub-cache file name must exist.
-    Raises ``PretrainedWeightsNotFound`` (a ``FileNotFoundError``) naming the places looked at.
+    ``none`` = random init (asked for). ``auto`` = the standard ImageNet file in the torch hub cache
+    (``DEFAULT_CHECKPOINTS``) if present; otherwise, for the demo and synth presets or the embedded
+    PSS-Synth data (``data_root``), the *stand-in*: a whole segmentor pretrained on PSS-Synth's source
+    domain only, built once on first use and cached (``pss_bench/models/standin.py``); an error for
+    the paper preset on other data. ``standin`` asks for the stand-in explicitly. A PATH or hub-cache
+    file name must exist. Raises ``PretrainedWeightsNotFound`` (a ``FileNotFoundError``) naming the
+    places looked at.
     """
     from pss_bench.models.pretrained import (DEFAULT_CHECKPOINTS, PretrainedWeightsNotFound,
                                              hub_checkpoint_dir, resolve_checkpoint)
 
     if spec.strip().lower() == "none":
         return None
+    if spec.strip().lower() == "standin":
+        from pss_bench.models.standin import build_standin
+
+        return str(build_standin(backbone))
     if spec == "auto":
         default = hub_checkpoint_dir() / DEFAULT_CHECKPOINTS[backbone]
         if default.is_file():
             return str(default)
-        if preset == "demo":
-            return None
+        if preset in ("demo", "synth") or _is_embedded_synth(data_root):
+            from pss_bench.models.standin import build_standin
+
+            return str(build_standin(backbone))
         raise PretrainedWeightsNotFound(
             f"no ImageNet weights for {backbone}: pass --pretrained PATH, put {default.name} in "
             f"{default.parent}, or pass --pretrained none for a randomly initialised backbone")
     return str(resolve_checkpoint(spec))
+
+
+def _is_embedded_synth(data_root: str | None) -> bool:
+    from pathlib import Path
+
+    from pss_bench.data.synth import default_synth_root
+    from pss_bench.models.standin import DATA_SEED
+
+    return data_root is not None and Path(data_root).resolve() == default_synth_root(DATA_SEED).resolve()
 
 
 def torch_cuda_available() -> bool:
@@ -171,14 +189,19 @@ def run_overrides(opts: RunOptions, users: list[int]) -> list[Override]:
     return out
 
 
-def find_backbone(model_cfg: dict) -> dict:
-    """The backbone config inside a (possibly wrapped) segmentor config."""
+def find_segmentor(model_cfg: dict) -> dict:
+    """The plain segmentor config (the node holding ``backbone``) inside a possibly wrapped config."""
     node = model_cfg
     while "backbone" not in node:
         node = node.get("segmentor")
         if node is None:
             raise KeyError("model config has no backbone")
-    return node["backbone"]
+    return node
+
+
+def find_backbone(model_cfg: dict) -> dict:
+    """The backbone config inside a (possibly wrapped) segmentor config."""
+    return find_segmentor(model_cfg)["backbone"]
 
 
 def load_method_config(method: str, backbone: str) -> Config:
@@ -233,7 +256,16 @@ def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
     cfg.log_processor = dict(by_epoch=False, window_size=s["log_interval"])
     backbone = find_backbone(cfg.model)
     backbone["init_cfg"] = None
-    if pretrained_path is not None:
+    from pss_bench.models.standin import is_standin
+
+    if pretrained_path is not None and is_standin(pretrained_path):
+        # A stand-in is a whole plain segmentor (backbone + heads): initialise the segmentor from it.
+        # MMEngine applies a 'Pretrained' init_cfg after its children's own init, so the wrapper's
+        # other parts (discriminators, group context) keep their init; keys that do not fit (other
+        # heads) are reported and skipped. Unlike cfg.load_from it leaves --resume and a later
+        # stage's init_from alone, and the config still runs with MMEngine directly.
+        find_segmentor(cfg.model)["init_cfg"] = dict(type="Pretrained", checkpoint=str(pretrained_path))
+    elif pretrained_path is not None:
         from pss_bench.models.pretrained import backbone_init_cfg, required_stem_channels
 
         backbone["init_cfg"] = backbone_init_cfg(pretrained_path, opts.backbone)

@@ -371,16 +371,23 @@ def run(opts: RunOptions) -> dict:
                        "choose another --work-dir or pass --resume")
     state = _open_work_dir(opts, work, users) if get_rank() == 0 else None
     try:
-        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset)
+        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset, opts.data_root)
     except (FileNotFoundError, PretrainedWeightsError) as err:
         raise RunError(str(err)) from None
+    from pss_bench.models.standin import is_standin, standin_info
+
+    standin = standin_info(pretrained) if pretrained and is_standin(pretrained) else None
+    if standin is not None:
+        print(f"[pss-bench] {opts.backbone}: initialising the whole segmentor from the PSS-Synth "
+              f"source-only stand-in {pretrained} (sha256 {standin['sha256'][:12]}), not ImageNet weights",
+              flush=True)
     if pretrained is None:
         _banner(f"WARNING: {opts.backbone} backbone starts from RANDOM initialisation (no ImageNet "
                 "weights were given or found offline).\nThe record says so and the leaderboard marks "
                 "the row; pass --pretrained PATH for numbers comparable to the paper.")
     started = time.time()
     try:
-        record = _adapt_all(opts, work, users, pretrained, stages, stage_options, state)
+        record = _adapt_all(opts, work, users, pretrained, stages, stage_options, state, standin)
     finally:
         if state is not None:
             _close_attempt(work, state, time.time() - started)
@@ -388,7 +395,7 @@ def run(opts: RunOptions) -> dict:
 
 
 def _adapt_all(opts: RunOptions, work: Path, users: list[int], pretrained: str | None,
-               stages: list[Stage], stage_options: dict, state: dict | None) -> dict:
+               stages: list[Stage], stage_options: dict, state: dict | None, standin: dict | None) -> dict:
     """Adapt, predict, score and record (``run``'s body after the checks)."""
     from mmengine.dist import barrier, get_rank
 
@@ -436,6 +443,7 @@ def _adapt_all(opts: RunOptions, work: Path, users: list[int], pretrained: str |
                     sha256=sha256_file(config_path)),
         extra=dict(preset=opts.preset, settings=opts.settings, seed=opts.seed, groups=opts.groups,
                    target_users=opts.target_users, random_init=pretrained is None,
+                   pretrained_name=os.path.basename(pretrained) if pretrained else None, standin=standin,
                    data_root=str(opts.data_root), stages=stage_log),
         dataset=dataset_info(opts.data_root, users),
         provenance=run_provenance(sys.argv, opts.cfg_options, _device(),

@@ -1,0 +1,168 @@
+"""The PSS-Synth benchmark: every method on the ``synth`` preset, same users, seeds and budget.
+
+Each (method, seed) is one ``pss-bench run`` over the same PSS-Synth users, starting from the same
+stand-in weights (a source model pretrained on PSS-Synth's labelled source domain; built once and
+cached), with the same schedule. The script prints a Table-1-style FIoU table (users, Mean, a 95 %
+bootstrap interval of the Mean over photos) and, per method, the paired difference to No-DA
+(``source_only``) with its 95 % interval; "beats No-DA" means the whole interval is above 0. Then it
+copies the records into ``--out`` (default ``leaderboard/results/pss-synth/``), where the leaderboard
+renders them in their own PSS-Synth section, and writes the same table as markdown
+(``leaderboard/PSS_SYNTH.md``).
+
+Finished runs are reused: rerunning the command continues where it stopped.
+
+Usage: ``python benchmarks/bench_synth.py [--methods all|a,b,...] [--backbone resnet50]
+[--users 1-5] [--seeds 0[,1,...]] [--work work_dirs/bench_synth] [--bootstrap 1000]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "source_only"
+
+
+def parse_users(text: str) -> list[int]:
+    """``1-5`` or ``1,3,5`` -> sorted user ids."""
+    users: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        users.update(range(int(lo), int(hi or lo) + 1))
+    return sorted(users)
+
+
+def run_one(method: str, backbone: str, users: list[int], seed: int, work: Path, data_root: str,
+            iters: int | None) -> dict:
+    """The record of one (method, seed) run, training it unless a finished one is in ``work``."""
+    from pss_bench.harness.config import RunOptions
+    from pss_bench.harness.run import run
+
+    record_path = work / "result.json"
+    if not record_path.is_file():
+        shutil.rmtree(work, ignore_errors=True)  # an interrupted run restarts (its seed fixes it)
+        run(RunOptions(method=method, backbone=backbone, data_root=data_root, work_dir=str(work),
+                       preset="synth", users=users, seed=seed, iters=iters, pretrained="auto"))
+    return json.loads(record_path.read_text())
+
+
+def photo_fiou(pred_dir: Path, data_root: str, users: list[int]) -> dict[int, np.ndarray]:
+    """Per-photo FIoU (percent) of a prediction folder, per user, in a fixed photo order."""
+    from pss_bench.scoring import score_predictions
+
+    result = score_predictions(pred_dir, data_root, users=users, per_image=True, progress=False)
+    out: dict[int, list[tuple[str, float]]] = {u: [] for u in users}
+    for photo in result.per_image:
+        out[photo.user].append((photo.stem, photo.fiou))
+    return {u: np.array([v for _, v in sorted(rows)]) for u, rows in out.items()}
+
+
+def bootstrap_mean(per_user: list[dict[int, np.ndarray]], n: int, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile interval of the mean over users (and over the given seeds) of per-user FIoU,
+    resampling each user's photos with replacement; the same resampled indices serve every entry of
+    ``per_user`` (so a difference of two methods is a paired bootstrap)."""
+    rng = np.random.default_rng(seed)
+    users = sorted(per_user[0])
+    stats = np.zeros(n)
+    for u in users:
+        size = len(per_user[0][u])
+        idx = rng.integers(0, size, (n, size))
+        stats += np.mean([entry[u][idx].mean(axis=1) for entry in per_user], axis=0)
+    stats /= len(users)
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="all", help="'all' (every method with a config) or a,b,...")
+    parser.add_argument("--backbone", default="resnet50")
+    parser.add_argument("--users", type=parse_users, default=parse_users("1-5"))
+    parser.add_argument("--seeds", type=lambda t: [int(s) for s in t.split(",")], default=[0])
+    parser.add_argument("--iters", type=int, help="training iterations per user (default: the preset's)")
+    parser.add_argument("--work", type=Path, default=ROOT / "work_dirs" / "bench_synth")
+    parser.add_argument("--out", type=Path, default=ROOT / "leaderboard" / "results" / "pss-synth")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "leaderboard" / "PSS_SYNTH.md")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="resamples of the intervals")
+    args = parser.parse_args()
+    if len(args.users) < 2:
+        parser.error("--users: the benchmark needs at least 2 users (5 or more for a table)")
+
+    from pss_bench.data.synth import ensure_default_data
+    from pss_bench.harness.presets import PRESETS
+    from pss_bench.methods import METHODS, available
+
+    methods = [m for m in METHODS if available(m, args.backbone)] if args.methods == "all" \
+        else args.methods.split(",")
+    unknown = [m for m in methods if not available(m, args.backbone)]
+    if unknown:
+        parser.error(f"--methods: no {args.backbone} config for {', '.join(unknown)}")
+    if BASELINE in methods:  # No-DA first: every other row is compared with it
+        methods = [BASELINE] + [m for m in methods if m != BASELINE]
+    data_root = str(ensure_default_data())
+    preset = PRESETS["synth"]
+    started = time.time()
+    rows, photos, minutes = {}, {}, {}
+    for method in methods:
+        photos[method] = []
+        for seed in args.seeds:
+            t0 = time.time()
+            work = args.work / f"{method}_{args.backbone}_seed{seed}"
+            print(f"[bench_synth] {method} seed {seed}", flush=True)
+            record = run_one(method, args.backbone, args.users, seed, work, data_root, args.iters)
+            minutes[method] = minutes.get(method, 0.0) + (time.time() - t0) / 60
+            rows.setdefault(method, []).append(record)
+            photos[method].append(photo_fiou(work / "predictions", data_root, args.users))
+            args.out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(work / "result.json", args.out / f"{method}_{args.backbone}_seed{seed}.json")
+
+    header = ["method", "paper row", *[f"id{u}" for u in args.users], "Mean", "95 % CI", "MIoU",
+              f"Δ {BASELINE}", "Δ 95 % CI", "beats No-DA", "min"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in methods:
+        recs = rows[method]
+        per_user = [np.mean([r["users"][str(u)]["fiou"] for r in recs]) for u in args.users]
+        mean = float(np.mean(per_user))
+        miou = float(np.mean([r["mean"]["miou"] for r in recs]))
+        lo, hi = bootstrap_mean(photos[method], args.bootstrap)
+        cells = [method, METHODS[method].paper_name, *[f"{v:.2f}" for v in per_user], f"{mean:.2f}",
+                 f"{lo:.2f}–{hi:.2f}", f"{miou:.2f}"]
+        if method != BASELINE and BASELINE in photos:
+            diff = [{u: m[u] - b[u] for u in m} for m, b in zip(photos[method], photos[BASELINE])]
+            dlo, dhi = bootstrap_mean(diff, args.bootstrap)
+            base = float(np.mean([np.mean([r["users"][str(u)]["fiou"] for r in rows[BASELINE]])
+                                  for u in args.users]))
+            cells += [f"{mean - base:+.2f}", f"{dlo:+.2f}–{dhi:+.2f}", "yes" if dlo > 0 else "no"]
+        else:
+            cells += ["", "", ""]
+        cells.append(f"{minutes[method]:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    total = (time.time() - started) / 60
+    table = "\n".join(lines)
+    command = "python benchmarks/bench_synth.py " + " ".join(sys.argv[1:])
+    text = (f"# PSS-Synth benchmark ({args.backbone}, preset `synth`)\n\n"
+            f"FIoU (percent, protocol pss2021) of every method on PSS-Synth users "
+            f"{args.users[0]}-{args.users[-1]}, seeds {','.join(map(str, args.seeds))}, "
+            f"{preset.iters if args.iters is None else args.iters} iterations per user "
+            f"(batch {preset.batch_size}, {preset.crop}-px crops), all from the same stand-in weights. "
+            f"95 % intervals: bootstrap over each user's photos ({args.bootstrap} resamples); "
+            f"Δ = paired difference to No-DA. Not comparable with the real dataset's tables.\n\n"
+            f"{table}\n\nCommand: `{command.strip()}`; total {total:.1f} min on this machine.\n")
+    args.markdown.parent.mkdir(parents=True, exist_ok=True)
+    from pss_bench.io import atomic_write_text
+
+    atomic_write_text(args.markdown, text)
+    print(table)
+    print(f"[bench_synth] {len(methods)} methods x {len(args.seeds)} seeds in {total:.1f} min; "
+          f"records in {args.out}, table in {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

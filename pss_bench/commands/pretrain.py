@@ -1,0 +1,41 @@
+"""``pss-bench pretrain``: build (once) the stand-in source model that replaces ImageNet weights on the
+embedded PSS-Synth data (``pss_bench/models/standin.py``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+    from pss_bench.methods import BACKBONES
+
+    p = subparsers.add_parser(
+        "pretrain", help="pretrain the stand-in source model for a backbone (once; cached)",
+        description="Train the plain segmentor (backbone + PSP and auxiliary heads) on the labelled "
+                    "source domain of the embedded PSS-Synth data (VOC2012/ only, never users' photos) "
+                    "and cache it under $PSS_BENCH_CACHE/standin/. `pss-bench run` on the synth data "
+                    "uses it when no ImageNet file is found; a cached stand-in is reused.")
+    p.add_argument("--backbone", required=True, choices=sorted(BACKBONES))
+    p.add_argument("--seed", type=int, default=0, help="training seed (part of the cache key)")
+    p.add_argument("--force", action="store_true", help="retrain even when the cached file exists")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from pss_bench.models.standin import build_standin, is_standin, standin_info, standin_path
+    from pss_bench.harness.runner import silence_known_warnings
+
+    silence_known_warnings()
+    path = standin_path(args.backbone, args.seed)
+    if path.is_file() and is_standin(path) and not args.force:
+        info = standin_info(path)
+        print(f"[pss-bench] stand-in already cached: {path} (sha256 {info['sha256']}; "
+              f"{info['minutes']} min to build; --force rebuilds it)")
+        return 0
+    try:
+        path = build_standin(args.backbone, args.seed, force=args.force)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0

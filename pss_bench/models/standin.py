@@ -1,0 +1,305 @@
+"""Stand-in weights: a source model pretrained on PSS-Synth's labelled source domain only.
+
+No ImageNet weights exist offline, and a randomly initialised PSPNet cannot learn anything useful
+in a CPU demo's few iterations (its scores sit on the all-background floor). A *stand-in* takes the
+place of the ImageNet file for the embedded PSS-Synth data: the whole plain segmentor of the
+configs (backbone + PSP head + auxiliary head, ``configs/_base_/models/pspnet_<backbone>.py``),
+trained with the source CE once on ``ROOT/VOC2012/`` (images and ``SegmentationClassAug`` labels
+of ``train_aug.txt``). Users' photos and labels are never read.
+
+* :func:`build_standin` trains it (deterministic for a seed on a given machine and thread count)
+  and writes ``$PSS_BENCH_CACHE/standin/standin-<backbone>-<key>.pth`` atomically, with a JSON
+  sidecar describing it; a second call returns the cached file.
+* :func:`standin_path` is where that file lives; the key (:func:`cache_key`) hashes everything the
+  weights depend on: the stand-in format version, the synth generator version and data seed, the
+  backbone's model config, the recipe below and the training seed.
+* The file holds ``{'state_dict': <plain segmentor state dict>, 'meta': {...}}`` (tensors and plain
+  Python values only, so it loads with ``torch.load(weights_only=True)``). ``pss-bench run``
+  initialises the whole segmentor from it (``segmentor.init_cfg = dict(type='Pretrained', ...)``,
+  see ``pss_bench/harness/config.py``).
+
+A plain PyTorch loop rather than MMEngine's Runner: the job needs no hooks, evaluation, logging
+files or resumable Runner checkpoints (~450 MB each for ResNet-50 + optimiser), it is short, and a
+loop over a fixed, seeded sample order is easy to keep deterministic. It still uses the project's
+own model config, dataset class (``VOCAugDataset``), mmseg transforms, data preprocessor and loss.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+STANDIN_VERSION = 1  # bump when the training code changes what a recipe produces
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a stand-in is trained. Every field enters the cache key."""
+
+    # Samples per step: many small crops give BN stable batch statistics and a smooth gradient.
+    batch_size: int = 16
+    # Square training crop (pixels). Synth images are 96-192 px on their long side; 64-px crops of
+    # images at about the demo's test scale hold whole objects and keep a ResNet-50 step cheap.
+    crop: int = 32
+    # Images are resized so that their short side is ``short_side * U(ratio_range)``: the demo
+    # preset predicts at a short side of 1.5 x its crop (96 px for 64-px crops), so training
+    # covers that scale with jitter on both sides.
+    short_side: int = 48
+    ratio_range: tuple[float, float] = (0.5, 1.5)
+    # Optimiser steps. The one-time cost is about iters x batch_size x 0.1 s on 2 CPU cores.
+    iters: int = 300
+    # AdamW converges from random init far faster than the released SGD 2.5e-3 (which is tuned for
+    # fine-tuning ImageNet weights); weight decay only on conv/linear weights, not on BN or biases.
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
+    # Linear warm-up (Adam's early steps from random init are large), then cosine decay to 0.
+    warmup_iters: int = 30
+    # Generic photometric jitter (mmseg's PhotoMetricDistortion: brightness, contrast, saturation,
+    # hue), as ImageNet training uses colour augmentation. It models no particular user's style.
+    photometric: bool = True
+    # Threads for the loop (the machine has 2 cores); also part of determinism.
+    threads: int = 1
+
+
+DEFAULT_RECIPES: dict[str, Recipe] = {
+    # docs/standin_weights.md: 150 steps took 9.7 min on a busy 2-core machine (ResNet-50 PSP steps
+    # cost about twice VGG-16's here); 300 would double the one-time cost.
+    "resnet50": Recipe(iters=150),
+    # 300 steps: 26 min on a busy machine (load 3-10), better than its 150-step snapshot.
+    "vgg16": Recipe(iters=300),
+}
+"""The recipe :func:`build_standin` uses per backbone unless given one."""
+
+DATA_SEED = 0  # the embedded PSS-Synth dataset the stand-in is trained on (paths.default_synth_root)
+
+
+def _model_config(backbone: str):
+    from mmengine.config import Config
+
+    from pss_bench.methods import configs_dir
+
+    names = {"resnet50": "pspnet_r50.py", "vgg16": "pspnet_vgg16.py"}
+    if backbone not in names:
+        raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(names)}")
+    return Config.fromfile(str(configs_dir() / "_base_" / "models" / names[backbone]))
+
+
+def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
+              data_seed: int = DATA_SEED) -> str:
+    """16 hex digits over everything the stand-in depends on."""
+    from pss_bench.data.synth import SYNTH_VERSION
+
+    recipe = recipe or DEFAULT_RECIPES[backbone]
+    model = _model_config(backbone).model
+    payload = dict(version=STANDIN_VERSION, synth=SYNTH_VERSION, data_seed=data_seed, backbone=backbone,
+                   model=model.to_dict() if hasattr(model, "to_dict") else dict(model),
+                   recipe=asdict(recipe), seed=seed)
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def standin_dir() -> Path:
+    from pss_bench.paths import cache_dir
+
+    return cache_dir() / "standin"
+
+
+def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
+                 data_seed: int = DATA_SEED) -> Path:
+    """Where the stand-in for these inputs is (or will be) cached."""
+    return standin_dir() / f"standin-{backbone}-{cache_key(backbone, seed, recipe, data_seed)}.pth"
+
+
+def is_standin(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a stand-in file (a whole segmentor, not ImageNet backbone weights)."""
+    path = Path(path)
+    return path.name.startswith("standin-") and Path(str(path) + ".json").is_file()
+
+
+def standin_info(path: str | os.PathLike) -> dict:
+    """The JSON sidecar of a stand-in file (backbone, seed, recipe, key, sha256, minutes, ...)."""
+    return json.loads(Path(str(path) + ".json").read_text())
+
+
+def _lr_at(step: int, recipe: Recipe) -> float:
+    if step < recipe.warmup_iters:
+        return recipe.lr * (step + 1) / recipe.warmup_iters
+    t = (step - recipe.warmup_iters) / max(1, recipe.iters - recipe.warmup_iters)
+    return recipe.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def _pipeline(recipe: Recipe) -> list[dict]:
+    crop = (recipe.crop, recipe.crop)
+    pipeline = [
+        dict(type="LoadImageFromFile"),
+        dict(type="LoadAnnotations"),
+        # scale (long max, short): keep_ratio resizes the short side to short_side * ratio
+        dict(type="RandomResize", scale=(4096, recipe.short_side), ratio_range=recipe.ratio_range,
+             keep_ratio=True, interpolation="bicubic"),
+        dict(type="RandomCrop", crop_size=crop),
+        dict(type="RandomFlip", prob=0.5),
+    ]
+    if recipe.photometric:
+        pipeline.append(dict(type="PhotoMetricDistortion"))
+    pipeline.append(dict(type="PackSegInputs"))
+    return pipeline
+
+
+class _quiet_logger:
+    """Silence MMEngine's per-parameter init report (hundreds of lines) while building."""
+
+    def __enter__(self):
+        import logging
+
+        from mmengine.logging import MMLogger
+
+        self.logger = MMLogger.get_current_instance()
+        self.level = self.logger.level
+        self.logger.setLevel(logging.WARNING)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # mmcv's random transforms draw from numpy's global generator
+    torch.manual_seed(seed)
+
+
+def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, recipe: Recipe | None = None,
+                  progress: bool = True, on_step=None):
+    """Train the plain segmentor on the source domain of ``data_root``; returns ``(model, stats)``.
+
+    ``on_step(step, model, minutes)``: called after each optimiser step (e.g. to keep snapshots for
+    a quality-vs-minutes curve); it must not change the model.
+    """
+    import numpy as np
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS, MODELS
+    from tqdm import tqdm
+
+    import pss_bench.plugins  # noqa: F401  (registers VOCAugDataset, VGG16BNOS8, ...)
+    from pss_bench.harness.runner import silence_known_warnings
+
+    silence_known_warnings()
+
+    recipe = recipe or DEFAULT_RECIPES[backbone]
+    init_default_scope("mmseg")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)
+    try:
+        _seed_everything(seed)
+        model_cfg = _model_config(backbone).model
+        model_cfg.data_preprocessor["size"] = (recipe.crop, recipe.crop)
+        model = MODELS.build(model_cfg)
+        with _quiet_logger():
+            model.init_weights()
+        model.train()
+        dataset = DATASETS.build(dict(type="VOCAugDataset", data_root=str(data_root),
+                                      pipeline=_pipeline(recipe)))
+        decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+        optimizer = torch.optim.AdamW([dict(params=decay, weight_decay=recipe.weight_decay),
+                                       dict(params=no_decay, weight_decay=0.0)],
+                                      lr=recipe.lr, betas=recipe.betas)
+        order_rng = np.random.default_rng(seed)
+        order: list[int] = []
+        started, losses = time.time(), []
+        bar = tqdm(range(recipe.iters), disable=not progress, unit="step", dynamic_ncols=True,
+                   desc=f"[pss-bench] stand-in {backbone} (once, cached)")
+        for step in bar:
+            while len(order) < recipe.batch_size:  # epochs of seeded permutations
+                order.extend(order_rng.permutation(len(dataset)).tolist())
+            batch, order = order[:recipe.batch_size], order[recipe.batch_size:]
+            data = model.data_preprocessor(pseudo_collate([dataset[i] for i in batch]), True)
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(step, recipe)
+            loss, log_vars = model.parse_losses(model.loss(data["inputs"], data["data_samples"]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            if on_step is not None:
+                on_step(step + 1, model, (time.time() - started) / 60)
+            if step % 10 == 0 or step == recipe.iters - 1:
+                bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}",
+                                acc=f"{float(log_vars.get('decode.acc_seg', float('nan'))):.1f}")
+        bar.close()
+        model.eval()
+        stats = dict(minutes=round((time.time() - started) / 60, 2),
+                     final_loss=round(float(np.mean(losses[-20:])), 4), images=len(dataset))
+        return model, stats
+    finally:
+        torch.set_num_threads(threads)
+
+
+def build_standin(backbone: str, seed: int = 0, recipe: Recipe | None = None, *, force: bool = False,
+                  data_root: str | os.PathLike | None = None, progress: bool = True,
+                  log=print) -> Path:
+    """The cached stand-in for ``backbone``; trains and writes it first when absent (or ``force``).
+
+    ``data_root``: a PSS-Synth root to train on (default: the embedded dataset, generated if needed).
+    A non-default ``data_root`` is part of the cache key through its path.
+    """
+    from pss_bench.data.synth import ensure_default_data
+
+    recipe = recipe or DEFAULT_RECIPES[backbone]
+    if data_root is None:
+        data_root = ensure_default_data(DATA_SEED, quiet=not progress)
+        path = standin_path(backbone, seed, recipe)
+    else:
+        tag = hashlib.sha256(str(Path(data_root).resolve()).encode()).hexdigest()[:8]
+        path = standin_path(backbone, seed, recipe).with_name(
+            standin_path(backbone, seed, recipe).stem + f"-data{tag}.pth")
+    if path.is_file() and is_standin(path) and not force:
+        return path
+    if log:
+        log(f"[pss-bench] pretraining the {backbone} stand-in on the PSS-Synth source domain "
+            f"(VOC2012/ only; {recipe.iters} steps of {recipe.batch_size} x {recipe.crop}px). "
+            f"This happens once; it is cached as {path}")
+    model, stats = train_standin(backbone, data_root, seed, recipe, progress=progress)
+    meta = write_standin(path, model, backbone, seed, recipe, data_root, stats)
+    if log:
+        log(f"[pss-bench] stand-in written: {path} ({stats['minutes']} min, final loss "
+            f"{stats['final_loss']}, sha256 {meta['sha256'][:12]})")
+    return path
+
+
+def write_standin(path: Path, model, backbone: str, seed: int, recipe: Recipe, data_root, stats: dict) -> dict:
+    """Write ``model``'s state dict to ``path`` atomically (temporary file + rename), sidecar first."""
+    import torch
+
+    from pss_bench.io import atomic_output, atomic_write_text, sha256_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(kind="pss-bench stand-in", backbone=backbone, seed=seed, key=cache_key(backbone, seed, recipe),
+                recipe=json.loads(json.dumps(asdict(recipe))), standin_version=STANDIN_VERSION,
+                data_root=str(data_root), torch=str(torch.__version__), **stats)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    with atomic_output(path) as tmp:
+        torch.save(dict(state_dict=state, meta=meta), tmp)
+        meta["sha256"] = sha256_file(tmp)
+        # sidecar first: the .pth appearing (when this block ends) marks completion
+        atomic_write_text(Path(str(path) + ".json"), json.dumps(meta, indent=1))
+    return meta
+
+
+def with_recipe(backbone: str, **changes) -> Recipe:
+    """The default recipe of ``backbone`` with some fields changed (experiments, tests)."""
+    return replace(DEFAULT_RECIPES[backbone], **changes)
+
+
+__all__ = ["DEFAULT_RECIPES", "Recipe", "STANDIN_VERSION", "build_standin", "cache_key", "is_standin",
+           "standin_dir", "standin_info", "standin_path", "train_standin", "with_recipe"]
