@@ -20,7 +20,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         # "(default ...)" already written by hand, or a default that says nothing: leave as is.
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS, [], "==SUPPRESS=="):
+        default = action.default
+        if ("default" in text or default is None or default is False or default == []
+                or default == argparse.SUPPRESS):
             return text
         return super()._get_help_string(action)
 
