@@ -53,18 +53,14 @@ def _harness_owned(checkpoint: Path) -> bool:
 def _state_dict(checkpoint: Path, unsafe: bool) -> dict:
     import torch
 
-    from pss_bench.harness.checkpoint import harness_checkpoint
-
     try:
         obj = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as err:  # Runner checkpoints pickle message-hub objects
         if not (unsafe or _harness_owned(checkpoint)):
             raise ValueError(f"CHECKPOINT {checkpoint}: cannot be read with weights_only=True "
                              f"({type(err).__name__}); if it is a file you trust, pass --unsafe-load") from None
-        from mmengine.runner.checkpoint import CheckpointLoader
-
-        try:
-            obj = CheckpointLoader.load_checkpoint(harness_checkpoint(checkpoint), map_location="cpu")
+        try:  # the loader of pss_bench.harness.checkpoint (harness files), without MMEngine's log line
+            obj = torch.load(checkpoint, map_location="cpu", weights_only=False)
         except Exception as err2:
             raise ValueError(f"CHECKPOINT {checkpoint}: not a readable checkpoint "
                              f"({type(err2).__name__}: {str(err2).splitlines()[0] if str(err2) else ''})") from None
