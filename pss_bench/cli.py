@@ -9,13 +9,22 @@ from pss_bench import __version__
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func``.
 # Heavy imports (torch, mmseg) happen inside the command functions, so --help stays fast.
-COMMAND_MODULES = ("run", "pretrain", "score", "leaderboard", "data", "list", "codabench")
+COMMAND_MODULES = ("run", "pretrain", "predict", "score", "leaderboard", "data", "list", "codabench",
+                   "completion")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pss_bench.commands.common import HelpFormatter
+
     parser = argparse.ArgumentParser(
         prog="pss-bench",
         description="Benchmark suite for Personalized Image Semantic Segmentation (PSS).",
+        formatter_class=HelpFormatter,
+        epilog="examples:\n  pss-bench run --method advent --backbone resnet50\n"
+               "  pss-bench predict WORK/id1/config.py WORK/id1/iter_30.pth --out preds --show-dir show\n"
+               "  pss-bench score preds --users 1 2\n"
+               "  pss-bench completion bash > ~/.local/share/bash-completion/completions/pss-bench\n"
+               "`pss-bench COMMAND --help` has the options and examples of each command.",
     )
     parser.add_argument("--version", action="version", version=f"pss-bench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -26,15 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (printed by argparse, exit 2) and --help / --version
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    args.argv = argv  # e.g. for the --resume command printed after Ctrl-C
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # commands that save state say what; the others stop cleanly
+        print(f"\npss-bench {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

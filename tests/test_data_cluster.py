@@ -155,14 +155,18 @@ def test_no_weights_falls_back_loudly():
 
 @pytest.mark.slow
 def test_cli_cluster(root: Path, small: Path, tmp_path: Path, capsys):
-    assert run_cli("data", "cluster", str(root), "--k", "5", "--users", "1") == 0
+    assert run_cli("data", "cluster", str(root), "--k", "13", "--users", "1") == 0
     captured = capsys.readouterr()
     assert "WARNING: no ImageNet weights" in captured.err
-    written = user_dir(root, 1) / "train_cluster5.txt"
-    assert written.is_file() and not (user_dir(root, 2) / "train_cluster5.txt").exists()
+    written = user_dir(root, 1) / "train_cluster13.txt"
+    assert written.is_file() and not (user_dir(root, 2) / "train_cluster13.txt").exists()
     before = written.read_bytes()
-    assert run_cli("data", "cluster", str(root), "--k", "5", "--users", "1", "--features", "histogram") == 0
+    assert run_cli("data", "cluster", str(root), "--k", "13", "--users", "1", "--features", "histogram") == 2
+    assert "--force" in capsys.readouterr().err and written.read_bytes() == before  # never silently replaced
+    assert run_cli("data", "cluster", str(root), "--k", "13", "--users", "1", "--features", "histogram",
+                   "--force") == 0
     assert "WARNING" not in capsys.readouterr().err and written.read_bytes() == before
+    assert (written.parent / (written.name + ".bak")).read_bytes() == before  # the old one kept beside
 
     _fake_resnet18(tmp_path / "r18.pth")
     assert run_cli("data", "cluster", str(small), "--k", "2", "--depth", "18",

@@ -224,8 +224,8 @@ def test_cli_writes_record_and_scores_json(tiny_pss, tmp_path, capsys):
         "fiou_mean", "miou_mean", "fiou_id1", "miou_id1", "fiou_id2", "miou_id2"}
 
 
-def test_cli_quiet_prints_nothing(tiny_pss, tmp_path, capsys):
+def test_cli_quiet_prints_one_summary_line(tiny_pss, tmp_path, capsys):
     write_submission(tiny_pss, tmp_path / "pred")
     assert _cli(["score", str(tmp_path / "pred"), "--data-root", str(tiny_pss), "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""
+    assert len(captured.out.splitlines()) == 1 and "FIoU" in captured.out and captured.err == ""

@@ -5,19 +5,26 @@ import argparse
 import sys
 from pathlib import Path
 
+from pss_bench.commands.common import add_parser, add_users_option, error, merge_users
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("codabench", help="Codabench competition bundle",
-                              description="Codabench helpers (the scoring program itself is "
-                                          "`pss-bench score --codabench INPUT_DIR OUTPUT_DIR`).")
+    p = add_parser(subparsers, "codabench", help="Codabench competition bundle",
+                   description="Codabench helpers (the scoring program itself is "
+                               "`pss-bench score --codabench INPUT_DIR OUTPUT_DIR`).",
+                   examples=["pss-bench codabench bundle --data-root /data/pss --out bundle.zip "
+                             "--docker-image me/pss-scoring:1"])
     sub = p.add_subparsers(dest="codabench_command", metavar="COMMAND")
-    b = sub.add_parser("bundle", help="write a competition bundle zip (competition.yaml, pages, "
-                                      "scoring program, reference data, sample submission)")
+    b = add_parser(sub, "bundle", help="write a competition bundle zip (competition.yaml, pages, "
+                                       "scoring program, reference data, sample submission)",
+                   description="Write a Codabench competition bundle for a PSS data root.",
+                   examples=["pss-bench codabench bundle --data-root /data/pss --out bundle.zip --users 1-5"])
     b.add_argument("--data-root", metavar="ROOT", required=True, help="PSS data root (ground truth)")
     b.add_argument("--out", metavar="BUNDLE.zip", required=True, help="the bundle to write")
-    b.add_argument("--users", metavar="K", type=int, nargs="+", help="only these users (default: all)")
+    add_users_option(b, "only these users (default: all)")
     b.add_argument("--title", default="PSS benchmark", help="competition title")
-    b.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021")
+    b.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021",
+                   help="pss2021 = the official PSS code's metric; strict = VOC/MMSeg semantics")
     b.add_argument("--docker-image", default=None,
                    help="scoring image: Python >= 3.10 with numpy and Pillow (default: python:3.11, "
                         "which lacks them: set your own)")
@@ -27,8 +34,7 @@ def register(subparsers) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"pss-bench codabench bundle: error: {message}", file=sys.stderr)
-    return 2
+    return error("codabench bundle", message)
 
 
 def run_bundle(args: argparse.Namespace) -> int:
@@ -43,7 +49,8 @@ def run_bundle(args: argparse.Namespace) -> int:
     if not Path(args.data_root).is_dir():
         return _fail(f"--data-root {args.data_root}: no such folder")
     try:
-        build_bundle(args.data_root, out, title=args.title, protocol=args.protocol, users=args.users,
+        build_bundle(args.data_root, out, title=args.title, protocol=args.protocol,
+                     users=merge_users(args.users),
                      docker_image=args.docker_image or DEFAULT_DOCKER_IMAGE, start=args.start)
     except DataError as exc:
         return _fail(str(exc))

@@ -6,15 +6,21 @@ import argparse
 import sys
 import time
 
+from pss_bench.commands.common import add_parser, add_users_option, error, merge_users
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("data", help="generate (PSS-Synth), validate and group datasets",
-                              description="Datasets in the official PSS layout.")
+    p = add_parser(subparsers, "data", help="generate (PSS-Synth), validate and group datasets",
+                   description="Datasets in the official PSS layout.",
+                   examples=["pss-bench data synth --out /tmp/pss-synth --users 3",
+                             "pss-bench data check /data/pss --users 1-3",
+                             "pss-bench data cluster /data/pss --k 10 --pretrained torchvision"])
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
-    s = sub.add_parser("synth", help="write the PSS-Synth dataset",
-                       description="Write the deterministic PSS-Synth dataset in the official layout. "
+    s = add_parser(sub, "synth", help="write the PSS-Synth dataset",
+                   examples=["pss-bench data synth", "pss-bench data synth --out /tmp/pss-synth --users 3"],
+                   description="Write the deterministic PSS-Synth dataset in the official layout. "
                                    "Without --out it goes to the cache used by every command that gets no "
                                    "data root (only with the default sizes).")
     s.add_argument("--out", metavar="DIR", help="output folder (default: the embedded dataset in the cache)")
@@ -29,19 +35,23 @@ def register(subparsers) -> None:
     s.add_argument("--force", action="store_true", help="replace a PSS-Synth set made with other parameters")
     s.set_defaults(func=run_synth)
 
-    c = sub.add_parser("check", help="validate a dataset and list every problem",
-                       description="Validate a real or generated install: user folders, list files, photos and "
+    c = add_parser(sub, "check", help="validate a dataset and list every problem",
+                   examples=["pss-bench data check", "pss-bench data check /data/pss --users 1-3 --no-source"],
+                   description="Validate a real or generated install: user folders, list files, photos and "
                                    "labels. Prints a per-user summary and a numbered list of problems; exit "
                                    "status 1 when there are problems, 2 on usage errors.")
     c.add_argument("root", nargs="?", metavar="ROOT",
                    help="dataset root holding personal/ and VOC2012/ (default: the embedded PSS-Synth set)")
     c.add_argument("--k", type=int, default=80, help="check train_cluster{K}.txt (default 80)")
-    c.add_argument("--users", metavar="IDS", help="user ids to check, e.g. 1-3 or 1,4-6 (default 1-15)")
+    add_users_option(c, "users to check (default 1-15)")
     c.add_argument("--no-source", action="store_true", help="skip the VOC2012 source part")
     c.set_defaults(func=run_check)
 
-    k = sub.add_parser("cluster", help="recompute the K-means photo groups (train_cluster{K}.txt)",
-                       description="The official grouping: a global-average-pooled ImageNet ResNet feature per "
+    k = add_parser(sub, "cluster", help="recompute the K-means photo groups (train_cluster{K}.txt)",
+                   examples=["pss-bench data cluster /data/pss --k 10 --pretrained torchvision",
+                             "pss-bench data cluster /data/pss --k 80 --force   # keeps the old list as "
+                             "train_cluster80.txt.bak"],
+                   description="The official grouping: a global-average-pooled ImageNet ResNet feature per "
                                    "photo (400x300 input) and KMeans(n_clusters=K, random_state=0) per user. "
                                    "Writes ROOT/personal/id*/train_cluster{K}.txt.")
     k.add_argument("root", metavar="ROOT", help="dataset root holding personal/")
@@ -54,32 +64,19 @@ def register(subparsers) -> None:
                         "file in the torch hub cache")
     k.add_argument("--depth", type=int, choices=(18, 34, 50, 101, 152), default=50,
                    help="ResNet depth (default 50 as in the paper; the released code used 101)")
-    k.add_argument("--users", metavar="IDS", help="user ids, e.g. 7, 1-3 or 1,4-6 (default: every user folder)")
+    add_users_option(k, "users to group (default: every user folder)")
     k.add_argument("--batch-size", type=int, default=8, help="photos per CNN forward pass (default 8)")
     k.add_argument("--source", action="store_true",
                    help="group the VOC source images instead (released code: K = 500); writes "
                         "ROOT/VOC2012/train_cluster{K}.txt for grouped source batches")
+    k.add_argument("--force", action="store_true",
+                   help="replace existing train_cluster{K}.txt lists; each old list is kept beside it as "
+                        "train_cluster{K}.txt.bak (.bak2, ... when that exists)")
     k.set_defaults(func=run_cluster)
 
 
-def _error(message: str, code: int) -> int:
-    print(f"pss-bench data: error: {message}", file=sys.stderr)
-    return code
-
-
-def parse_user_ids(text: str) -> list[int]:
-    """``"1-3"`` -> [1, 2, 3]; ``"1,4-6"`` -> [1, 4, 5, 6]; ``"7"`` -> [7]. Raises ValueError on bad input."""
-    text = text.strip()
-    ids: set[int] = set()
-    for part in text.split(","):
-        lo, sep, hi = part.strip().partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ValueError(f"bad user list {text!r} (expected e.g. 7, 1-3 or 1,4-6)")
-        a, b = int(lo), int(hi) if sep else int(lo)
-        if a < 1 or b < a or b > 9999:
-            raise ValueError(f"bad user range {part.strip()!r} in {text!r} (ids are 1-9999)")
-        ids.update(range(a, b + 1))
-    return sorted(ids)
+def _error(message: str, code: int, sub: str) -> int:
+    return error(f"data {sub}", message, code)
 
 
 def _banner(message: str) -> None:
@@ -98,16 +95,16 @@ def run_synth(args: argparse.Namespace) -> int:
              "annotated": args.annotated, "long_side": args.size}
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
     if args.out is None and any(v != DEFAULTS[k] for k, v in params.items()):
-        return _error("non-default sizes need --out DIR (the cache holds only the default dataset)", 2)
+        return _error("non-default sizes need --out DIR (the cache holds only the default dataset)", 2, "synth")
     root = args.out or default_synth_root(args.seed)
     start = time.time()
     try:
         generate(root, seed=args.seed, overwrite=args.force, workers=args.workers,
                  log=lambda line: print(f"  {line}", flush=True), **params)
     except (ValueError, SynthError) as err:
-        return _error(str(err), 2)
+        return _error(str(err), 2, "synth")
     except OSError as err:
-        return _error(f"writing {root} failed: {err}", 1)
+        return _error(f"writing {root} failed: {err}", 1, "synth")
     print(f"PSS-Synth (seed {args.seed}) ready in {root} ({time.time() - start:.1f} s)")
     return 0
 
@@ -115,12 +112,9 @@ def run_synth(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from pss_bench.data.check import check_dataset
 
-    try:
-        users = parse_user_ids(args.users) if args.users else None
-    except ValueError as err:
-        return _error(f"--users: {err}", 2)
+    users = merge_users(args.users)
     if args.k < 1:
-        return _error(f"--k must be at least 1, got {args.k}", 2)
+        return _error(f"--k must be at least 1, got {args.k}", 2, "check")
     root = args.root
     if root is None:
         from pss_bench.data.synth import SynthError
@@ -129,11 +123,11 @@ def run_check(args: argparse.Namespace) -> int:
         try:
             root = ensure_default_data()
         except (OSError, SynthError) as err:
-            return _error(f"cannot prepare the embedded PSS-Synth set: {err}", 1)
+            return _error(f"cannot prepare the embedded PSS-Synth set: {err}", 1, "check")
     try:
         report = check_dataset(root, k=args.k, users=users, source=not args.no_source)
     except NotADirectoryError as err:
-        return _error(str(err), 2)
+        return _error(str(err), 2, "check")
     print(report.format())
     return 0 if report.ok else 1
 
@@ -141,19 +135,17 @@ def run_check(args: argparse.Namespace) -> int:
 def run_cluster(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pss_bench.data.cluster import ClusterError, cluster_dataset, cluster_source, make_extractor
+    from pss_bench.data.cluster import (ClusterError, GroupingExistsError, cluster_dataset,
+                                        cluster_source, make_extractor)
 
     if args.k < 1:
-        return _error(f"--k must be at least 1, got {args.k}", 2)
+        return _error(f"--k must be at least 1, got {args.k}", 2, "cluster")
     if args.batch_size < 1:
-        return _error(f"--batch-size must be at least 1, got {args.batch_size}", 2)
+        return _error(f"--batch-size must be at least 1, got {args.batch_size}", 2, "cluster")
     root = Path(args.root)
     if not root.is_dir():
-        return _error(f"{root}: no such folder", 2)
-    try:
-        users = parse_user_ids(args.users) if args.users else None
-    except ValueError as err:
-        return _error(f"--users: {err}", 2)
+        return _error(f"{root}: no such folder", 2, "cluster")
+    users = merge_users(args.users)
     try:
         extractor = make_extractor(args.features, pretrained=args.pretrained, depth=args.depth,
                                    batch_size=args.batch_size, warn=_banner)
@@ -161,11 +153,13 @@ def run_cluster(args: argparse.Namespace) -> int:
                 else "colour histogram")
         if args.source:
             print(f"grouping the VOC source images into at most {args.k} groups; features: {what}", flush=True)
-            print(f"  -> {cluster_source(root, k=args.k, extractor=extractor)}", flush=True)
+            print(f"  -> {cluster_source(root, k=args.k, extractor=extractor, force=args.force)}", flush=True)
             return 0
         print(f"grouping photos into at most {args.k} groups per user; features: {what}", flush=True)
-        cluster_dataset(root, k=args.k, users=users, extractor=extractor,
+        cluster_dataset(root, k=args.k, users=users, extractor=extractor, force=args.force,
                         log=lambda line: print(f"  {line}", flush=True))
+    except GroupingExistsError as err:
+        return _error(str(err), 2, "cluster")
     except ClusterError as err:
-        return _error(str(err), 1)
+        return _error(str(err), 1, "cluster")
     return 0

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pss_bench.commands.common import add_parser
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "leaderboard",
+    p = add_parser(
+        subparsers, "leaderboard",
+        examples=["pss-bench leaderboard", "pss-bench leaderboard --results my_records --out /tmp/LB.md --html"],
         help="render the leaderboard (markdown, CSVs, figures, optional web page) from result records",
         description="Read every result record under the results folder (subfolders included) plus "
                     "the paper's reference records and write the leaderboard markdown (paper Tables "

@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import argparse
 
+from pss_bench.commands.common import add_parser
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("list", help="list registered datasets, methods, backbones and configs")
+    p = add_parser(subparsers, "list", help="list registered datasets, methods, backbones and configs",
+                   description="List what this installation provides: the datasets, samplers, metrics and "
+                               "models registered in MMSegmentation, the backbones, the methods (with "
+                               "their paper rows) and the configs.",
+                   examples=["pss-bench list"])
     p.set_defaults(func=run)
 
 

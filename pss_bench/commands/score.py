@@ -6,12 +6,20 @@ import argparse
 import json
 import os
 import sys
+import re
+import shutil
+import tempfile
 from pathlib import Path
+
+from pss_bench.commands.common import add_parser, add_users_option, error, merge_users
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "score",
+    p = add_parser(
+        subparsers, "score",
+        examples=["pss-bench score work_dirs/advent_resnet50_demo/predictions --users 1 2",
+                  "pss-bench score submission.zip --data-root /data/pss --out result.json",
+                  "pss-bench score --codabench /app/input /app/output"],
         help="validate and score predictions (PRED_DIR/id<k>/<stem>.png, or a .zip/.tar.gz of it)",
         description="Validate a prediction folder or archive against the annotated photos of each "
                     "user and print per-user FIoU/MIoU and per-class IoU. On any problem, print "
@@ -25,8 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--data-root", metavar="ROOT", help="PSS data root (default: the embedded PSS-Synth data)")
     p.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021",
                    help="pss2021 = official PSS code semantics (default); strict = VOC/MMSeg semantics")
-    p.add_argument("--users", metavar="K", type=int, nargs="+",
-                   help="score only these users (default: every user of the data root)")
+    add_users_option(p, "score only these users; other id<k>/ folders are skipped with a warning "
+                        "(default: every user of the data root)")
     p.add_argument("--name", help="row name in the result record (default: PRED_DIR's name)")
     p.add_argument("--method", default="submission", help="method id in the record (default: submission)")
     p.add_argument("--backbone", default="unknown", help="backbone id in the record, e.g. resnet50")
@@ -47,13 +55,55 @@ def register(subparsers) -> None:
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="add 95%% bootstrap intervals from N resamples of photos (e.g. 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no tables")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no tables: one summary line")
     p.set_defaults(func=run)
 
 
 def _fail(message: str) -> int:
-    print(f"pss-bench score: error: {message}", file=sys.stderr)
-    return 2
+    return error("score", message)
+
+
+_USER_DIR = re.compile(r"^id(\d+)$")
+
+
+def _user_folders(pred: Path) -> dict[int, Path]:
+    return {int(m.group(1)): p for p in pred.iterdir() if p.is_dir() and (m := _USER_DIR.match(p.name))}
+
+
+def _only_users(pred: Path, users: list[int], tmp: str) -> tuple[Path, list[str]]:
+    """A view of ``pred`` holding only the ``id<k>/`` folders of ``users`` (hard links, else copies,
+    under ``tmp``), and one warning per folder left out."""
+    others = sorted(set(_user_folders(pred)) - set(users))
+    if not others:
+        return pred, []
+    view = Path(tmp) / (pred.resolve().name or "predictions")
+    view.mkdir()
+    for entry in pred.iterdir():
+        match = _USER_DIR.match(entry.name)
+        if match and entry.is_dir() and int(match.group(1)) in others:
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, view / entry.name, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, view / entry.name)
+    return view, [f"{pred / f'id{u}'}/: not scored (not in --users)" for u in others]
+
+
+def _link_or_copy(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _missing_users_hint(pred: Path, problems: list[str]) -> str | None:
+    """With whole user folders missing, the users that are there (the likely intent: ``--users``)."""
+    missing = [int(m.group(1)) for p in problems if (m := re.match(r"id(\d+)/: user folder missing", p))]
+    present = sorted(_user_folders(pred)) if pred.is_dir() else []
+    if not missing or not present:
+        return None
+    return (f"hint: {len(missing)} user folder(s) are absent; to score only the users present, "
+            f"run again with --users {' '.join(map(str, present))}")
 
 
 def _default_name(pred: Path) -> str:
@@ -64,11 +114,6 @@ def _default_name(pred: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pss_bench.io import atomic_write_bytes
-    from pss_bench.records import RecordError
-    from pss_bench.scoring import DataError, SubmissionError, score_predictions
-    from pss_bench.scoring.report import confusion_files, per_image_csv
-
     if args.jobs < 1:
         return _fail("--jobs must be at least 1")
     if args.codabench:
@@ -100,21 +145,41 @@ def run(args: argparse.Namespace) -> int:
     if not pred.exists():
         return _fail(f"{pred}: no such file or folder")
     try:
-        result = score_predictions(pred, data_root, users=args.users, protocol=args.protocol,
+        users = merge_users(args.users)
+    except ValueError as err:
+        return _fail(str(err))
+    with tempfile.TemporaryDirectory(prefix="pss-bench-score-") as tmp:
+        scored, skipped = (_only_users(pred, users, tmp) if users and pred.is_dir() else (pred, []))
+        code = _score(args, pred, scored, users, skipped, data_root)
+    return code
+
+
+def _score(args, pred: Path, scored: Path, users, skipped: list[str], data_root: Path) -> int:
+    from pss_bench.io import atomic_write_bytes
+    from pss_bench.records import RecordError
+    from pss_bench.scoring import DataError, SubmissionError, score_predictions
+    from pss_bench.scoring.report import confusion_files, per_image_csv
+
+    try:
+        result = score_predictions(scored, data_root, users=users, protocol=args.protocol,
                                    jobs=args.jobs, allow_missing=args.allow_missing,
                                    resize=args.resize, bootstrap=args.bootstrap, seed=args.seed,
                                    progress=not args.quiet, per_image=bool(args.per_image))
     except SubmissionError as exc:
         print(exc.format(), file=sys.stderr)
+        hint = _missing_users_hint(pred, exc.problems) if not users else None
+        if hint:
+            print(hint, file=sys.stderr)
         return 2
     except DataError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted; nothing was written")
 
-    if result.warnings and not args.quiet:
+    warnings = skipped + list(result.warnings)
+    if warnings:
         print("Warnings:", file=sys.stderr)
-        for warning in result.warnings:
+        for warning in warnings:
             print(f"  - {warning}", file=sys.stderr)
     try:
         record = None
@@ -135,6 +200,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(record, indent=2, allow_nan=False))
         elif not args.quiet:
             print(result.format_tables())
+        else:
+            print(f"{_default_name(pred)}: {len(result.users)} users, {result.n_images} photos: mean FIoU "
+                  f"{result.mean['fiou']:.2f}, MIoU {result.mean['miou']:.2f} ({args.protocol})")
         for path, data in outputs:
             atomic_write_bytes(path, data)
             if not args.quiet:

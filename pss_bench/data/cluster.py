@@ -30,7 +30,7 @@ from pss_bench.data.layout import (
 )
 
 __all__ = [
-    "ClusterError", "cluster_source", "HistogramFeatures", "ResNetFeatures", "FEATURES", "make_extractor",
+    "ClusterError", "GroupingExistsError", "keep_previous", "cluster_source", "HistogramFeatures", "ResNetFeatures", "FEATURES", "make_extractor",
     "load_resnet_weights", "resolve_weights", "list_photos", "kmeans_groups", "cluster_user",
     "cluster_dataset",
 ]
@@ -59,6 +59,34 @@ NO_WEIGHTS_WARNING = (
 
 class ClusterError(RuntimeError):
     """A user-facing failure (unreadable photo, unusable weights file, empty album)."""
+
+
+class GroupingExistsError(ClusterError):
+    """A grouping list exists and ``force`` was not given (on a real install it is the released
+    grouping that ``pss-bench run`` uses by default: never replaced silently)."""
+
+
+def keep_previous(path: Path) -> Path | None:
+    """Rename an existing ``path`` to ``<name>.bak`` (``.bak2``, ``.bak3``, ... when taken) so a
+    replaced grouping stays beside its successor; returns the new name, or None if nothing was there."""
+    if not path.exists():
+        return None
+    n, backup = 1, path.with_name(path.name + ".bak")
+    while backup.exists():
+        n += 1
+        backup = path.with_name(f"{path.name}.bak{n}")
+    os.replace(path, backup)
+    return backup
+
+
+def _refuse_existing(paths: list[Path], k: int, force: bool) -> None:
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        raise GroupingExistsError(
+            f"{existing[0]} already exists" + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
+            + f"; nothing was written. Pass --force to replace {'them' if len(existing) > 1 else 'it'} "
+            f"(the old list is kept as {cluster_list_name(k)}.bak), or choose another --k")
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -300,8 +328,15 @@ def cluster_user(folder: str | os.PathLike, *, k: int = DEFAULT_K, extractor=Non
 
 
 def cluster_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: Iterable[int] | None = None,
-                    extractor=None, log: Callable[[str], None] | None = None) -> list[Path]:
-    """:func:`cluster_user` for every user folder under ``ROOT/personal`` (or the given ids)."""
+                    extractor=None, log: Callable[[str], None] | None = None,
+                    force: bool = False) -> list[Path]:
+    """:func:`cluster_user` for every user folder under ``ROOT/personal`` (or the given ids).
+
+    Raises:
+        GroupingExistsError: a user already has ``train_cluster{k}.txt`` and ``force`` is False
+            (checked for every user before anything is computed). With ``force`` each old list is
+            kept as ``train_cluster{k}.txt.bak`` (:func:`keep_previous`).
+    """
     root = Path(root)
     ids = list(users) if users is not None else find_users(root)
     if not ids:
@@ -310,9 +345,13 @@ def cluster_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: Itera
         if not user_dir(root, user).is_dir():
             raise ClusterError(f"{user_dir(root, user)}: no such user folder")
         list_photos(user_dir(root, user))
+    _refuse_existing([user_dir(root, u) / cluster_list_name(k) for u in ids], k, force)
     extractor = extractor or HistogramFeatures()
     written = []
     for user in ids:
+        old = keep_previous(user_dir(root, user) / cluster_list_name(k))
+        if old is not None and log:
+            log(f"id{user}: previous grouping kept as {old}")
         path = cluster_user(user_dir(root, user), k=k, extractor=extractor)
         written.append(path)
         if log:
@@ -321,10 +360,11 @@ def cluster_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: Itera
     return written
 
 
-def cluster_source(root: str | os.PathLike, *, k: int = 500, extractor=None) -> Path:
+def cluster_source(root: str | os.PathLike, *, k: int = 500, extractor=None, force: bool = False) -> Path:
     """Group the VOC source images as the released code does (``list/train_cluster500.txt``, K = 500)
     and write ``ROOT/VOC2012/train_cluster{k}.txt``: the ``train_aug.txt`` entries, in their order,
     each with its group id. ``VOCAugDataset(cluster_k=k)`` then gives one group per source batch.
+    An existing list is replaced only with ``force`` (kept as ``.bak``; see :func:`cluster_dataset`).
     """
     folder = voc_dir(root)
     list_path = folder / VOC_TRAIN_LIST
@@ -338,7 +378,9 @@ def cluster_source(root: str | os.PathLike, *, k: int = 500, extractor=None) -> 
     if missing:
         raise ClusterError(f"{missing[0]}: listed in {list_path} but missing"
                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    groups = kmeans_groups((extractor or HistogramFeatures())(photos), k)
     out = folder / cluster_list_name(k)
+    _refuse_existing([out], k, force)
+    groups = kmeans_groups((extractor or HistogramFeatures())(photos), k)
+    keep_previous(out)
     write_list(out, [ListEntry(e.image, e.label, int(g)) for e, g in zip(entries, groups)])
     return out

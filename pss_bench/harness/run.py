@@ -13,10 +13,12 @@ from pathlib import Path
 
 from pss_bench.harness.checkpoint import harness_checkpoint
 from pss_bench.io import atomic_write_text, sha256_file
-from pss_bench.harness.config import ConfigPathError, RunOptions, build_config, resolve_pretrained
-from pss_bench.harness.stages import Stage, StageError, declared_stages, route_cfg_options
+from pss_bench.harness.config import ConfigPathError, RunOptions, build_config
+from pss_bench.harness.stages import Stage, declared_stages, route_cfg_options
 
 DONE = "done.json"
+DEFAULT_OVERLAYS = 4  # colour overlays per user written by a run (WORK/show/id<k>/)
+KEEP_CHECKPOINTS = 1  # Runner checkpoints kept per training: resume needs only the newest
 
 
 class RunError(RuntimeError):
@@ -69,6 +71,9 @@ def _train(opts: RunOptions, user: int | list[int], train_dir: Path, cfg, init_f
     from pss_bench.harness.runner import HarnessRunner
 
     train_dir.mkdir(parents=True, exist_ok=True)
+    # A Runner checkpoint of ResNet-50 + optimiser state is ~400 MB; MMEngine deletes the older one
+    # only after the newer one is written, so a kill while saving still leaves one to resume from.
+    cfg.default_hooks.checkpoint.setdefault("max_keep_ckpts", KEEP_CHECKPOINTS)
     last = _resume_checkpoint(train_dir, user) if opts.resume else None
     if last is not None:
         print(f"[pss-bench] user {user}: resuming from {last}", flush=True)
@@ -106,6 +111,23 @@ def _predict(model, cfg, opts: RunOptions, user: int, pred_dir: Path) -> int:
         return predict_user_groups(model, cfg, opts.data_root, user, pred_dir, batch_size=group["batch_size"],
                                    short_side=opts.settings["test_short"], seed=group.get("seed", 1))
     return predict_user(model, cfg, opts.data_root, user, pred_dir)
+
+
+def _predict_logged(model, cfg, opts: RunOptions, user: int, pred_dir: Path, show_dir: Path,
+                    overlays: int) -> int:
+    """:func:`_predict` with a line before and after (prediction takes a while on a CPU), then
+    ``overlays`` colour overlays of the first photos into ``show_dir/id<k>/``."""
+    from pss_bench.data.layout import annotated_entries
+    from pss_bench.inference.overlay import write_overlays
+
+    t0 = time.time()
+    print(f"[pss-bench] user {user}: predicting {len(annotated_entries(opts.data_root, user))} annotated "
+          f"photos -> {pred_dir / f'id{user}'}", flush=True)
+    n = _predict(model, cfg, opts, user, pred_dir)
+    shown = write_overlays(opts.data_root, user, pred_dir, show_dir, limit=overlays) if overlays else 0
+    print(f"[pss-bench] user {user}: {n} predictions in {time.time() - t0:.1f} s"
+          + (f", {shown} overlays in {show_dir / f'id{user}'}" if shown else ""), flush=True)
+    return n
 
 
 def _finished_checkpoint(train_dir: Path) -> Path | None:
@@ -270,24 +292,43 @@ def run_identity(opts: RunOptions, users: list[int]) -> dict:
                 config_sha256=sha256_file(config) if config.is_file() else None)
 
 
+def work_dir_problems(opts: RunOptions, work: Path, users: list[int]) -> list[str]:
+    """Why ``work`` does not fit this invocation (empty: it does): a finished run without
+    ``--resume``, an unfinished one without it, a ``--resume`` of a missing or different run."""
+    state_path = work / RUN_STATE
+    if not opts.resume:
+        if (work / "result.json").exists():
+            return [f"--work-dir {work}: already holds a finished run ({work / 'result.json'}); "
+                    "choose another --work-dir or pass --resume"]
+        if state_path.is_file():
+            return [f"--work-dir {work}: holds an unfinished run; pass --resume to continue it, or "
+                    "choose another --work-dir"]
+        return []
+    if not work.is_dir():
+        return [f"--resume: {work} does not exist; run without --resume to start it"]
+    if not state_path.is_file():
+        return [f"--resume: {work} holds no pss-bench run ({RUN_STATE} is missing)"]
+    try:
+        state = json.loads(state_path.read_text())
+        started = state["identity"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return [f"--resume: {state_path} is unreadable ({err}); choose another --work-dir"]
+    diff = [f"{key}: {started.get(key)!r} in the work dir, {value!r} now"
+            for key, value in run_identity(opts, users).items() if started.get(key) != value]
+    if diff:
+        return [f"--resume: {work} was started with other settings; a resumed run must match it "
+                "(or choose another --work-dir):\n" + "\n".join(diff)]
+    return []
+
+
 def _open_work_dir(opts: RunOptions, work: Path, users: list[int]) -> dict:
     """Check that ``work`` fits this invocation and return its state with a new attempt appended."""
+    problems = work_dir_problems(opts, work, users)
+    if problems:
+        raise RunError(problems[0].removeprefix(f"--work-dir {work}: ").replace("\n", "\n  "))
     identity = run_identity(opts, users)
     state_path = work / RUN_STATE
     state = json.loads(state_path.read_text()) if state_path.is_file() else None
-    if opts.resume:
-        if not work.is_dir():
-            raise RunError(f"--resume: {work} does not exist; run without --resume to start it")
-        if state is None:
-            raise RunError(f"--resume: {work} holds no pss-bench run ({RUN_STATE} is missing)")
-        diff = [f"{key}: {state['identity'].get(key)!r} in the work dir, {value!r} now"
-                for key, value in identity.items() if state["identity"].get(key) != value]
-        if diff:
-            raise RunError(f"--resume: {work} was started with other settings; a resumed run must "
-                           "match it (or choose another --work-dir):\n  " + "\n  ".join(diff))
-    elif state is not None:
-        raise RunError(f"{work} holds an unfinished run; pass --resume to continue it, or choose "
-                       "another --work-dir")
     state = state or dict(identity=identity, attempts=[])
     state["attempts"].append(dict(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                   resumed=bool(opts.resume), seconds=0.0))
@@ -319,75 +360,45 @@ def _init_cpu_process_group() -> None:
         dist.init_process_group("gloo", init_method="env://")
 
 
-def _check_inputs(opts: RunOptions, users: list[int], stages: list[Stage]) -> None:
-    """Fail before any training on what would otherwise fail later."""
-    from pss_bench.data.layout import cluster_list_name, user_dir
-
-    if opts.target_users not in ("per-user", "mix-all", "mix-sample"):
-        raise RunError(f"--target-users must be per-user, mix-all or mix-sample, got {opts.target_users!r}")
-    if opts.target_users != "per-user" and any(s.type == "pseudo_labels" for s in stages):
-        raise RunError(f"{opts.method} runs per user (its pseudo labels are per user); use --target-users per-user")
-    if opts.groups is not None:
-        missing = [str(user_dir(opts.data_root, u) / cluster_list_name(opts.groups)) for u in users
-                   if not (user_dir(opts.data_root, u) / cluster_list_name(opts.groups)).is_file()]
-        if missing:
-            raise RunError(f"--groups {opts.groups}: no grouping list {missing[0]}"
-                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                           + f"; write it with: pss-bench data cluster {opts.data_root} --k {opts.groups}")
-
-
-def run(opts: RunOptions) -> dict:
-    """Adapt, predict and score every requested user; returns the result record.
+def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list[str] | None = None) -> dict:
+    """Check, adapt, predict and score every requested user; returns the result record.
 
     ``per-user`` (the benchmark): one adaptation per user, in ``WORK/id<k>/``. ``mix-all`` /
     ``mix-sample`` (paper Table 5): one model adapted to the pooled photos of all requested users
-    (or a 1/15 sample), in ``WORK/mix/``, then scored per user.
+    (or a 1/15 sample), in ``WORK/mix/``, then scored per user. Everything that can be checked
+    before training is (``harness/preflight.py``); ``overlays``: colour overlays written per user
+    into ``WORK/show/id<k>/`` (0: none).
+
+    Raises:
+        PreflightError: every problem found before training (nothing written).
+        RunError: a problem found later.
     """
     from mmengine.dist import get_rank
 
-    from pss_bench.data.layout import find_users
+    from pss_bench.harness.preflight import preflight
     from pss_bench.harness.runner import silence_known_warnings
-    from pss_bench.models.pretrained import PretrainedWeightsError
 
     silence_known_warnings()
+    plan = preflight(opts, extra_problems)
     if opts.launcher == "pytorch":
         _init_cpu_process_group()
     work = Path(opts.work_dir)
-    present = find_users(opts.data_root)
-    users = opts.users or present
-    if not users:
-        raise RunError(f"no user folders under {opts.data_root}/personal")
-    absent = sorted(set(users) - set(present))
-    if absent:
-        raise RunError(f"users {absent} have no folder under {opts.data_root}/personal")
-    try:
-        stages, stage_options = plan_stages(opts)
-    except (StageError, FileNotFoundError) as err:
-        raise RunError(str(err)) from None
-    _check_inputs(opts, users, stages)
-    record_path = work / "result.json"
-    if record_path.exists() and not opts.resume:
-        raise RunError(f"{work} already holds a finished run ({record_path}); "
-                       "choose another --work-dir or pass --resume")
-    state = _open_work_dir(opts, work, users) if get_rank() == 0 else None
-    try:
-        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset, opts.data_root)
-    except (FileNotFoundError, PretrainedWeightsError) as err:
-        raise RunError(str(err)) from None
+    state = _open_work_dir(opts, work, plan.users) if get_rank() == 0 else None
     from pss_bench.models.standin import is_standin, standin_info
 
-    standin = standin_info(pretrained) if pretrained and is_standin(pretrained) else None
+    standin = standin_info(plan.pretrained) if plan.pretrained and is_standin(plan.pretrained) else None
     if standin is not None:
         print(f"[pss-bench] {opts.backbone}: initialising the whole segmentor from the PSS-Synth "
-              f"source-only stand-in {pretrained} (sha256 {standin['sha256'][:12]}), not ImageNet weights",
-              flush=True)
-    if pretrained is None:
+              f"source-only stand-in {plan.pretrained} (sha256 {standin['sha256'][:12]}), not ImageNet "
+              "weights", flush=True)
+    if plan.pretrained is None:
         _banner(f"WARNING: {opts.backbone} backbone starts from RANDOM initialisation (no ImageNet "
                 "weights were given or found offline).\nThe record says so and the leaderboard marks "
                 "the row; pass --pretrained PATH for numbers comparable to the paper.")
     started = time.time()
     try:
-        record = _adapt_all(opts, work, users, pretrained, stages, stage_options, state, standin)
+        record = _adapt_all(opts, work, plan.users, plan.pretrained, plan.stages, plan.stage_options,
+                            state, standin, overlays)
     finally:
         if state is not None:
             _close_attempt(work, state, time.time() - started)
@@ -395,7 +406,8 @@ def run(opts: RunOptions) -> dict:
 
 
 def _adapt_all(opts: RunOptions, work: Path, users: list[int], pretrained: str | None,
-               stages: list[Stage], stage_options: dict, state: dict | None, standin: dict | None) -> dict:
+               stages: list[Stage], stage_options: dict, state: dict | None, standin: dict | None = None,
+               overlays: int = 0) -> dict:
     """Adapt, predict, score and record (``run``'s body after the checks)."""
     from mmengine.dist import barrier, get_rank
 
@@ -423,7 +435,8 @@ def _adapt_all(opts: RunOptions, work: Path, users: list[int], pretrained: str |
         except ConfigPathError as err:
             raise RunError(f"{opts.method}: {err}") from None
         if get_rank() == 0:
-            n = sum(_predict(model, cfg, opts, user, pred_dir) for user in scored)
+            n = sum(_predict_logged(model, cfg, opts, user, pred_dir, work / "show", overlays)
+                    for user in scored)
             _mark_done(train_dir, users=scored, method=opts.method, predictions=n,
                        seconds=round(time.time() - t0, 1))
         barrier()  # other processes wait while rank 0 predicts

@@ -1,0 +1,216 @@
+"""Everything ``pss-bench run`` checks before the first iteration, reported as one numbered list.
+
+A run of the paper preset trains for hours before it predicts: a missing photo, a junk weights file,
+a crop the discriminator cannot take or a read-only work dir must be found before that. Each check
+adds problems (a string naming the option or file) instead of raising, so one invocation lists all
+of them; :func:`preflight` raises :class:`PreflightError` (a ``RunError``) when any is found and
+writes nothing.
+
+Checks, in order: the launcher's environment; the users; the data root as ``pss-bench data check``
+does it for those users (and the source list); the stage plan and the routing of ``--cfg-options``
+(``plan_stages``); per train stage the built config, the built model, the crop against the model
+(the discriminator's smallest input, one dry forward of the segmentor); the weights (resolved and
+loaded into the backbone); the work dir (writable; resume / finished-run rules).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pss_bench.harness.config import RunOptions
+from pss_bench.harness.run import RunError, plan_stages, work_dir_problems
+from pss_bench.harness.stages import Stage, StageError
+
+# Variables torchrun / srun set for every process (MMEngine's launchers read them).
+LAUNCHER_ENV = {"pytorch": ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"),
+                "slurm": ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_NODELIST")}
+
+
+class PreflightError(RunError):
+    """The complete list of problems found before training."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems)
+        self.problems = list(problems)
+
+    def __str__(self) -> str:
+        n = len(self.problems)
+        width = len(str(n))
+        lines = [f"{n} problem{'s' if n != 1 else ''} found before training (nothing was written):"]
+        for i, text in enumerate(self.problems, 1):
+            first, *rest = text.split("\n")
+            lines.append(f"  {i:>{width}}. {first}")
+            lines += [f"  {' ' * width}  {line}" for line in rest]
+        return "\n".join(lines)
+
+
+@dataclass
+class Plan:
+    """What the checks resolved, for the run to use."""
+
+    users: list[int]
+    stages: list[Stage]
+    stage_options: dict[str, dict]
+    pretrained: str | None
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    text = text[0] if text else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def launcher_problems(launcher: str) -> list[str]:
+    missing = [v for v in LAUNCHER_ENV.get(launcher, ()) if v not in os.environ]
+    if not missing:
+        return []
+    how = ("torchrun --nproc_per_node N -m pss_bench.cli run --launcher pytorch ..." if launcher == "pytorch"
+           else "srun ... python -m pss_bench.cli run --launcher slurm ...")
+    return [f"--launcher {launcher}: not started by {'torchrun' if launcher == 'pytorch' else 'srun'} "
+            f"({', '.join(missing)} unset); start it with `{how}`, or drop --launcher"]
+
+
+def data_problems(data_root: str, users: list[int], k: int) -> list[str]:
+    """``pss-bench data check`` for the users of the run (labels, lists, photos, the VOC source)."""
+    from pss_bench.data.check import check_dataset
+    from pss_bench.data.layout import cluster_list_name
+
+    report = check_dataset(data_root, k=k, users=users, source=True)
+    out = [f"--data-root: {Path(data_root) / p.path}: {p.message}" for p in report.problems]
+    if any(p.path.endswith(cluster_list_name(k)) for p in report.problems):
+        out.append(f"--groups {k}: write the missing grouping lists with: "
+                   f"pss-bench data cluster {data_root} --k {k}")
+    return out
+
+
+def writable_problems(work: Path) -> list[str]:
+    """``work`` can be created and written to, found by a temporary file in its nearest existing
+    folder (removed at once: nothing is left behind)."""
+    probe = work
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return [f"--work-dir {work}: {probe} is a file, not a folder"]
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        return [f"--work-dir {work}: cannot write in {probe} ({err.strerror or err})"]
+    return []
+
+
+def _segmentor(model):
+    return getattr(model, "segmentor", model)
+
+
+def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights: bool) -> list[str]:
+    """Build the stage's model; check the crop against it and (``load_weights``) the weights."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from pss_bench.baselines.discriminator import MIN_INPUT_SIZE, FCDiscriminator
+
+    where = f"stage {stage.name}: " if stage.name != "train" else ""
+    given = " (check --cfg-options)" if opts.cfg_options else ""
+    init_default_scope("mmseg")
+    try:
+        model = MODELS.build(cfg.model)
+    except Exception as err:  # a bad key or value reaches the model's constructor
+        return [f"{where}the model of {stage.get('method') or opts.method} cannot be built{given}: {_short(err)}"]
+    out = []
+    if crop < MIN_INPUT_SIZE and any(isinstance(m, FCDiscriminator) for m in model.modules()):
+        # Discriminators see the outputs upsampled to the crop (baselines/discriminator.py).
+        return [f"--crop {crop}: {opts.method}'s discriminator (FCDiscriminator, five stride-2 convs) "
+                f"needs crops of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}; use --crop {MIN_INPUT_SIZE} or more"]
+    seg = _segmentor(model)
+    seg.eval()
+    try:
+        with torch.no_grad():
+            seg._forward(torch.zeros(1, 3, crop, crop))
+    except Exception as err:
+        out.append(f"--crop {crop}: the segmentor cannot run on {crop}x{crop} crops ({_short(err)})")
+    if load_weights and getattr(seg, "backbone", None) is not None:
+        try:
+            seg.backbone.init_weights()
+        except Exception as err:
+            out.append(f"--pretrained {opts.pretrained}: {_short(err)}")
+    return out
+
+
+def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan:
+    """Check everything ``run(opts)`` needs before it trains (see the module docstring).
+
+    Args:
+        extra_problems: problems the caller already found (e.g. unparsable ``--cfg-options``),
+            listed first.
+    Raises:
+        PreflightError: one or more problems, all listed.
+    """
+    from pss_bench.data.layout import DEFAULT_K, find_users
+    from pss_bench.harness.config import ConfigPathError, build_config, resolve_pretrained
+    from pss_bench.models.pretrained import PretrainedWeightsError
+
+    problems = list(extra_problems or [])
+    problems += launcher_problems(opts.launcher)
+    root = Path(opts.data_root)
+    present = find_users(root) if root.is_dir() else []
+    users = list(opts.users or present)
+    if not root.is_dir():
+        problems.append(f"--data-root {root}: no such folder")
+    elif not users:
+        problems.append(f"--data-root {root}: no user folders under {root / 'personal'}")
+    absent = sorted(set(users) - set(present))
+    if root.is_dir() and absent:
+        problems.append(f"--users: {', '.join(map(str, absent))} ha{'s' if len(absent) == 1 else 've'} no "
+                        f"folder under {root / 'personal'} (present: {', '.join(map(str, present)) or 'none'})")
+    if opts.target_users not in ("per-user", "mix-all", "mix-sample"):
+        problems.append(f"--target-users must be per-user, mix-all or mix-sample, got {opts.target_users!r}")
+
+    stages, stage_options = [], {}
+    if not extra_problems:  # --cfg-options that did not parse cannot be routed
+        try:
+            stages, stage_options = plan_stages(opts)
+        except (StageError, FileNotFoundError) as err:
+            problems.append(f"--cfg-options: {err}" if opts.cfg_options and isinstance(err, StageError)
+                            else str(err))
+    if opts.target_users != "per-user" and any(s.type == "pseudo_labels" for s in stages):
+        problems.append(f"--target-users {opts.target_users}: {opts.method} runs per user (its pseudo "
+                        "labels are per user); use --target-users per-user")
+
+    pretrained = None
+    try:
+        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset, opts.data_root)
+    except (FileNotFoundError, PretrainedWeightsError) as err:
+        problems.append(f"--pretrained {opts.pretrained}: {err}")
+
+    k = opts.groups or DEFAULT_K
+    crop = opts.settings["crop"]
+    weights_checked = False
+    for stage in (s for s in stages if s.type == "train"):
+        method = stage.get("method") or opts.method
+        try:
+            with tempfile.TemporaryDirectory() as tmp:  # build_config names a work dir; none is made
+                cfg = build_config(opts, users[:1] or [1], tmp, pretrained, method=method,
+                                   cfg_options=stage_options.get(stage.name, {}))
+        except ConfigPathError as err:
+            problems.append(f"{method}: {err}")
+            continue
+        except Exception as err:  # merge_from_dict on a value of the wrong kind
+            problems.append(f"--cfg-options: the config of {method} does not take them ({_short(err)})")
+            continue
+        target = cfg.train_dataloader.dataset.get("target", {})
+        k = opts.groups or target.get("cluster_k", k) or k
+        load = pretrained is not None and not weights_checked and not stage.get("init_from")
+        weights_checked |= load
+        problems += model_problems(opts, stage, cfg, crop, load)
+    if root.is_dir() and users and not absent:
+        problems += data_problems(str(root), users, k)
+    work = Path(opts.work_dir)
+    problems += writable_problems(work)
+    problems += work_dir_problems(opts, work, users)
+    if problems:
+        raise PreflightError(problems)
+    return Plan(users, stages, stage_options, pretrained)
