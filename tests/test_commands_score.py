@@ -29,7 +29,7 @@ def test_users_subset_and_hint(tmp_path, make_pss, capsys):
     assert main(["score", str(pred), "--data-root", str(root), "--users", "1", "-j", "1", "-q"]) == 0
     out, err = capsys.readouterr()
     assert len(out.strip().splitlines()) == 1 and "1 users, 2 photos" in out
-    assert "id2/: not scored (not in --users)" in err
+    assert "id2/: not scored (not among the users asked for)" in err
     assert sorted(p.name for p in pred.iterdir()) == ["id1", "id2"]  # the folder is untouched
     assert main(["score", str(pred), "--data-root", str(root), "--users", "1,2", "-j", "1", "-q"]) == 0
     assert "2 users, 4 photos" in capsys.readouterr().out

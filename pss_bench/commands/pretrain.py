@@ -9,13 +9,16 @@ import sys
 def register(subparsers) -> None:
     from pss_bench.methods import BACKBONES
 
-    p = subparsers.add_parser(
-        "pretrain", help="pretrain the stand-in source model for a backbone (once; cached)",
+    from pss_bench.commands.common import add_parser
+
+    p = add_parser(
+        subparsers, "pretrain", help="pretrain the stand-in source model for a backbone (once; cached)",
         description="Train the plain segmentor (backbone + PSP and auxiliary heads) on the labelled "
                     "source domain of the embedded PSS-Synth data (VOC2012/ only, never users' photos) "
                     "and cache it under $PSS_BENCH_CACHE/standin/. `pss-bench run` on the synth data "
-                    "uses it when no ImageNet file is found; a cached stand-in is reused.")
-    p.add_argument("--backbone", required=True, choices=sorted(BACKBONES))
+                    "uses it when no ImageNet file is found; a cached stand-in is reused.",
+        examples=["pss-bench pretrain --backbone resnet50", "pss-bench pretrain --backbone vgg16 --seed 1 --force"])
+    p.add_argument("--backbone", required=True, choices=sorted(BACKBONES), help="the stand-in's backbone")
     p.add_argument("--seed", type=int, default=0, help="training seed (part of the cache key)")
     p.add_argument("--force", action="store_true", help="retrain even when the cached file exists")
     p.set_defaults(func=main)

@@ -7,8 +7,6 @@ import json
 import os
 import sys
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from pss_bench.commands.common import add_parser, add_users_option, error, merge_users
@@ -66,40 +64,11 @@ def _fail(message: str) -> int:
 _USER_DIR = re.compile(r"^id(\d+)$")
 
 
-def _user_folders(pred: Path) -> dict[int, Path]:
-    return {int(m.group(1)): p for p in pred.iterdir() if p.is_dir() and (m := _USER_DIR.match(p.name))}
-
-
-def _only_users(pred: Path, users: list[int], tmp: str) -> tuple[Path, list[str]]:
-    """A view of ``pred`` holding only the ``id<k>/`` folders of ``users`` (hard links, else copies,
-    under ``tmp``), and one warning per folder left out."""
-    others = sorted(set(_user_folders(pred)) - set(users))
-    if not others:
-        return pred, []
-    view = Path(tmp) / (pred.resolve().name or "predictions")
-    view.mkdir()
-    for entry in pred.iterdir():
-        match = _USER_DIR.match(entry.name)
-        if match and entry.is_dir() and int(match.group(1)) in others:
-            continue
-        if entry.is_dir():
-            shutil.copytree(entry, view / entry.name, copy_function=_link_or_copy)
-        else:
-            _link_or_copy(entry, view / entry.name)
-    return view, [f"{pred / f'id{u}'}/: not scored (not in --users)" for u in others]
-
-
-def _link_or_copy(src, dst) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def _missing_users_hint(pred: Path, problems: list[str]) -> str | None:
     """With whole user folders missing, the users that are there (the likely intent: ``--users``)."""
     missing = [int(m.group(1)) for p in problems if (m := re.match(r"id(\d+)/: user folder missing", p))]
-    present = sorted(_user_folders(pred)) if pred.is_dir() else []
+    present = sorted(int(m.group(1)) for e in pred.iterdir()
+                     if e.is_dir() and (m := _USER_DIR.match(e.name))) if pred.is_dir() else []
     if not missing or not present:
         return None
     return (f"hint: {len(missing)} user folder(s) are absent; to score only the users present, "
@@ -148,23 +117,21 @@ def run(args: argparse.Namespace) -> int:
         users = merge_users(args.users)
     except ValueError as err:
         return _fail(str(err))
-    with tempfile.TemporaryDirectory(prefix="pss-bench-score-") as tmp:
-        scored, skipped = (_only_users(pred, users, tmp) if users and pred.is_dir() else (pred, []))
-        code = _score(args, pred, scored, users, skipped, data_root)
-    return code
+    return _score(args, pred, users, data_root)
 
 
-def _score(args, pred: Path, scored: Path, users, skipped: list[str], data_root: Path) -> int:
+def _score(args, pred: Path, users, data_root: Path) -> int:
     from pss_bench.io import atomic_write_bytes
     from pss_bench.records import RecordError
     from pss_bench.scoring import DataError, SubmissionError, score_predictions
     from pss_bench.scoring.report import confusion_files, per_image_csv
 
     try:
-        result = score_predictions(scored, data_root, users=users, protocol=args.protocol,
+        result = score_predictions(pred, data_root, users=users, protocol=args.protocol,
                                    jobs=args.jobs, allow_missing=args.allow_missing,
                                    resize=args.resize, bootstrap=args.bootstrap, seed=args.seed,
-                                   progress=not args.quiet, per_image=bool(args.per_image))
+                                   progress=not args.quiet, per_image=bool(args.per_image),
+                                   other_users="skip" if users else "error")
     except SubmissionError as exc:
         print(exc.format(), file=sys.stderr)
         hint = _missing_users_hint(pred, exc.problems) if not users else None
@@ -176,7 +143,7 @@ def _score(args, pred: Path, scored: Path, users, skipped: list[str], data_root:
     except KeyboardInterrupt:
         return _fail("interrupted; nothing was written")
 
-    warnings = skipped + list(result.warnings)
+    warnings = list(result.warnings)
     if warnings:
         print("Warnings:", file=sys.stderr)
         for warning in warnings:

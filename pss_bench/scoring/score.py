@@ -235,7 +235,7 @@ def score_predictions(pred_dir: str | os.PathLike, data_root: str | os.PathLike,
                       users: Sequence[int] | None = None, protocol: str = DEFAULT_PROTOCOL,
                       jobs: int = 1, allow_missing: bool = False, resize: str | None = None,
                       bootstrap: int = 0, seed: int = 0, progress: bool = True,
-                      per_image: bool = False) -> ScoreResult:
+                      per_image: bool = False, other_users: str = "error") -> ScoreResult:
     """Validate and score a prediction folder (or ``.zip`` / ``.tar.gz`` archive).
 
     Args:
@@ -251,6 +251,8 @@ def score_predictions(pred_dir: str | os.PathLike, data_root: str | os.PathLike,
         seed: bootstrap seed.
         progress: show a progress bar on stderr.
         per_image: also fill ``result.per_image`` (keeps ~3.7 kB of counts per photo).
+        other_users: ``"error"``, or ``"skip"`` to leave the ``id<k>/`` folders of other users out
+            with a warning (see :func:`plan_submission`).
     Raises:
         SubmissionError: the submission has problems (``.problems`` lists all of them).
         DataError: the ground truth is missing or broken.
@@ -269,19 +271,19 @@ def score_predictions(pred_dir: str | os.PathLike, data_root: str | os.PathLike,
         try:
             root = extract_archive(pred_path, tmp)
             return _score_folder(root, expected, protocol, jobs, allow_missing, resize, bootstrap,
-                                 seed, progress, per_image)
+                                 seed, progress, per_image, other_users)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if pred_path.is_file():
         raise SubmissionError([f"{pred_path}: not a folder or a .zip / .tar.gz archive"])
     return _score_folder(pred_path, expected, protocol, jobs, allow_missing, resize, bootstrap,
-                         seed, progress, per_image)
+                         seed, progress, per_image, other_users)
 
 
 def _score_folder(pred_dir: Path, expected, protocol: str, jobs: int, allow_missing: bool,
                   resize: str | None, bootstrap: int, seed: int, progress: bool,
-                  per_image: bool = False) -> ScoreResult:
-    plan = plan_submission(pred_dir, expected, allow_missing=allow_missing)
+                  per_image: bool = False, other_users: str = "error") -> ScoreResult:
+    plan = plan_submission(pred_dir, expected, allow_missing=allow_missing, other_users=other_users)
     keep = bootstrap > 0 or per_image
     evaluator = PSSEvaluator(protocol, keep_photos=keep)
     for user in expected:

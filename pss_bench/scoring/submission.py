@@ -181,13 +181,16 @@ def _scan_user_dir(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
 
 
 def plan_submission(pred_dir: str | os.PathLike, expected: dict[int, list[ExpectedPhoto]], *,
-                    allow_missing: bool = False) -> SubmissionPlan:
+                    allow_missing: bool = False, other_users: str = "error") -> SubmissionPlan:
     """Check the structure of ``pred_dir`` against the expected photos (no image is decoded).
 
     Problems: empty folder, unknown user folders or other folders, predictions outside their user
     folder, missing predictions (unless ``allow_missing``), several files for one photo, files
     that are not ``.png``. Warnings: extra files, ignored hidden files, missing predictions
     scored as background.
+
+    ``other_users``: ``"error"`` (a well-formed ``id<k>/`` folder of a user not in ``expected`` is a
+    problem) or ``"skip"`` (it is left out with a warning: scoring a chosen subset of users).
     """
     plan = SubmissionPlan()
     pred_dir = Path(pred_dir)
@@ -216,6 +219,8 @@ def plan_submission(pred_dir: str | os.PathLike, expected: dict[int, list[Expect
             match = _USER_DIR.match(name)
             if match and str(int(match.group(1))) == match.group(1) and int(match.group(1)) in expected:
                 user_dirs[int(match.group(1))] = Path(entry.path)
+            elif match and str(int(match.group(1))) == match.group(1) and other_users == "skip":
+                plan.warnings.append(f"{name}/: not scored (not among the users asked for)")
             elif match and int(match.group(1)) in expected:
                 plan.problems.append(f"{name}/: unknown user folder; did you mean id{int(match.group(1))}/?")
             else:
