@@ -61,7 +61,9 @@ def hard_weighted_ce(logits: Tensor, labels: Tensor, weight: Tensor | None,
                      percentile: float = HARD_PERCENTILE) -> Tensor:
     """Class-weighted per-pixel CE, mean over the labelled pixels whose loss is at or above the
     ``percentile``-th percentile (0: every labelled pixel). Returns 0 (with a graph) if none is labelled."""
-    ce = F.cross_entropy(logits.float(), labels.long(), weight=weight, ignore_index=IGNORE_INDEX, reduction="none")
+    logits = logits.float() if logits.dtype != torch.float64 else logits
+    weight = weight.to(logits.dtype) if weight is not None else None
+    ce = F.cross_entropy(logits, labels.long(), weight=weight, ignore_index=IGNORE_INDEX, reduction="none")
     valid = labels != IGNORE_INDEX
     if not bool(valid.any()):
         return logits.sum() * 0.0
@@ -85,8 +87,10 @@ def memory_kl(logits_main: Tensor, logits_aux: Tensor, aux_weight: float = 0.5) 
 def rectified_ce(logits: Tensor, partner: Tensor, labels: Tensor, weight: Tensor | None = None) -> Tensor:
     """IJCV Eq. 12: ``mean(CE_w(z_a, y) * exp(-D_kl)) + mean(D_kl)`` over all pixels (ignored: CE 0),
     ``D_kl = KL(p_b || p_a)`` per pixel, not detached (as released)."""
-    log_a = torch.log_softmax(logits.float(), dim=1)
-    log_b = torch.log_softmax(partner.float(), dim=1)
+    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    log_a = torch.log_softmax(logits.to(dtype), dim=1)
+    log_b = torch.log_softmax(partner.to(dtype), dim=1)
+    weight = weight.to(dtype) if weight is not None else None
     kl = (log_b.exp() * (log_b - log_a)).sum(dim=1)
     ce = F.nll_loss(log_a, labels.long(), weight=weight, ignore_index=IGNORE_INDEX, reduction="none")
     return (ce * torch.exp(-kl)).mean() + kl.mean()

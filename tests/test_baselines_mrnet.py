@@ -115,7 +115,7 @@ def _segmentor(tiny_segmentor_cfg, dropout=0.1):
     return cfg
 
 
-def _batch(n=2, size=32, seed=0, pseudo=False):
+def _batch(n=2, size=32, seed=0, pseudo=False, classes=21):
     g = torch.Generator().manual_seed(seed)
 
     def img():
@@ -126,7 +126,7 @@ def _batch(n=2, size=32, seed=0, pseudo=False):
         for _ in range(n):
             s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
             if labelled:
-                s.gt_sem_seg = PixelData(data=torch.randint(0, 21, (1, size, size), generator=g))
+                s.gt_sem_seg = PixelData(data=torch.randint(0, classes, (1, size, size), generator=g))
             out.append(s)
         return out
 
@@ -163,7 +163,7 @@ def test_stage1_step_trains_segmentor_and_discriminators(tiny_segmentor_cfg):
         discriminator=dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=1e-3))))
     d_before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
     MessageHub.get_current_instance().update_info("iter", 0)
-    log = model.train_step(_batch(), optim)
+    log = model.train_step(_batch(classes=3), optim)
     assert {"loss_seg_main", "loss_seg_aux", "loss_adv_main", "loss_adv_aux", "loss_d_main"} <= set(log)
     assert "loss_kl" not in log
     MessageHub.get_current_instance().update_info("iter", 1)
