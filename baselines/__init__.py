@@ -3,15 +3,21 @@
 Importing this package registers, in ``mmseg.registry``: the models ``UDASegmentor``, ``SourceOnly``,
 ``MinEnt``, ``AdvEnt``, ``AdaptSeg`` and ``FCDiscriminator``, the optimiser-wrapper constructor
 ``MultiOptimWrapperConstructor``, the PSS pieces ``PSPGroupHead`` (group context module) and
-``PseudoLabelAdvEnt`` (OURS-S2). Configs import it through ``pss_bench.plugins``, which also registers
+``PseudoLabelAdvEnt`` (OURS-S2), and the remaining baselines ``MaxSquare``, ``FDA``, ``MRNet`` /
+``MRNetRectified`` with MRNet's ``MRNetHead``, ``FusedEncoderDecoder`` and ``MultiScaleDiscriminator``. Configs import it through ``pss_bench.plugins``, which also registers
 the backbone, the preprocessor, the datasets and the harness.
 """
 from .adaptseg import AdaptSeg
 from .advent import AdvEnt
 from .discriminator import FCDiscriminator
+from .fda import FDA
 from .entropy import entropy_loss, entropy_map, self_information
 from .group_context import PSPGroupHead
+from .maxsquare import MaxSquare
 from .minent import MinEnt
+from .mrnet import MRNet, MRNetRectified
+from .mrnet_head import FusedEncoderDecoder, MRNetHead
+from .ms_discriminator import MultiScaleDiscriminator
 from .optim import MultiOptimWrapperConstructor
 from .pss_s2 import PseudoLabelAdvEnt
 from .source_only import SourceOnly
@@ -20,7 +26,8 @@ from .export import export_segmentor_checkpoint, plain_segmentor_config
 from .uda import UDASegmentor
 
 __all__ = [
-    "AdaptSeg", "AdvEnt", "AdversarialUDASegmentor", "FCDiscriminator", "MinEnt",
+    "AdaptSeg", "AdvEnt", "AdversarialUDASegmentor", "FCDiscriminator", "FDA", "FusedEncoderDecoder",
+    "MRNet", "MRNetHead", "MRNetRectified", "MaxSquare", "MinEnt", "MultiScaleDiscriminator",
     "MultiOptimWrapperConstructor", "PSPGroupHead", "PseudoLabelAdvEnt", "SourceOnly", "UDASegmentor", "entropy_loss", "entropy_map",
     "export_segmentor_checkpoint", "plain_segmentor_config", "self_information",
 ]

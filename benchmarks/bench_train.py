@@ -15,6 +15,12 @@ gradients, optimiser state and activations).
 on the same backbone, and the group module's own forward time (source + target forwards, timed
 with hooks around ``group_context``) is reported as a share of the whole step. Target: the group
 module adds at most 15 % to an AdvEnt step at 320 x 320, batch 8.
+
+``passes`` is each method's count of segmentor forward/backward passes in the released
+implementation's cost model (``PASSES``); ``x cost model`` = measured ratio / passes, target <= 1.2.
+Multi-stage methods are timed on the step of their config's model (``maxsquare``: the adaptation,
+``fda_mbt``: the three-member SSL round, ``mrnet``: stage 2); ``fda`` and ``mrnet_s1`` with their
+entropy / memory terms switched on.
 """
 from __future__ import annotations
 
@@ -26,7 +32,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = ("source_only", "minent", "advent", "adaptseg", "pss_s1")
+METHODS = ("source_only", "minent", "advent", "adaptseg", "pss_s1", "maxsquare", "fda", "fda_mbt", "mrnet_s1",
+           "mrnet")
+# Forward+backward passes of a segmentor per step in the released implementations' cost model, in units
+# of source_only's one source pass: MaxSquare source + target; FDA source + target (+ one FFT pair,
+# not counted); FDA-MBT's SSL round three members x (source + pseudo-labelled target); MRNet stage 1
+# source + target (+ two discriminator levels x 3 scales, with R1's double backward; not counted),
+# stage 2 source + pseudo-labelled target. MRNet's heads are its own (5 dilated branches on 3072 ch),
+# so its ratio to the PSP source_only also carries the heavier head.
+PASSES = {"source_only": 1, "minent": 2, "advent": 2, "adaptseg": 2, "pss_s1": 2, "maxsquare": 2, "fda": 2,
+          "fda_mbt": 6, "mrnet_s1": 2, "mrnet": 2}
+PSEUDO = ("fda_mbt", "mrnet")  # steps that read a pseudo-labelled branch
+# switched-on terms, so that the full step is timed (the configs switch them on later in a run)
+SWITCH_ON = {"fda": "ent_start_iter", "mrnet_s1": "kl_start_iter"}
 BACKBONES = ("resnet50", "vgg16")
 
 
@@ -41,8 +59,9 @@ def _rss_kib(field: str) -> int | None:
     return None
 
 
-def make_batch(batch: int, size: int, seed: int = 0) -> dict:
-    """A raw paired batch as ``UDAPairDataset`` + ``pseudo_collate`` produce it (uint8 images)."""
+def make_batch(batch: int, size: int, seed: int = 0, pseudo: bool = False) -> dict:
+    """A raw paired batch as ``UDAPairDataset`` + ``pseudo_collate`` produce it (uint8 images), with a
+    pseudo-labelled branch if ``pseudo``."""
     import torch
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
@@ -61,8 +80,11 @@ def make_batch(batch: int, size: int, seed: int = 0) -> dict:
             out.append(s)
         return out
 
-    return dict(inputs=images(), data_samples=samples(True), target_inputs=images(),
-                target_data_samples=samples(False))
+    out = dict(inputs=images(), data_samples=samples(True), target_inputs=images(),
+               target_data_samples=samples(False))
+    if pseudo:
+        out.update(pseudo_inputs=images(), pseudo_data_samples=samples(True))
+    return out
 
 
 def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -> dict:
@@ -79,11 +101,13 @@ def measure(method: str, backbone: str, args: argparse.Namespace, device: str) -
         raise FileNotFoundError(f"no config for {method} / {backbone}: {path}")
     cfg = Config.fromfile(str(path))
     cfg.model.data_preprocessor.size = (args.size, args.size)
+    if method in SWITCH_ON:
+        cfg.model[SWITCH_ON[method]] = 0
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).to(device)
     model.train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
-    batch = make_batch(args.batch, args.size)
+    batch = make_batch(args.batch, args.size, pseudo=method in PSEUDO)
     group_time = [0.0]
     modules = [m for name, m in model.named_modules() if name.endswith("group_context")]
 
@@ -184,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"Training step, batch {args.batch}+{args.batch} at {args.size}x{args.size}, {where}, "
           f"median of {args.iters} after {args.warmup} warm-up, torch {torch.__version__}\n")
-    print("| backbone | method | median step (s) | x source_only | x advent | peak memory (MiB) "
-          "| x source_only | group module fwd (% of step) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| backbone | method | median step (s) | x source_only | passes | x cost model | x advent "
+          "| peak memory (MiB) | x source_only | group module fwd (% of step) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = set()
     for backbone in args.backbones:
         ref = advent = None
@@ -198,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             mem_ratio = r["peak_mib"] / ref["peak_mib"] if ref["peak_mib"] > 0 else float("nan")
             vs_advent = f"{r['median'] / advent['median']:.2f}" if advent else "-"
             share = f"{100 * r['group_share']:.1f}" if r["group_share"] is not None else "-"
-            print(f"| {backbone} | {method} | {r['median']:.3f} | {r['median'] / ref['median']:.2f} | "
-                  f"{vs_advent} | {r['peak_mib']:.0f} | {mem_ratio:.2f} | {share} |", flush=True)
+            ratio = r["median"] / ref["median"]
+            print(f"| {backbone} | {method} | {r['median']:.3f} | {ratio:.2f} | {PASSES[method]} | "
+                  f"{ratio / PASSES[method]:.2f} | {vs_advent} | {r['peak_mib']:.0f} | {mem_ratio:.2f} | {share} |",
+                  flush=True)
     print(f"\nmemory: {'; '.join(sorted(notes))}")
     return 0
 

@@ -34,6 +34,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("pss_s2", "OURS-S2", "OURS-S1 + low-entropy pseudo-label refinement"),
     Method("pss_none", "None", "ablation: AdvEnt with no context module (Table 3)"),
     Method("pss_global", "Global", "ablation: one global group representation (Table 3)"),
+    Method("maxsquare", "MaxSquare", "source_only model + image-wise max-squares and multi-level guidance"),
+    Method("fda", "FDA", "source restyled with the target's low-frequency amplitude (beta 0.09) + robust entropy"),
+    Method("fda_b001", "FDA (beta 0.01)", "FDA with beta 0.01 (an FDA-MBT band)"),
+    Method("fda_b005", "FDA (beta 0.05)", "FDA with beta 0.05 (an FDA-MBT band)"),
+    Method("fda_mbt", "FDA-MBT", "three-beta FDA ensemble -> pseudo labels -> self-supervised round"),
+    Method("mrnet_s1", "MRNet-S1", "MRNet heads, multi-scale LS adversarial, memory regularisation"),
+    Method("mrnet", "MRNet", "MRNet stage 1 -> TTA pseudo labels -> rectified pseudo-label learning"),
 )}
 
 

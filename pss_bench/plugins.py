@@ -19,6 +19,7 @@ import pss_bench.harness.checkpoint  # noqa: F401  (the pss-harness:// checkpoin
 import pss_bench.harness.distributed  # noqa: F401  (UDADistributedWrapper, GradSyncOptimWrapper)
 import pss_bench.harness.hooks  # noqa: F401  (RNGStateHook)
 import pss_bench.harness.runner  # noqa: F401  (HarnessRunner)
+import pss_bench.inference.uda_labels  # noqa: F401  (fda_mbt, mrnet_tta labellers)
 import pss_bench.models  # noqa: F401  (backbone, preprocessor, PSSPretrained)
 
 

@@ -1,0 +1,199 @@
+"""FDA: the spectral swap against a direct FFT computation, the robust entropy against its formula,
+the denormalise-restyle-normalise step, an ensemble predicting the mean softmax, training steps."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from mmengine.optim import build_optim_wrapper
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from pss_bench.baselines.fda import robust_entropy
+from pss_bench.baselines.spectral import fda_source_to_target, low_frequency_mask, window_half_size
+
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+
+
+def _images(n=2, h=20, w=26, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, h, w), generator=g).double()
+
+
+def test_window_is_relative_beta_of_the_short_side():
+    assert window_half_size(0.01, 320, 320) == 3 and window_half_size(0.09, 512, 1024) == 46
+    assert window_half_size(0.05, 64, 64) == 3 and window_half_size(0.01, 64, 64) == 0
+    with pytest.raises(ValueError, match="beta"):
+        window_half_size(0.7, 10, 10)
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.09, 0.2])
+def test_swap_keeps_source_phase_and_target_low_frequency_amplitude_exactly(beta):
+    src, tgt = _images(seed=1), _images(seed=2)
+    out = fda_source_to_target(src, tgt, beta)
+    h, w = src.shape[-2:]
+    b = math.floor(beta * min(h, w))
+    f_out, f_src, f_tgt = (torch.fft.fft2(x) for x in (out, src, tgt))
+    # the window written out by hand: |u| < b and |v| < b, frequencies modulo the size
+    inside = torch.zeros(h, w, dtype=torch.bool)
+    for u in range(h):
+        for v in range(w):
+            inside[u, v] = min(u, h - u) < b and min(v, w - v) < b
+    assert torch.equal(inside, low_frequency_mask(h, w, b)) and inside.any()
+    assert torch.allclose(f_out.abs()[..., inside], f_tgt.abs()[..., inside], rtol=1e-9, atol=1e-6)
+    assert torch.allclose(f_out[..., ~inside], f_src[..., ~inside], rtol=1e-9, atol=1e-6)
+    # the phase everywhere is the source's (compare unit phasors, robust to the +-pi wrap)
+    unit = lambda f: f / f.abs().clamp_min(1e-12)  # noqa: E731
+    assert torch.allclose(unit(f_out), unit(f_src), atol=1e-8)
+    # and the result is the direct computation
+    direct = torch.fft.ifft2(torch.where(inside, f_tgt.abs() * torch.exp(1j * f_src.angle()), f_src)).real
+    assert torch.allclose(out, direct, atol=1e-9)
+
+
+def test_swap_needs_equal_shapes_and_is_identity_for_an_empty_window():
+    src = _images(h=16, w=16)
+    assert torch.equal(fda_source_to_target(src, _images(h=16, w=16, seed=5), 0.01), src)
+    with pytest.raises(ValueError, match="one shape"):
+        fda_source_to_target(src, _images(h=16, w=18), 0.05)
+
+
+def test_robust_entropy_matches_its_formula():
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 21, 3, 4, generator=g, dtype=torch.float64)
+    values = []
+    for i in range(2):
+        for y in range(3):
+            for x in range(4):
+                p = [math.exp(v) for v in logits[i, :, y, x].tolist()]
+                p = [v / sum(p) for v in p]
+                h = -sum(v * math.log(v) for v in p) / math.log(21)
+                values.append((h ** 2 + 1e-8) ** 2.0)
+    assert float(robust_entropy(logits, 2.0)) == pytest.approx(sum(values) / len(values), rel=1e-5)
+
+
+def _batch(n=2, size=32, seed=0, pseudo=False):
+    g = torch.Generator().manual_seed(seed)
+
+    def img():
+        return [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g) for _ in range(n)]
+
+    def samples(labelled):
+        out = []
+        for _ in range(n):
+            s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
+            if labelled:
+                s.gt_sem_seg = PixelData(data=torch.randint(0, 21, (1, size, size), generator=g))
+            out.append(s)
+        return out
+
+    batch = dict(inputs=img(), data_samples=samples(True), target_inputs=img(), target_data_samples=samples(False))
+    if pseudo:
+        batch.update(pseudo_inputs=img(), pseudo_data_samples=samples(True))
+    return batch
+
+
+def _model(cfg, **kw):
+    return MODELS.build(dict(type="FDA", segmentor=cfg, data_preprocessor=dict(
+        type="PairedSegDataPreProcessor", mean=MEAN, std=STD, bgr_to_rgb=True, pad_val=0, seg_pad_val=255,
+        size=(32, 32)), **kw))
+
+
+def test_source_ce_is_taken_on_the_restyled_raw_images(tiny_segmentor_cfg, monkeypatch):
+    torch.manual_seed(0)
+    model = _model(tiny_segmentor_cfg(), betas=(0.09,), lambda_ent=0.0)
+    seen = {}
+    import pss_bench.baselines.fda as fda_module
+
+    real = fda_module.fda_source_to_target
+
+    def spy(src, tgt, beta):
+        seen.update(src=src.clone(), tgt=tgt.clone(), beta=beta)
+        return real(src, tgt, beta)
+
+    monkeypatch.setattr(fda_module, "fda_source_to_target", spy)
+    batch = _batch()
+    expect_src = torch.stack([x.flip(0).float() for x in batch["inputs"]])  # BGR -> RGB, 0-255
+    model.train_step(batch, build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.0))))
+    assert seen["beta"] == 0.09
+    assert torch.allclose(seen["src"], expect_src, atol=1e-3)  # raw, before normalisation
+
+
+def test_entropy_switches_on_at_its_iteration(tiny_segmentor_cfg):
+    from mmengine.logging import MessageHub
+
+    model = _model(tiny_segmentor_cfg(), ent_start_iter=5)
+    optim = build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01)))
+    hub = MessageHub.get_current_instance()
+    hub.update_info("iter", 4)
+    assert "loss_ent" not in model.train_step(_batch(), optim)
+    hub.update_info("iter", 5)
+    assert float(model.train_step(_batch(), optim)["loss_ent"]) > 0
+    hub.update_info("iter", 0)
+
+
+def test_ensemble_trains_every_member_and_predicts_the_mean_softmax(tiny_segmentor_cfg):
+    torch.manual_seed(0)
+    model = _model(tiny_segmentor_cfg(), betas=(0.01, 0.05, 0.09))
+    assert len(model.members) == 3
+    optim = build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01)))
+    log = model.train_step(_batch(pseudo=True), optim)
+    assert {f"m{k}.pseudo.decode.loss_ce" for k in range(3)} <= set(log) and "m2.loss_ent" in log
+    model.eval()
+    x = torch.randn(1, 3, 32, 32)
+    metas = [dict(img_shape=(32, 32), ori_shape=(32, 32), pad_shape=(32, 32), padding_size=[0] * 4)]
+    with torch.no_grad():
+        expect = torch.stack([m.inference(x, metas).softmax(1) for m in model.members]).mean(0)
+        got = model.inference(x, metas).exp()
+        pred = model.predict(x)[0].pred_sem_seg.data[0]
+    assert torch.allclose(got, expect, atol=1e-6)
+    assert torch.equal(pred, expect[0].argmax(0))
+
+
+def _final_weights(work, stage):
+    import json
+
+    from pss_bench.harness.checkpoint import harness_checkpoint
+
+    ckpt = json.loads((work / "id1" / stage / "done.json").read_text())["checkpoint"] if (
+        work / "id1" / stage / "done.json").is_file() else (work / "id1" / stage / "last_checkpoint").read_text().strip()
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+
+
+@pytest.mark.slow
+def test_fda_mbt_killed_between_stages_resumes_to_the_same_result(make_pss, tmp_path, monkeypatch):
+    """Kill after the three beta models (in the labeller), resume: the finished stages are reused and
+    the SSL model equals an uninterrupted run's on CPU."""
+    from pss_bench.harness.config import RunOptions
+    from pss_bench.harness.run import run
+    from pss_bench.inference import pseudo_labels
+
+    root = make_pss(tmp_path / "pss", users=(1,), photos=5, annotated=2, groups=2)
+
+    def opts(work, resume=False):
+        return RunOptions(method="fda_mbt", backbone="vgg16", data_root=str(root), work_dir=str(work), users=[1],
+                          iters=2, batch_size=2, crop=32, pretrained="none", resume=resume)
+
+    run(opts(tmp_path / "straight"))
+    real = pseudo_labels.LABELLERS["fda_mbt"]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed between stages")
+
+    monkeypatch.setitem(pseudo_labels.LABELLERS, "fda_mbt", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(opts(tmp_path / "resumed"))
+    assert (tmp_path / "resumed" / "id1" / "b009" / "done.json").is_file()
+    assert not (tmp_path / "resumed" / "id1" / "ssl").exists()
+    monkeypatch.setitem(pseudo_labels.LABELLERS, "fda_mbt", real)
+    record = run(opts(tmp_path / "resumed", resume=True))
+    stages = record["extra"]["stages"]["id1"]
+    assert [s["name"] for s in stages] == ["b001", "b005", "b009", "pseudo", "ssl"]
+    assert all(s.get("reused") for s in stages[:3]) and not stages[3].get("reused")
+    a, b = _final_weights(tmp_path / "straight", "ssl"), _final_weights(tmp_path / "resumed", "ssl")
+    assert a.keys() == b.keys() and any(k.startswith("extra_members.1.") for k in a)  # members 1 and 2 of 3
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    pa = sorted((tmp_path / "straight" / "id1" / "pseudo" / "id1").glob("*.png"))
+    assert [p.read_bytes() for p in pa] == [
+        (tmp_path / "resumed" / "id1" / "pseudo" / "id1" / p.name).read_bytes() for p in pa]
