@@ -17,7 +17,7 @@ from .maxsquare import MaxSquare
 from .minent import MinEnt
 from .mrnet import MRNet, MRNetRectified
 from .mrnet_head import FusedEncoderDecoder, MRNetHead
-from .ms_discriminator import MultiScaleDiscriminator
+from .discriminator import MultiScaleDiscriminator
 from .optim import MultiOptimWrapperConstructor
 from .pss_s2 import PseudoLabelAdvEnt
 from .source_only import SourceOnly

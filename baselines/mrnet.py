@@ -1,7 +1,7 @@
 """MRNet (Zheng & Yang, IJCAI 2020) and its uncertainty-rectified pseudo-label stage (IJCV 2021), as
 released in layumi/Seg-Uncertainty (``trainer_ms.py``, ``trainer_ms_variance.py``;
 docs/methods/baselines.md#mrnet, #voc-source). Heads: ``mrnet_head.py``; discriminator:
-``ms_discriminator.py``.
+``discriminator.py``.
 
 Notation (``z_main``, ``z_aux`` logits upsampled to the input size, ``p = softmax(z)``, C = 21)::
 
@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from pss_bench.classes import IGNORE_INDEX
 
-from .ms_discriminator import ls_discriminator_loss, ls_generator_loss, r1_penalty
+from .discriminator import ls_discriminator_loss, ls_generator_loss, r1_penalty
 from .uda import LEVELS, UDASegmentor, check_single_update, set_requires_grad
 
 MAX_WEIGHT = 7.0                 # --class-balance max value

@@ -154,7 +154,6 @@ def test_ensemble_trains_every_member_and_predicts_the_mean_softmax(tiny_segment
 def _final_weights(work, stage):
     import json
 
-    from pss_bench.harness.checkpoint import harness_checkpoint
 
     ckpt = json.loads((work / "id1" / stage / "done.json").read_text())["checkpoint"] if (
         work / "id1" / stage / "done.json").is_file() else (work / "id1" / stage / "last_checkpoint").read_text().strip()

@@ -12,7 +12,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from pss_bench.baselines.mrnet import class_weights, hard_weighted_ce, memory_kl, rectified_ce
-from pss_bench.baselines.ms_discriminator import (MultiScaleDiscriminator, ls_discriminator_loss,
+from pss_bench.baselines.discriminator import (MultiScaleDiscriminator, ls_discriminator_loss,
                                                   ls_generator_loss, r1_penalty)
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmengine.config import ConfigDict
 from mmseg.registry import MODELS
 from PIL import Image
 
