@@ -3,7 +3,7 @@
 Importing this package registers, in ``mmseg.registry``: the models ``UDASegmentor``, ``SourceOnly``,
 ``MinEnt``, ``AdvEnt``, ``AdaptSeg`` and ``FCDiscriminator``, the optimiser-wrapper constructor
 ``MultiOptimWrapperConstructor``, the PSS pieces ``PSPGroupHead`` (group context module) and
-``PseudoLabelAdvEnt`` (OURS-S2). Configs import it through ``pss_bench.plugins``, which also registers
+``PseudoLabelAdvEnt`` (OURS-S2), the self-training rounds ``IAST`` and ``HIAST``. Configs import it through ``pss_bench.plugins``, which also registers
 the backbone, the preprocessor, the datasets and the harness.
 """
 from .adaptseg import AdaptSeg
@@ -11,6 +11,7 @@ from .advent import AdvEnt
 from .discriminator import FCDiscriminator
 from .entropy import entropy_loss, entropy_map, self_information
 from .group_context import PSPGroupHead
+from .hiast import HIAST, IAST
 from .minent import MinEnt
 from .optim import MultiOptimWrapperConstructor
 from .pss_s2 import PseudoLabelAdvEnt
@@ -20,7 +21,7 @@ from .export import export_segmentor_checkpoint, plain_segmentor_config
 from .uda import UDASegmentor
 
 __all__ = [
-    "AdaptSeg", "AdvEnt", "AdversarialUDASegmentor", "FCDiscriminator", "MinEnt",
+    "AdaptSeg", "AdvEnt", "AdversarialUDASegmentor", "FCDiscriminator", "HIAST", "IAST", "MinEnt",
     "MultiOptimWrapperConstructor", "PSPGroupHead", "PseudoLabelAdvEnt", "SourceOnly", "UDASegmentor", "entropy_loss", "entropy_map",
     "export_segmentor_checkpoint", "plain_segmentor_config", "self_information",
 ]
