@@ -229,3 +229,28 @@ def test_hiast_head_learning_rates_are_ten_times_the_backbone(tiny_segmentor_cfg
             lr_of[names[id(p)].split(".")[0]] = group["lr"]
     assert lr_of == {"backbone": pytest.approx(3e-6), "decode_head": pytest.approx(3e-5),
                      "auxiliary_head": pytest.approx(3e-5)}
+
+
+@pytest.mark.slow
+def test_hiast_run_trains_warmup_and_three_rounds_then_reuses_them(tmp_path, make_pss):
+    import json
+
+    from pss_bench.cli import main
+
+    root = make_pss(tmp_path / "pss", users=(1,), photos=4, annotated=2)
+    args = ["run", "--method", "hiast", "--backbone", "vgg16", "--data-root", str(root), "--users", "1",
+            "--iters", "1", "--crop", "32", "--batch-size", "2", "--pretrained", "none", "--preset", "demo"]
+    work = tmp_path / "work"
+    assert main([*args, "--work-dir", str(work)]) == 0
+    user = work / "id1"
+    for name in ("warmup", "round1", "round2", "round3"):
+        assert json.loads((user / name / "done.json").read_text())["stage"] == name
+    for name in ("pseudo1", "pseudo2", "pseudo3"):
+        state = json.loads((user / name / "id1" / "ias_state.json").read_text())
+        assert state["options"]["alpha"] == 0.5 and state["options"]["teacher"] == (name != "pseudo1")
+        assert len((user / name / "id1" / "selected.txt").read_text().split()) == 4
+    record = json.loads((work / "result.json").read_text())
+    assert record["method"] == "hiast"
+    # a second run into the same work dir continues (--resume) and reuses every finished stage
+    (work / "result.json").unlink()
+    assert main([*args, "--work-dir", str(work), "--resume"]) == 0
