@@ -15,6 +15,7 @@ from __future__ import annotations
 import pss_bench.baselines  # noqa: F401  (methods, heads, discriminators, optimiser constructor)
 import pss_bench.datasets  # noqa: F401  (datasets, pairing, group batch sampler)
 import pss_bench.evaluation.mmseg_metric  # noqa: F401  (PSSMetric)
+import pss_bench.inference.ias_labels  # noqa: F401  (IAST/HIAST: the 'ias' labeller, SelfTrainingDataset)
 import pss_bench.harness.checkpoint  # noqa: F401  (the pss-harness:// checkpoint scheme)
 import pss_bench.harness.distributed  # noqa: F401  (UDADistributedWrapper, GradSyncOptimWrapper)
 import pss_bench.harness.hooks  # noqa: F401  (RNGStateHook)
