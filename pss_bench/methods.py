@@ -36,20 +36,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("pss_global", "Global", "ablation: one global group representation (Table 3)"),
     Method("maxsquare", "MaxSquare", "source_only model + image-wise max-squares and multi-level guidance"),
     Method("fda", "FDA", "source restyled with the target's low-frequency amplitude (beta 0.09) + robust entropy"),
-    Method("fda_b001", "FDA (beta 0.01)", "FDA with beta 0.01 (an FDA-MBT band)"),
-    Method("fda_b005", "FDA (beta 0.05)", "FDA with beta 0.05 (an FDA-MBT band)"),
     Method("fda_mbt", "FDA-MBT", "three-beta FDA ensemble -> pseudo labels -> self-supervised round"),
     Method("mrnet_s1", "MRNet-S1", "MRNet heads, multi-scale LS adversarial, memory regularisation"),
     Method("mrnet", "MRNet", "MRNet stage 1 -> TTA pseudo labels -> rectified pseudo-label learning"),
     Method("adaptseg_lsgan", "AdaptSeg-LS", "output-space LS-GAN alignment, main level, 0.05 (IAST's warm-up)"),
     Method("iast", "IAST", "LS-GAN warm-up + 3 target-only rounds on IAS pseudo labels (CE + KLD + entropy)"),
     Method("hiast", "HIAST", "AdaptSeg warm-up + 3 rounds: IAS, hard-class copy-paste, EMA-teacher consistency"),
-    # Rounds 2-3 differ from round 1 only in the learning rate; a stage takes its settings from a
-    # method config, so they are entries too. They run as stages of iast / hiast, not on their own.
-    Method("iast_round2", "IAST round 2", "stage of iast (lr 2.5e-5); not a method on its own"),
-    Method("iast_round3", "IAST round 3", "stage of iast (lr 2e-5); not a method on its own"),
-    Method("hiast_round2", "HIAST round 2", "stage of hiast (lr 2e-6); not a method on its own"),
-    Method("hiast_round3", "HIAST round 3", "stage of hiast (lr 1e-6); not a method on its own"),
 )}
 
 

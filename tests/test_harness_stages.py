@@ -104,3 +104,29 @@ def test_labellers_are_registered_by_name_and_check_their_sources():
         register_labeller("entropy_ranking")(lambda *a, **k: 0)
     with pytest.raises(ValueError, match="one model, got 2"):
         entropy_ranking([object(), object()], "root", 1, "out")
+
+
+@pytest.mark.parametrize("method", ["pss_s2", "maxsquare", "fda_mbt", "mrnet", "iast", "hiast"])
+def test_every_multi_stage_declaration_plans_and_builds(method, tmp_path):
+    from pss_bench.harness.run import stage_cfg_options
+
+    opts = RunOptions(method=method, backbone="vgg16", data_root=str(tmp_path), work_dir=str(tmp_path))
+    stages, routed = plan_stages(opts)
+    assert len(stages) > 1 and stages[-1].type == "train"
+    for stage in (s for s in stages if s.type == "train"):
+        cfg = build_config(opts, 1, str(tmp_path), None, method=stage.get("method") or method,
+                           cfg_options=stage_cfg_options(stage, routed))
+        for key, value in (stage.get("cfg_options") or {}).items():  # the stage's own settings land
+            node = cfg
+            for part in key.split("."):
+                node = node[part]
+            assert node == value
+
+
+def test_stage_settings_come_before_the_users_options():
+    from pss_bench.harness.run import stage_cfg_options
+
+    (stage,) = [s for s in declared_stages([dict(name="a", type="train", cfg_options={"x.y": 1, "x.z": 2})], "m")]
+    assert stage_cfg_options(stage, {"a": {"x.y": 5}}) == {"x.y": 5, "x.z": 2}
+    with pytest.raises(StageError, match="cfg_options must be a dict"):
+        declared_stages([dict(name="a", type="train", cfg_options=["x.y=1"])], "m")

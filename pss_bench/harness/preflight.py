@@ -151,6 +151,7 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
     """
     from pss_bench.data.layout import DEFAULT_K, find_users
     from pss_bench.harness.config import ConfigPathError, build_config, resolve_pretrained
+    from pss_bench.harness.run import stage_cfg_options
     from pss_bench.models.pretrained import PretrainedWeightsError
 
     problems = list(extra_problems or [])
@@ -194,7 +195,7 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
         try:
             with tempfile.TemporaryDirectory() as tmp:  # build_config names a work dir; none is made
                 cfg = build_config(opts, users[:1] or [1], tmp, pretrained, method=method,
-                                   cfg_options=stage_options.get(stage.name, {}))
+                                   cfg_options=stage_cfg_options(stage, stage_options))
         except ConfigPathError as err:
             problems.append(f"{method}: {err}")
             continue

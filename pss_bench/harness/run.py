@@ -174,6 +174,11 @@ def plan_stages(opts: RunOptions) -> tuple[list[Stage], dict[str, dict]]:
     return stages, route_cfg_options(rest, stages, configs)
 
 
+def stage_cfg_options(stage: Stage, routed: dict[str, dict]) -> dict:
+    """A train stage's config options: its declaration's ``cfg_options``, then the user's."""
+    return {**dict(stage.get("cfg_options") or {}), **routed.get(stage.name, {})}
+
+
 @dataclass
 class StageContext:
     """What a stage runner gets: the run, the user, and the outputs of the stages before it."""
@@ -211,7 +216,7 @@ def _train_stage(ctx: StageContext, stage: Stage, folder: Path, last: bool) -> t
     opts, user = ctx.opts, ctx.user
     method = stage.get("method") or opts.method
     cfg = build_config(opts, user, str(folder), ctx.pretrained, method=method,
-                       cfg_options=ctx.options[stage.name])
+                       cfg_options=stage_cfg_options(stage, ctx.options))
     entry = dict(method=method, cfg_options=sorted(ctx.options[stage.name]))
     if stage.get("pseudo_labels"):
         if "pseudo" not in cfg.train_dataloader.dataset:

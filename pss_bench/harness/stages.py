@@ -11,7 +11,9 @@ A config may declare ``stages``, a list run in order for each user (absent = one
 Stage types (:data:`STAGE_TYPES`):
 
 ``train``
-    Train a config: ``method`` (default: the run's method, i.e. this config) with the run's backbone.
+    Train a config: ``method`` (default: the run's method, i.e. this config) with the run's backbone,
+    with ``cfg_options`` (``{dotted key: value}``, e.g. one FDA band's ``model.betas``, one round's
+    learning rate) merged in before the user's ``--cfg-options``.
     ``init_from``: an earlier ``train`` stage whose final weights initialise the model (None: the
     run's pretrained weights). ``pseudo_labels``: an earlier ``pseudo_labels`` stage whose folder
     feeds the config's ``train_dataloader.dataset.pseudo`` branch. The last stage must be ``train``:
@@ -39,7 +41,7 @@ from typing import Any
 
 STAGE_TYPES: dict[str, tuple[str, ...] | None] = {
     # type -> options it accepts besides name and type (None: any, checked by what runs it)
-    "train": ("method", "init_from", "pseudo_labels"),
+    "train": ("method", "init_from", "pseudo_labels", "cfg_options"),
     "pseudo_labels": None,  # model / models, labeller, and the labeller's own options
 }
 # options that name earlier stages, and the type those stages must have
@@ -96,6 +98,8 @@ def declared_stages(raw: list | tuple | None, method: str) -> list[Stage]:
                 if earlier.get(ref) != wanted:
                     raise StageError(f"{where} ({name}): {option}={ref!r} must name an earlier {wanted} "
                                      f"stage (earlier stages: {', '.join(earlier) or 'none'})")
+        if not isinstance(item.get("cfg_options", {}), dict):
+            raise StageError(f"{where} ({name}): cfg_options must be a dict of dotted keys to values")
         if kind == "pseudo_labels" and (item.get("model") is None) == (item.get("models") is None):
             raise StageError(f"{where} ({name}): a pseudo_labels stage needs model=<an earlier train "
                              "stage> or models=[...]")

@@ -10,8 +10,8 @@ train_dataloader = dict(dataset=dict(pseudo=dict(
     type='PseudoLabelDataset', data_root=_base_.data_root, pseudo_dir='', users=[1],
     pipeline=_base_.source_pipeline)))
 stages = [
-    dict(name='b001', type='train', method='fda_b001'),
-    dict(name='b005', type='train', method='fda_b005'),
+    dict(name='b001', type='train', method='fda', cfg_options={'model.betas': (0.01,)}),
+    dict(name='b005', type='train', method='fda', cfg_options={'model.betas': (0.05,)}),
     dict(name='b009', type='train', method='fda'),
     dict(name='pseudo', type='pseudo_labels', models=['b001', 'b005', 'b009'], labeller='fda_mbt',
          percentile=0.66, cap=0.9),

@@ -20,7 +20,9 @@ stages = [
     dict(name='pseudo1', type='pseudo_labels', model='warmup', labeller='ias', alpha=0.5),
     dict(name='round1', type='train', init_from='warmup', pseudo_labels='pseudo1'),
     dict(name='pseudo2', type='pseudo_labels', model='round1', labeller='ias', alpha=0.5, teacher=True),
-    dict(name='round2', type='train', method='hiast_round2', init_from='round1', pseudo_labels='pseudo2'),
+    dict(name='round2', type='train', init_from='round1', pseudo_labels='pseudo2',
+         cfg_options={'optim_wrapper.segmentor.optimizer.lr': 2e-6}),
     dict(name='pseudo3', type='pseudo_labels', model='round2', labeller='ias', alpha=0.5, teacher=True),
-    dict(name='round3', type='train', method='hiast_round3', init_from='round2', pseudo_labels='pseudo3'),
+    dict(name='round3', type='train', init_from='round2', pseudo_labels='pseudo3',
+         cfg_options={'optim_wrapper.segmentor.optimizer.lr': 1e-6}),
 ]

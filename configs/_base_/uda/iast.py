@@ -20,7 +20,7 @@ train_dataloader = dict(
                     pipeline=_base_.source_pipeline),
         copy_paste=None))
 # Adam (0.9, 0.999), wd 5e-4, backbone lr x 0.1 (sl_trainer.build_optimizer); round 1 lr 3e-5
-# (rounds 2 and 3: configs _base_/uda/iast_round{2,3}.py). Schedule: CHOICE, the harness's PolyLR
+# (rounds 2 and 3: their stages' cfg_options below). Schedule: CHOICE, the harness's PolyLR
 # (power 0.9, the preset's stop ratio, so `--preset`/`--iters` scale it) instead of IAST's cosine to
 # 0.001 lr, which the harness cannot rescale. The teacher-free segmentor is the only optimised child.
 optim_wrapper = dict(
@@ -43,7 +43,9 @@ stages = [
     dict(name='pseudo1', type='pseudo_labels', model='warmup', labeller='ias', alpha=0.2),
     dict(name='round1', type='train', init_from='warmup', pseudo_labels='pseudo1'),
     dict(name='pseudo2', type='pseudo_labels', model='round1', labeller='ias', alpha=0.25),
-    dict(name='round2', type='train', method='iast_round2', init_from='round1', pseudo_labels='pseudo2'),
+    dict(name='round2', type='train', init_from='round1', pseudo_labels='pseudo2',
+         cfg_options={'optim_wrapper.segmentor.optimizer.lr': 2.5e-5}),
     dict(name='pseudo3', type='pseudo_labels', model='round2', labeller='ias', alpha=0.3),
-    dict(name='round3', type='train', method='iast_round3', init_from='round2', pseudo_labels='pseudo3'),
+    dict(name='round3', type='train', init_from='round2', pseudo_labels='pseudo3',
+         cfg_options={'optim_wrapper.segmentor.optimizer.lr': 2e-5}),
 ]
