@@ -296,6 +296,8 @@ class PSPGroupHead(PSPBody, BaseCascadeDecodeHead):
                  global_momentum: float = 0.99, bank_layout: str = "paper", train_replicas: int = 1,
                  **kwargs) -> None:
         kwargs.setdefault("dropout_ratio", 0.0)  # released: no dropout before the classifier
+        # released MainDecoder.conv1x1 keeps PyTorch's default init (mmseg: Normal std 0.01)
+        kwargs.setdefault("init_cfg", None)
         super().__init__(**kwargs)
         self._init_psp(pool_scales, ppm_channels, ppm_align_corners)
         self.group_context = GroupContextModule(

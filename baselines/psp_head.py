@@ -4,7 +4,8 @@
 re-implemented, nothing copied): pyramid pooling with bins (1, 2, 3, 6), each branch an adaptive
 average pool -> 1x1 conv to ``in_channels // 4`` -> BN -> ReLU, bilinear up-sampling with
 ``align_corners=False``; concatenated with the input -> 3x3 conv to ``channels`` (512) -> BN -> ReLU;
-no dropout; 1x1 classifier without bias. MMSegmentation's ``PSPHead`` differs in three places (every
+no dropout; 1x1 classifier without bias, left at PyTorch's default initialisation (the release's
+``MainDecoder`` sets none; mmseg's heads draw it from N(0, 0.01)). MMSegmentation's ``PSPHead`` differs in three places (every
 branch has ``channels`` outputs, the branch up-sampling follows the head's ``align_corners``, the
 classifier has a bias); it stays available as ``configs/_base_/models/pspnet_mmseg_*.py``.
 
@@ -68,6 +69,8 @@ class ReleasedPSPHead(PSPBody, BaseDecodeHead):
     def __init__(self, pool_scales: tuple[int, ...] = (1, 2, 3, 6), ppm_channels: int | None = None,
                  ppm_align_corners: bool = False, **kwargs) -> None:
         kwargs.setdefault("dropout_ratio", 0.0)  # released: no dropout before the classifier
+        # released MainDecoder.conv1x1 keeps PyTorch's default init (mmseg: Normal std 0.01)
+        kwargs.setdefault("init_cfg", None)
         super().__init__(**kwargs)
         self._init_psp(pool_scales, ppm_channels, ppm_align_corners)
 
