@@ -368,3 +368,40 @@ def test_released_group_configs_build_with_the_released_modes():
     assert model.backbone.final_relu is False
     paper = Config.fromfile(str(CONFIGS / "pspgroup_r50.py")).model.decode_head[1]
     assert paper.get("bank_layout", "paper") == "paper" and paper.get("train_replicas", 1) == 1
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "vgg16"])
+def test_method_configs_say_which_variant_they_run(backbone):
+    """pss_s1/pss_s2 run the paper's formula; the *_released methods switch on every released mode."""
+    from mmengine.config import Config
+
+    from pss_bench.methods import METHODS
+
+    def cfg(method):
+        return Config.fromfile(str(METHODS[method].config(backbone)))
+
+    for method in ("pss_s1", "pss_s2"):
+        c = cfg(method)
+        head = c.model.segmentor.decode_head[1]
+        assert head.get("bank_layout", "paper") == "paper" and head.get("train_replicas", 1) == 1
+        assert c.train_dataloader.dataset.source.get("cluster_k") is None
+        assert c.group_inference.get("resize", "paper") == "paper"
+        assert c.model.segmentor.backbone.get("final_relu", True) is True
+    for method in ("pss_s1_released", "pss_s2_released"):
+        c = cfg(method)
+        head = c.model.segmentor.decode_head[1]
+        assert (head.bank_layout, head.train_replicas, head.context) == ("released", 2, "group")
+        assert c.train_dataloader.dataset.source.cluster_k == 500
+        assert c.group_inference.resize == "released"
+        if backbone == "vgg16":
+            assert c.model.segmentor.backbone.final_relu is False
+    s2 = cfg("pss_s2_released")
+    assert s2.train_dataloader.batch_sampler.type == "PseudoStreamBatchSampler"
+    assert s2.train_dataloader.batch_sampler.pseudo_stream == "released"
+    assert [(s["name"], s.get("method"), s.get("init_from")) for s in s2.stages] == [
+        ("s1", "pss_s1_released", None), ("pseudo", None, None), ("s2", None, None)]
+    assert cfg("pss_s2").stages[2]["init_from"] == "s1"
+    single = cfg("advent_single")
+    assert single.model.segmentor.auxiliary_head is None
+    assert dict(single.model.lambda_adv) == {"main": 1e-3}
+    assert dict(cfg("advent").model.lambda_adv) == {"main": 1e-3, "aux": 2e-4}
