@@ -19,6 +19,15 @@ The forward pass of :class:`GroupContextModule`:
     4. group          softmax over all B*K values of T * q.v / sqrt(E) (values act as keys,
                       T = 8, the pixel's own image included), weighted sum of the values
     5. fusion         [intra (E), group (E), X (D)] -> 1x1 conv -> BN -> ReLU -> Dropout2d(0.05)
+
+Two released-code behaviours are selectable (``docs/pss_method.md#released-vs-paper``):
+    bank_layout='released'  the bank of step 4 as the release builds it: the (B, K, E) values are
+                            permuted to (K, B, E), made contiguous and *viewed* as (E, B*K), so each
+                            bank column mixes channels of different regions and images
+                            (:func:`group_bank`); 'paper' (default) is the bank the paper describes.
+    train_replicas=R        the released ``nn.DataParallel`` training: in training mode the batch is
+                            cut into R chunks (``torch.chunk``, as DataParallel's scatter) and the
+                            module (its BN included) runs on each chunk alone; eval sees the batch.
 """
 from __future__ import annotations
 
@@ -28,10 +37,11 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.cascade_decode_head import BaseCascadeDecodeHead
-from mmseg.models.decode_heads.psp_head import PPM
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor, nn
+
+from .psp_head import PSPBody
 
 CONTEXT_MODES = ("group", "global", "image", "none")
 """``group``: intra-image + group context (OURS-S1). ``global``: intra-image + context from one global
@@ -75,6 +85,33 @@ def intra_image_context(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     return torch.bmm(attn, value)
 
 
+BANK_LAYOUTS = ("paper", "released")
+"""``paper``: bank entry m = value of region m % K of image m // K. ``released``: the reshape of the
+released ``group_modules.py`` (see :func:`group_bank`)."""
+
+
+def group_bank(value: Tensor, layout: str = "paper") -> Tensor:
+    """The group bank of region values, (M, E) with M = B*K.
+
+    Args:
+        value: region values v, (B, K, E).
+        layout: ``'paper'``: the B*K value vectors themselves (``value.reshape(B*K, E)``).
+            ``'released'``: the released code permutes v to (K, B, E), makes it contiguous and views
+            the memory as (E, K*B) -- a reshape, not a transpose -- and uses that matrix as keys and,
+            transposed, as values. Row m of the returned (M, E) bank is then
+            ``flat[e * K*B + m]`` for e = 0..E-1, with ``flat`` the (K, B, E)-ordered values: each
+            entry mixes channels of several regions and images, and depends on the batch order.
+    """
+    if value.dim() != 3:
+        raise ValueError(f"value must be (B, K, E), got {tuple(value.shape)}")
+    b, k, e = value.shape
+    if layout == "paper":
+        return value.reshape(b * k, e)
+    if layout == "released":
+        return value.transpose(0, 1).contiguous().view(e, k * b).t()
+    raise ValueError(f"bank layout must be one of {BANK_LAYOUTS}, got {layout!r}")
+
+
 def bank_context(query: Tensor, bank: Tensor, temperature: float = 8.0) -> Tensor:
     """Attention of every pixel over a shared bank of region values (the values act as keys).
 
@@ -104,21 +141,31 @@ class GroupContextModule(nn.Module):
         dropout: Dropout2d probability after the fusion conv (0.05 as released).
         global_momentum: ``context='global'`` only: EMA momentum of the global bank of class
             region features (``bank = m * bank + (1 - m) * batch mean``), updated in training mode.
+        bank_layout: ``context='group'`` only: one of :data:`BANK_LAYOUTS` (``'released'``: the
+            released code's reshaped bank, :func:`group_bank`).
+        train_replicas: in training mode, run the module separately on this many chunks of the
+            batch (``torch.chunk``), as the released 2-GPU ``nn.DataParallel`` did (each replica's
+            group and BN saw 4 of the 8 images); 1 = the whole batch. Eval mode never splits.
         norm_cfg, act_cfg: mmcv configs of the norm and activation layers.
 
     Shapes (see the module docstring for the notation):
         forward(x: (B, D, H, W), region_logits: (B, K, H, W)) -> (B, D, H, W)
-    Works for any B >= 1. In eval mode the output of image b depends on the batch only through
-    the set of images in it (``context='group'``), never on their order.
+    Works for any B >= 1. With ``bank_layout='paper'``, in eval mode the output of image b depends
+    on the batch only through the set of images in it (``context='group'``), never on their order;
+    with ``'released'`` it depends on the order and on the batch size too.
     """
 
     def __init__(self, in_channels: int = 512, key_channels: int = 256, num_regions: int = 21,
                  context: str = "group", temperature: float = 8.0, dropout: float = 0.05,
-                 global_momentum: float = 0.99, norm_cfg: dict | None = None,
-                 act_cfg: dict | None = None) -> None:
+                 global_momentum: float = 0.99, bank_layout: str = "paper", train_replicas: int = 1,
+                 norm_cfg: dict | None = None, act_cfg: dict | None = None) -> None:
         super().__init__()
         if context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
+        if bank_layout not in BANK_LAYOUTS:
+            raise ValueError(f"bank_layout must be one of {BANK_LAYOUTS}, got {bank_layout!r}")
+        if isinstance(train_replicas, bool) or not isinstance(train_replicas, int) or train_replicas < 1:
+            raise ValueError(f"train_replicas must be a positive integer, got {train_replicas!r}")
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {temperature}")
         if not 0.0 <= global_momentum < 1.0:
@@ -131,6 +178,8 @@ class GroupContextModule(nn.Module):
         self.context = context
         self.temperature = float(temperature)
         self.global_momentum = float(global_momentum)
+        self.bank_layout = bank_layout
+        self.train_replicas = train_replicas
         if context == "none":
             return  # identity: no parameters, the classifier sees X
 
@@ -154,7 +203,8 @@ class GroupContextModule(nn.Module):
             self.register_buffer("global_bank_ready", torch.zeros((), dtype=torch.bool))
 
     def extra_repr(self) -> str:
-        return f"context={self.context!r}, temperature={self.temperature}"
+        return (f"context={self.context!r}, temperature={self.temperature}, "
+                f"bank_layout={self.bank_layout!r}, train_replicas={self.train_replicas}")
 
     def forward(self, x: Tensor, region_logits: Tensor) -> Tensor:
         """Args: x (B, D, H, W) pixel features; region_logits (B, K, H, W) aux logits at the same size.
@@ -166,6 +216,13 @@ class GroupContextModule(nn.Module):
                              f"got {tuple(region_logits.shape)}")
         if self.context == "none":
             return x
+        if self.training and self.train_replicas > 1 and x.shape[0] > 1:
+            # DataParallel's scatter: torch.chunk along the batch, one forward per replica
+            return torch.cat([self._forward(xc, pc) for xc, pc in
+                              zip(x.chunk(self.train_replicas), region_logits.chunk(self.train_replicas))])
+        return self._forward(x, region_logits)
+
+    def _forward(self, x: Tensor, region_logits: Tensor) -> Tensor:
         b, _, h, w = x.shape
         e, k = self.key_channels, self.num_regions
         regions = soft_region_features(x, region_logits)  # (B, K, D)
@@ -186,7 +243,7 @@ class GroupContextModule(nn.Module):
             context = self.up_proj(intra.transpose(1, 2).reshape(b, e, h, w))  # (B, D, H, W)
         else:
             if self.context == "group":
-                shared = bank_context(query, value.reshape(b * k, e), self.temperature)
+                shared = bank_context(query, group_bank(value, self.bank_layout), self.temperature)
             else:
                 shared = bank_context(query, bank_value, self.temperature)
             context = torch.cat([intra, shared], dim=2).transpose(1, 2).reshape(b, 2 * e, h, w)
@@ -208,13 +265,14 @@ class GroupContextModule(nn.Module):
 
 
 @MODELS.register_module()
-class PSPGroupHead(BaseCascadeDecodeHead):
+class PSPGroupHead(PSPBody, BaseCascadeDecodeHead):
     """PSP module + group context module + classifier: stage 1 of a 2-stage ``CascadeEncoderDecoder``.
 
     Stage 0 is the auxiliary FCN head on the stride-8 layer-3 features; its logits are the soft
     object regions here (and the aux prediction). Released structure: pyramid pooling with bins
     (1, 2, 3, 6), each branch ``in_channels // 4`` channels, a 3x3 bottleneck to ``channels`` (512),
-    no dropout, then :class:`GroupContextModule`, then a 1x1 classifier without bias.
+    no dropout, then :class:`GroupContextModule`, then a 1x1 classifier without bias. The PSP part
+    and the classifier are :class:`pss_bench.baselines.psp_head.PSPBody`, the baselines' head.
 
     Args:
         pool_scales: pyramid pooling bins.
@@ -222,8 +280,8 @@ class PSPGroupHead(BaseCascadeDecodeHead):
             as released (512 for ResNet-50, 128 for VGG-16; mmseg's PSPHead would use ``channels``).
         ppm_align_corners: align_corners of the pooling-branch up-sampling (False as released);
             ``align_corners`` (True as released) applies to the logits' up-sampling.
-        context, key_channels, temperature, context_dropout, global_momentum: see
-            :class:`GroupContextModule`.
+        context, key_channels, temperature, context_dropout, global_momentum, bank_layout,
+            train_replicas: see :class:`GroupContextModule`.
         **kwargs: :class:`mmseg.models.decode_heads.BaseDecodeHead` arguments
             (in_channels, channels, num_classes, in_index, norm_cfg, loss_decode, ...).
 
@@ -235,30 +293,17 @@ class PSPGroupHead(BaseCascadeDecodeHead):
     def __init__(self, pool_scales: tuple[int, ...] = (1, 2, 3, 6), ppm_channels: int | None = None,
                  ppm_align_corners: bool = False, context: str = "group", key_channels: int = 256,
                  temperature: float = 8.0, context_dropout: float = 0.05,
-                 global_momentum: float = 0.99, **kwargs) -> None:
+                 global_momentum: float = 0.99, bank_layout: str = "paper", train_replicas: int = 1,
+                 **kwargs) -> None:
         kwargs.setdefault("dropout_ratio", 0.0)  # released: no dropout before the classifier
+        # released MainDecoder.conv1x1 keeps PyTorch's default init (mmseg: Normal std 0.01)
+        kwargs.setdefault("init_cfg", None)
         super().__init__(**kwargs)
-        if not isinstance(self.in_channels, int):
-            raise ValueError("PSPGroupHead takes a single input level (an int in_channels)")
-        self.pool_scales = tuple(pool_scales)
-        ppm_channels = ppm_channels or self.in_channels // len(self.pool_scales)
-        self.psp_modules = PPM(self.pool_scales, self.in_channels, ppm_channels,
-                               conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg,
-                               align_corners=ppm_align_corners)
-        self.bottleneck = ConvModule(self.in_channels + len(self.pool_scales) * ppm_channels,
-                                     self.channels, 3, padding=1, conv_cfg=self.conv_cfg,
-                                     norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+        self._init_psp(pool_scales, ppm_channels, ppm_align_corners)
         self.group_context = GroupContextModule(
             self.channels, key_channels, self.num_classes, context=context, temperature=temperature,
-            dropout=context_dropout, global_momentum=global_momentum, norm_cfg=self.norm_cfg,
-            act_cfg=self.act_cfg)
-        # released classifier: 1x1 conv without bias
-        self.conv_seg = nn.Conv2d(self.channels, self.out_channels, kernel_size=1, bias=False)
-
-    def psp_forward(self, inputs: list[Tensor]) -> Tensor:
-        """PSP feature X, (B, channels, h, w)."""
-        x = self._transform_inputs(inputs)
-        return self.bottleneck(torch.cat([x, *self.psp_modules(x)], dim=1))
+            dropout=context_dropout, global_momentum=global_momentum, bank_layout=bank_layout,
+            train_replicas=train_replicas, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
 
     def forward(self, inputs: list[Tensor], prev_output: Tensor) -> Tensor:
         feats = self.psp_forward(inputs)

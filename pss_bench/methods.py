@@ -30,8 +30,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("minent", "MinEnt", "+ entropy minimisation on target main/aux outputs"),
     Method("advent", "ADVENT", "+ adversarial alignment of target self-information maps"),
     Method("adaptseg", "AdaptSeg", "+ multi-level output-space adversarial alignment"),
-    Method("pss_s1", "OURS-S1", "AdvEnt + group context module (one group per batch)"),
-    Method("pss_s2", "OURS-S2", "OURS-S1 + low-entropy pseudo-label refinement"),
+    Method("pss_s1", "OURS-S1", "AdvEnt + group context module (one group per batch), paper's formula"),
+    Method("pss_s2", "OURS-S2", "OURS-S1 + low-entropy pseudo-label refinement, paper's formula"),
     Method("pss_none", "None", "ablation: AdvEnt with no context module (Table 3)"),
     Method("pss_global", "Global", "ablation: one global group representation (Table 3)"),
     Method("maxsquare", "MaxSquare", "source_only model + image-wise max-squares and multi-level guidance"),
@@ -42,6 +42,16 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("adaptseg_lsgan", "AdaptSeg-LS", "output-space LS-GAN alignment, main level, 0.05 (IAST's warm-up)"),
     Method("iast", "IAST", "LS-GAN warm-up + 3 target-only rounds on IAS pseudo labels (CE + KLD + entropy)"),
     Method("hiast", "HIAST", "AdaptSeg warm-up + 3 rounds: IAS, hard-class copy-paste, EMA-teacher consistency"),
+    # The released code's variants (docs/pss_method.md#released-vs-paper): the paper's OURS rows were
+    # produced by this code, so a leaderboard row says which of the two it ran.
+    Method("advent_single", "ADVENT (released, single-level)",
+           "the released advent_ent.yml: AdvEnt on the main output only, no aux head"),
+    Method("pss_s1_released", "OURS-S1 (released)",
+           "pss_s1 as the released code computes it: reshaped group bank, 2-replica DataParallel "
+           "split, VOC K=500 source groups, released group-inference resizing"),
+    Method("pss_s2_released", "OURS-S2 (released)",
+           "pss_s1_released + pseudo labels; pseudo stream falls back to source batches, step 2 "
+           "from ImageNet weights"),
 )}
 
 

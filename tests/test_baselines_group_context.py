@@ -11,6 +11,7 @@ from pss_bench.baselines.group_context import (
     GroupContextModule,
     PSPGroupHead,
     bank_context,
+    group_bank,
     intra_image_context,
     soft_region_features,
 )
@@ -25,9 +26,9 @@ def _softmax(values: list[float]) -> list[float]:
     return [e / sum(exps) for e in exps]
 
 
-def _module(context: str, seed: int = 0) -> GroupContextModule:
+def _module(context: str, seed: int = 0, **kwargs) -> GroupContextModule:
     torch.manual_seed(seed)
-    module = GroupContextModule(D, E, K, context=context)
+    module = GroupContextModule(D, E, K, context=context, **kwargs)
     # non-trivial BN statistics and affine terms, so eval mode is not an identity
     for m in module.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -86,7 +87,9 @@ def _reference(module: GroupContextModule, x: torch.Tensor, p: torch.Tensor) -> 
         keys.append(module.key_proj(fmap)[0, :, :, 0].t())
         values.append(module.value_proj(fmap)[0, :, :, 0].t())
         queries.append(module.query_proj(x[i:i + 1])[0])  # (E, H, W)
-    if module.context == "group":
+    if module.context == "group" and module.bank_layout == "released":
+        bank = _released_bank(values)
+    elif module.context == "group":
         bank = [values[i][k] for i in range(b) for k in range(K)]
     elif module.context == "global":
         gmap = module.global_bank.t()[None, :, :, None]
@@ -107,9 +110,39 @@ def _reference(module: GroupContextModule, x: torch.Tensor, p: torch.Tensor) -> 
     return torch.stack(out)
 
 
-@pytest.mark.parametrize("context", ["group", "image", "global"])
+def _released_bank(values: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The released bank, element by element: the (B, K, E) values laid out in memory in (K, B, E)
+    order (the released permute + contiguous), that memory read as an (E, K*B) matrix (its view),
+    whose column m is bank entry m (keys and values alike)."""
+    b, (k, e) = len(values), values[0].shape
+    flat = [values[i][j][c] for j in range(k) for i in range(b) for c in range(e)]
+    return [torch.stack([flat[c * k * b + m] for c in range(e)]) for m in range(k * b)]
+
+
 @torch.no_grad()
-def test_module_matches_loop_reference(context):
+def test_released_bank_matches_the_memory_transcription():
+    g = torch.Generator().manual_seed(5)
+    for b in (1, 2, 3):
+        value = torch.randn(b, K, E, generator=g)
+        got = group_bank(value, "released")
+        assert got.shape == (b * K, E)
+        torch.testing.assert_close(got, torch.stack(_released_bank(list(value))))
+        torch.testing.assert_close(group_bank(value, "paper"), value.reshape(b * K, E))
+    # with a transpose where the release reshapes, the bank is the paper's up to the order of its
+    # entries, and the attention over it (a softmax over all entries) is exactly the paper's
+    value, q = torch.randn(3, K, E, generator=g), torch.randn(3, 6, E, generator=g)
+    transposed = value.permute(2, 1, 0).reshape(E, K * 3).t()  # (E, K*B) columns = region values
+    torch.testing.assert_close(bank_context(q, transposed), bank_context(q, group_bank(value, "paper")))
+    assert not torch.allclose(bank_context(q, group_bank(value, "released")), bank_context(q, transposed))
+    with pytest.raises(ValueError, match="bank layout must be one of"):
+        group_bank(value, "transposed")
+
+
+@pytest.mark.parametrize("context,layout", [("group", "paper"), ("group", "released"), ("image", "paper"),
+                                            ("global", "paper")])
+@torch.no_grad()
+def test_module_matches_loop_reference(context, layout):
+    module = _module(context, bank_layout=layout)
     module = _module(context)
     x, p = _inputs()
     if context == "global":
@@ -126,6 +159,41 @@ def test_none_is_identity_without_parameters():
     x, p = _inputs()
     assert module(x, p) is x
     assert not list(module.parameters())
+
+
+@torch.no_grad()
+def test_released_bank_depends_on_batch_order_and_size():
+    module = _module("group", bank_layout="released")
+    x, p = _inputs(b=4, h=3, w=3)
+    perm = torch.tensor([1, 0, 3, 2])
+    out = module(x, p)
+    assert not torch.allclose(module(x[perm], p[perm]), out[perm], atol=1e-4)
+    # the released test batch (8) and the per-replica training batch (4) give different groups even
+    # with the same images: here the batch of 4 against its two halves of 2
+    halves = torch.cat([module(x[:2], p[:2]), module(x[2:], p[2:])])
+    assert not torch.allclose(halves, out, atol=1e-4)
+
+
+@torch.no_grad()
+def test_train_replicas_split_the_batch_as_data_parallel():
+    module = _module("group", bank_layout="released", train_replicas=2).train()
+    module.dropout.p = 0.0  # deterministic; BN uses per-chunk batch statistics in training
+    x, p = _inputs(b=5, h=3, w=3)
+    got = module(x, p)
+    single = _module("group", bank_layout="released").train()
+    single.load_state_dict(module.state_dict())
+    single.dropout.p = 0.0
+    # torch.chunk(5, 2) -> 3 + 2, as DataParallel's scatter over two devices
+    expected = torch.cat([single(x[:3], p[:3]), single(x[3:], p[3:])])
+    torch.testing.assert_close(got, expected)
+    assert not torch.allclose(got, single(x, p), atol=1e-4)
+    # eval mode never splits (the released single-GPU test)
+    single.load_state_dict(module.state_dict())  # the same running statistics
+    torch.testing.assert_close(module.eval()(x, p), single.eval()(x, p))
+    with pytest.raises(ValueError, match="train_replicas must be a positive integer"):
+        GroupContextModule(D, E, K, train_replicas=0)
+    with pytest.raises(ValueError, match="bank_layout must be one of"):
+        GroupContextModule(D, E, K, bank_layout="reshape")
 
 
 @pytest.mark.parametrize("context", ["group", "image", "global", "none"])
@@ -281,3 +349,59 @@ def test_vgg_config_builds_when_the_backbone_is_available():
     with torch.no_grad():
         out = model._forward(torch.randn(1, 3, 64, 64))
     assert out.shape == (1, 21, 8, 8)
+
+
+def test_released_group_configs_build_with_the_released_modes():
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    import pss_bench.models  # noqa: F401  (registers VGG16BNOS8)
+
+    register_all_modules()
+    head = Config.fromfile(str(CONFIGS / "pspgroup_r50_released.py")).model.decode_head[1]
+    assert (head.bank_layout, head.train_replicas) == ("released", 2)
+    cfg = Config.fromfile(str(CONFIGS / "pspgroup_vgg16_released.py"))
+    model = MODELS.build(cfg.model)
+    assert model.decode_head[1].group_context.bank_layout == "released"
+    assert model.decode_head[1].group_context.train_replicas == 2
+    assert model.backbone.final_relu is False
+    paper = Config.fromfile(str(CONFIGS / "pspgroup_r50.py")).model.decode_head[1]
+    assert paper.get("bank_layout", "paper") == "paper" and paper.get("train_replicas", 1) == 1
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "vgg16"])
+def test_method_configs_say_which_variant_they_run(backbone):
+    """pss_s1/pss_s2 run the paper's formula; the *_released methods switch on every released mode."""
+    from mmengine.config import Config
+
+    from pss_bench.methods import METHODS
+
+    def cfg(method):
+        return Config.fromfile(str(METHODS[method].config(backbone)))
+
+    for method in ("pss_s1", "pss_s2"):
+        c = cfg(method)
+        head = c.model.segmentor.decode_head[1]
+        assert head.get("bank_layout", "paper") == "paper" and head.get("train_replicas", 1) == 1
+        assert c.train_dataloader.dataset.source.get("cluster_k") is None
+        assert c.group_inference.get("resize", "paper") == "paper"
+        assert c.model.segmentor.backbone.get("final_relu", True) is True
+    for method in ("pss_s1_released", "pss_s2_released"):
+        c = cfg(method)
+        head = c.model.segmentor.decode_head[1]
+        assert (head.bank_layout, head.train_replicas, head.context) == ("released", 2, "group")
+        assert c.train_dataloader.dataset.source.cluster_k == 500
+        assert c.group_inference.resize == "released"
+        if backbone == "vgg16":
+            assert c.model.segmentor.backbone.final_relu is False
+    s2 = cfg("pss_s2_released")
+    assert s2.train_dataloader.batch_sampler.type == "PseudoStreamBatchSampler"
+    assert s2.train_dataloader.batch_sampler.pseudo_stream == "released"
+    assert [(s["name"], s.get("method"), s.get("init_from")) for s in s2.stages] == [
+        ("s1", "pss_s1_released", None), ("pseudo", None, None), ("s2", None, None)]
+    assert cfg("pss_s2").stages[2]["init_from"] == "s1"
+    single = cfg("advent_single")
+    assert single.model.segmentor.auxiliary_head is None
+    assert dict(single.model.lambda_adv) == {"main": 1e-3}
+    assert dict(cfg("advent").model.lambda_adv) == {"main": 1e-3, "aux": 2e-4}

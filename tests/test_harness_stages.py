@@ -106,7 +106,7 @@ def test_labellers_are_registered_by_name_and_check_their_sources():
         entropy_ranking([object(), object()], "root", 1, "out")
 
 
-@pytest.mark.parametrize("method", ["pss_s2", "maxsquare", "fda_mbt", "mrnet", "iast", "hiast"])
+@pytest.mark.parametrize("method", ["pss_s2", "pss_s2_released", "maxsquare", "fda_mbt", "mrnet", "iast", "hiast"])
 def test_every_multi_stage_declaration_plans_and_builds(method, tmp_path):
     from pss_bench.harness.run import stage_cfg_options
 

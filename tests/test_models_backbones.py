@@ -81,7 +81,7 @@ def test_plain_segmentors_heads_and_prediction(name, aux_in, main_in):
     cfg = _model_cfg(name)
     model = MODELS.build(cfg).eval()
     head, aux = model.decode_head, model.auxiliary_head
-    assert type(head).__name__ == "PSPHead" and head.channels == 512 and head.in_index == 3
+    assert type(head).__name__ == "ReleasedPSPHead" and head.channels == 512 and head.in_index == 3
     assert [m[0].output_size for m in head.psp_modules] == [1, 2, 3, 6]
     assert head.in_channels == main_in and head.dropout_ratio == 0 and head.num_classes == 21
     assert aux.in_index == 2 and aux.in_channels == aux_in and not aux.concat_input

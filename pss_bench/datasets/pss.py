@@ -110,7 +110,10 @@ class VOCAugDataset(_ListDataset):
 
     Reads ``ROOT/VOC2012/train_aug.txt`` (``/JPEGImages/x.jpg /SegmentationClassAug/x.png``) or, with
     ``cluster_k``, a grouped list ``train_cluster{K}.txt`` of the same folder (the released PSS code
-    groups VOC with K = 500 so that the group module also sees one group per source batch).
+    groups VOC with K = 500 so that the group module also sees one group per source batch; make it
+    with ``pss-bench data cluster ROOT --k 500 --source``). A missing grouped list is an error, except
+    on the embedded PSS-Synth data (its 300 source images cannot hold K = 500 groups), where
+    ``train_aug.txt`` is read ungrouped with a warning that names the missing file.
     """
 
     def __init__(self, data_root: str, cluster_k: int | None = None, list_file: str | None = None,
@@ -122,9 +125,26 @@ class VOCAugDataset(_ListDataset):
     def load_data_list(self) -> list[dict]:
         folder = str(voc_dir(self.data_root))
         path = os.path.join(folder, self.list_file)
+        if not os.path.isfile(path) and self.cluster_k and self.list_file == cluster_list_name(self.cluster_k) \
+                and _is_synth(self.data_root):
+            from mmengine.logging import print_log
+
+            print_log(f"VOCAugDataset: {path} not found on PSS-Synth data; source batches are not grouped "
+                      f"(cluster_k={self.cluster_k} needs `pss-bench data cluster ROOT --k {self.cluster_k} "
+                      f"--source` on a real VOC install)", logger="current", level=30)
+            path = os.path.join(folder, VOC_TRAIN_LIST)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"VOC source list file not found: {path}")
+            hint = (f" (make it with `pss-bench data cluster {self.data_root} --k {self.cluster_k} --source`)"
+                    if self.cluster_k and self.list_file == cluster_list_name(self.cluster_k) else "")
+            raise FileNotFoundError(f"VOC source list file not found: {path}{hint}")
         return [self._info(folder, e, labelled=True, user=0) for e in parse_list(path)]
+
+
+def _is_synth(data_root: str) -> bool:
+    """Whether ``data_root`` holds a complete PSS-Synth dataset (its generator's marker file)."""
+    from pss_bench.data.synth.generate import COMPLETE_MARKER
+
+    return os.path.isfile(os.path.join(data_root, COMPLETE_MARKER))
 
 
 @DATASETS.register_module()

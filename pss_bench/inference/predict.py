@@ -54,26 +54,68 @@ def group_inference_batches(stems: list[str], groups: list[int], batch_size: int
     return [[order[i] for i in batch] for batch in batches]
 
 
-def _batch_size_hw(shapes: list[tuple[int, int]], short: int) -> tuple[int, int]:
-    """Common size of a group batch: short side ``short``, the batch-average aspect ratio
-    (the released ``group_collect``)."""
+GROUP_RESIZE_MODES = ("paper", "released")
+"""How a group batch is brought to one size (``group_inference.resize`` of a config):
+``paper`` -- short side ``short``, the mean of the photos' w/h aspect ratios, rounded, torch bicubic
+(no antialiasing); ``released`` -- the released ``group_collect`` (``advent/dataset/voc.py``): the
+aspect Σh/Σw of the summed sizes, truncated with ``int``, PIL bicubic (antialiased when shrinking)."""
+
+
+def _batch_size_hw(shapes: list[tuple[int, int]], short: int, mode: str = "paper") -> tuple[int, int]:
+    """Common (h, w) of a group batch of photos of sizes ``shapes`` (h, w), short side ``short``.
+
+    ``paper``: the batch-average aspect ratio mean(w / h), long side rounded.
+    ``released``: with H = Σh and W = Σw, ``(int(H * short / W), short)`` if H > W, else
+    ``(short, int(W * short / H))`` (the released ``group_collect``, base size 480).
+    """
+    if mode == "released":
+        sum_h, sum_w = sum(h for h, _ in shapes), sum(w for _, w in shapes)
+        if sum_h > sum_w:
+            return max(1, int(sum_h * short / sum_w)), short
+        return short, max(1, int(sum_w * short / sum_h))
+    if mode != "paper":
+        raise ValueError(f"group_inference.resize must be one of {GROUP_RESIZE_MODES}, got {mode!r}")
     aspect = float(np.mean([w / h for h, w in shapes]))
     return (short, max(1, round(short * aspect))) if aspect >= 1 else (max(1, round(short / aspect)), short)
 
 
+def _resize_image(image: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """(C, H, W) uint8 image -> (C, h, w) float in [0, 255] at ``size``.
+
+    ``paper``: torch bicubic, ``align_corners=False``, clamped. ``released``: PIL ``Image.BICUBIC`` on
+    the uint8 image (PIL widens the filter when shrinking, i.e. antialiases) and back to uint8, as
+    ``group_collect`` does before normalising; the channel order does not matter to PIL's resize.
+    """
+    if mode == "released":
+        from PIL import Image
+
+        array = image.permute(1, 2, 0).cpu().numpy().astype(np.uint8)
+        resized = Image.fromarray(array).resize((size[1], size[0]), Image.BICUBIC)
+        return torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1).float()
+    import torch.nn.functional as F
+
+    img = F.interpolate(image[None].float(), size=size, mode="bicubic", align_corners=False)
+    return img[0].clamp(0, 255)
+
+
 @torch.no_grad()
 def iter_group_predictions(model: torch.nn.Module, cfg, data_root: str, user: int, batch_size: int,
-                           short_side: int, seed: int = 1):
+                           short_side: int, seed: int = 1, resize: str | None = None):
     """Group-context inference over every photo of ``user`` (annotated or not), in batches of one
-    group (:func:`group_inference_batches`) resized to a common size (:func:`_batch_size_hw`).
+    group (:func:`group_inference_batches`) resized to a common size (:func:`_batch_size_hw`,
+    :func:`_resize_image`; ``resize`` None = the config's ``group_inference.resize``, default
+    ``'paper'``; see :data:`GROUP_RESIZE_MODES`).
 
     Yields ``(stem, SegDataSample)`` once per photo (duplicates from wrap-around are predicted with
     their batch but yielded once, from the first batch that holds them); the sample's
     ``seg_logits``/``pred_sem_seg`` are at the photo's original resolution.
     """
-    import torch.nn.functional as F
     from mmseg.structures import SegDataSample
 
+    if resize is None:
+        resize = (cfg.get("group_inference") or {}).get("resize", "paper")
+    if resize not in GROUP_RESIZE_MODES:
+        raise ValueError(f"group_inference.resize must be one of {GROUP_RESIZE_MODES}, got {resize!r}")
     dataset = user_test_dataset(cfg, data_root, user, split="train")
     dataset.pipeline.transforms = [t for t in dataset.pipeline.transforms
                                    if type(t).__name__ in ("LoadImageFromFile", "PackSegInputs")]
@@ -87,11 +129,10 @@ def iter_group_predictions(model: torch.nn.Module, cfg, data_root: str, user: in
             continue
         samples = [dataset[i] for i in batch]
         shapes = [tuple(s["inputs"].shape[-2:]) for s in samples]
-        size = _batch_size_hw(shapes, short_side)
+        size = _batch_size_hw(shapes, short_side, resize)
         inputs, data_samples = [], []
         for sample, shape in zip(samples, shapes):
-            img = F.interpolate(sample["inputs"][None].float(), size=size, mode="bicubic", align_corners=False)
-            inputs.append(img[0].clamp(0, 255))
+            inputs.append(_resize_image(sample["inputs"], size, resize))
             data_samples.append(SegDataSample(metainfo=dict(
                 img_path=sample["data_samples"].img_path, ori_shape=shape, img_shape=size,
                 pad_shape=size, scale_factor=(1.0, 1.0))))

@@ -6,6 +6,10 @@ pool3 output (256 ch, stride 8) for the auxiliary head and conv4_3 (512 ch, stri
 head. This module rebuilds that layer list with the same indices, so its parameter names are
 ``features.<i>.*`` exactly as in torchvision's ``vgg16_bn`` and the ImageNet checkpoint
 ``vgg16_bn-6c64b313.pth`` loads without renaming (``pss_bench.models.pretrained``).
+
+Where the main output is tapped: the release cuts ``vgg.features`` *before* conv4_3's ReLU, so its PSP
+head sees the BN output, negative values included (``final_relu=False``, the ``*_released`` configs).
+The default (``final_relu=True``) taps after the ReLU, as every VGG-16 feature map is usually taken.
 """
 from __future__ import annotations
 
@@ -36,7 +40,9 @@ class VGG16BNOS8(BaseModule):
     1         pool2 (features.13)   128       ``H // 4``
     2         pool3 (features.23)   256       ``H // 8``
     3         conv4_3 + BN + ReLU   512       ``H // 8``
-              (features.32)
+              (features.32; BN =
+              features.31 with
+              final_relu=False)
     ========  ====================  ========  =======================
 
     Args:
@@ -44,6 +50,8 @@ class VGG16BNOS8(BaseModule):
         out_indices: which of the four maps to return, in order.
         norm_cfg: norm layer config (``BN``; ``SyncBN`` for multi-GPU).
         norm_eval: keep norm layers in eval mode (frozen statistics) while training.
+        final_relu: apply conv4_3's ReLU (features.32) before output 3; False = the released
+            encoder, which stops at conv4_3's BN (features.31). Parameter names are the same.
         init_cfg: MMEngine init config. ``None`` = torchvision's random init (Kaiming-normal, fan-out,
             for convs; BN weight 1, bias 0); ImageNet weights come from
             ``dict(type='PSSPretrained', checkpoint=..., arch='vgg16')``.
@@ -54,6 +62,7 @@ class VGG16BNOS8(BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  norm_cfg: dict | None = None,
                  norm_eval: bool = False,
+                 final_relu: bool = True,
                  init_cfg: dict | list | None = None) -> None:
         if init_cfg is None:
             # torchvision VGG._initialize_weights: kaiming_normal_(fan_out, relu), bias 0; BN 1/0.
@@ -68,6 +77,9 @@ class VGG16BNOS8(BaseModule):
             raise ValueError(f"out_indices must be a non-empty subset of (0, 1, 2, 3), got {out_indices}")
         self.out_indices = out_indices
         self.norm_eval = norm_eval
+        if not isinstance(final_relu, bool):
+            raise ValueError(f"final_relu must be True or False, got {final_relu!r}")
+        self.final_relu = final_relu
         norm_cfg = dict(type='BN', requires_grad=True) if norm_cfg is None else norm_cfg
 
         layers: list[nn.Module] = []
@@ -82,7 +94,9 @@ class VGG16BNOS8(BaseModule):
                 layers.append(build_norm_layer(norm_cfg, spec)[1])
                 layers.append(nn.ReLU(inplace=True))
                 channels = spec
-        taps.append(len(layers) - 1)  # conv4_3's ReLU
+        if not final_relu:
+            layers.pop()  # the released encoder ends at conv4_3's BN (a ReLU holds no parameters)
+        taps.append(len(layers) - 1)  # conv4_3's ReLU, or its BN without final_relu
         self.features = nn.Sequential(*layers)
         self._taps = tuple(taps)
         self.out_channels: tuple[int, ...] = (64, 128, 256, 512)

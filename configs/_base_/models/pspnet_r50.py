@@ -36,11 +36,17 @@ model = dict(
         style='pytorch',
         init_cfg=None),
     decode_head=dict(
-        type='PSPHead',
+        # the released PSP head (baselines/psp_head.py): branches in_channels // 4 wide, branch
+        # up-sampling align_corners=False, classifier without bias -- the PSP part of PSPGroupHead,
+        # so the baselines and pss_s1 differ only in the context module. mmseg's PSPHead (every
+        # branch 512 wide, align_corners=True, biased classifier): pspnet_mmseg_r50.py.
+        type='ReleasedPSPHead',
         in_channels=2048,
         in_index=3,
         channels=512,
         pool_scales=(1, 2, 3, 6),
+        ppm_channels=None,  # in_channels // 4: 512 for ResNet-50, 128 for VGG-16, as released
+        ppm_align_corners=False,
         dropout_ratio=0.0,  # released PSP classifier has no dropout (mmseg's PSPNet uses 0.1)
         num_classes=21,
         norm_cfg=norm_cfg,

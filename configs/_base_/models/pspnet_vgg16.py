@@ -5,8 +5,8 @@
 # registered by `pss_bench.models` (imported by `pss_bench.baselines`).
 # ImageNet weights: backbone.init_cfg = dict(type='PSSPretrained', checkpoint='vgg16_bn-6c64b313.pth',
 # arch='vgg16'), set by the harness.
-# Difference from the released model: mmseg's PSPHead gives every pyramid branch `channels` (512)
-# outputs, the released module in_channels // 4 = 128; its output (512 ch) is the same.
+# The PSP head is the released one (ReleasedPSPHead: each pyramid branch in_channels // 4 = 128 wide);
+# mmseg's PSPHead (512-wide branches): pspnet_mmseg_vgg16.py.
 _base_ = ['./pspnet_r50.py']
 model = dict(
     backbone=dict(_delete_=True, type='VGG16BNOS8', norm_cfg={{_base_.norm_cfg}}, norm_eval=False,
