@@ -9,7 +9,7 @@ from pss_bench import __version__
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func``.
 # Heavy imports (torch, mmseg) happen inside the command functions, so --help stays fast.
-COMMAND_MODULES = ("run", "score", "leaderboard", "data", "list", "codabench")
+COMMAND_MODULES = ("run", "score", "leaderboard", "data", "list", "codabench", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
