@@ -22,16 +22,15 @@ UNITS_DIR = "units"
 JOBS_DIR = "jobs"
 RESULTS_DIR = "results"
 
-# Training-step cost of each method relative to source_only, per backbone, measured with
-# ``python benchmarks/bench_train.py`` (CPU, 2 x 64 x 64, see docs/scaling.md); methods the benchmark
-# does not time take the row of the method they extend (pss_none/pss_global: pss_s1's head and
-# AdvEnt's discriminator; pss_s2's s2 stage: pss_s1 plus a pseudo-label CE every second step).
-RELATIVE_STEP_COST: dict[str, dict[str, float]] = {
-    "resnet50": {"source_only": 1.0, "minent": 1.53, "advent": 1.75, "adaptseg": 1.87, "pss_s1": 1.85},
-    "vgg16": {"source_only": 1.0, "minent": 1.55, "advent": 1.76, "adaptseg": 1.88, "pss_s1": 1.83},
-}
+# Training-step cost of each method relative to source_only (one source forward-backward), counted
+# from the passes each step makes, NOT measured: + a target forward-backward (entropy: minent), + a
+# small discriminator (advent), + two (adaptseg), + the group context module (pss_s1). The same for
+# both backbones until ``python benchmarks/bench_train.py --size 320 --batch 8`` is run on a GPU
+# (docs/scaling.md); ``--step-seconds`` scales them all.
+_PASSES = {"source_only": 1.0, "minent": 2.0, "advent": 2.1, "adaptseg": 2.2, "pss_s1": 2.2}
+RELATIVE_STEP_COST: dict[str, dict[str, float]] = {"resnet50": dict(_PASSES), "vgg16": dict(_PASSES)}
 _COST_OF = {"pss_none": "advent", "pss_global": "pss_s1"}
-PSS_S2_EXTRA = 0.25  # s2 stage: pss_s1 + CE on one more batch every second iteration (~half a forward-backward)
+PSS_S2_EXTRA = 0.5  # s2 stage: pss_s1 + a pseudo-label CE batch every second iteration
 # Seconds per source_only training step at the paper preset (320 px, batch 8 + 8) on one GPU: an
 # ASSUMPTION until benchmarks/bench_train.py --size 320 --batch 8 is run on the GPU (docs/scaling.md);
 # --step-seconds replaces it.
