@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pss_bench.io import atomic_write_text
-from pss_bench.sweep.plan import (DEFAULT_STEP_SECONDS, JOBS_DIR, PlannedUnit, SweepError, SweepPlan,
+from pss_bench.sweep.plan import (DEFAULT_STEP_SECONDS, JOBS_DIR, RESULTS_DIR, PlannedUnit, SweepError, SweepPlan,
                                   estimate, write_manifest)
 from pss_bench.sweep.state import unit_status
 
@@ -157,7 +157,8 @@ def run_local(plan: SweepPlan, sweep_dir: Path, max_parallel: int = 1, gpus_per_
         for _, job in in_flight.values():
             job.cancel()
         raise
-    outcome.records = assemble_ready(sweep_dir)
+    assemble_ready(sweep_dir)  # the units assemble as they finish; this catches what they could not
+    outcome.records = [p for p in (sweep_dir / RESULTS_DIR / f"{g}.json" for g in plan.groups()) if p.is_file()]
     outcome.seconds = time.time() - t0
     return outcome
 
