@@ -9,8 +9,8 @@ from pss_bench import __version__
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func``.
 # Heavy imports (torch, mmseg) happen inside the command functions, so --help stays fast.
-COMMAND_MODULES = ("run", "pretrain", "predict", "score", "leaderboard", "data", "list", "codabench",
-                   "completion")
+COMMAND_MODULES = ("run", "pretrain", "predict", "sweep", "score", "leaderboard", "data", "list",
+                   "codabench", "completion")
 
 
 def build_parser() -> argparse.ArgumentParser:
