@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pss_bench.commands.common import error, merge_users
+
 
 def _names(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
@@ -23,26 +25,29 @@ def _ints(text: str) -> list[int]:
     return values
 
 
-def _users(text: str) -> list[int] | str:
-    return "all" if text == "all" else _ints(text)
-
-
 def register(subparsers) -> None:
     from pss_bench.harness.presets import PRESETS
     from pss_bench.sweep.plan import DEFAULT_STEP_SECONDS
 
-    p = subparsers.add_parser(
-        "sweep", help="run every (method, backbone, user, seed) unit with submitit (local or Slurm), resumably",
+    from pss_bench.commands.common import add_parser, add_users_option
+
+    p = add_parser(
+        subparsers, "sweep", help="run every (method, backbone, user, seed) unit with submitit (local or Slurm), resumably",
         description="Run `pss-bench run` for every (method, backbone, user, seed) unit, each in its own work "
                     "dir under SWEEP_DIR/units/, as submitit jobs: the local executor (at most --max-parallel "
                     "at a time) or one Slurm array job per wave, requeued with checkpointing on preemption or "
                     "time-out. Rerunning the same command skips finished units and resumes the others. When "
                     "all users of a (method, backbone, seed) are done, its record is written to "
                     "SWEEP_DIR/results/ and SWEEP_DIR/LEADERBOARD.md is rendered. "
-                    "`pss-bench sweep status SWEEP_DIR` prints the units' states.")
+                    "`pss-bench sweep status SWEEP_DIR` prints the units' states.",
+        examples=["pss-bench sweep --methods source_only,advent --backbones resnet50 --users 1-5 "
+                  "--out sweeps/synth --max-parallel 2",
+                  "pss-bench sweep --methods advent --backbones resnet50,vgg16 --data-root ROOT --executor "
+                  "slurm --slurm-partition gpu --gpus-per-job 1 --out sweeps/table1 --dry-run",
+                  "pss-bench sweep status sweeps/synth"])
     p.add_argument("--methods", type=_names, help="comma-separated methods (pss-bench list)")
     p.add_argument("--backbones", type=_names, help="comma-separated backbones")
-    p.add_argument("--users", type=_users, help="'all' or comma-separated ids (default: the preset's users; paper: all)")
+    add_users_option(p, "the users (default: the preset's users; paper: all)", allow_all=True)
     p.add_argument("--seeds", type=_ints, default=[0], help="comma-separated seeds (default 0)")
     p.add_argument("--data-root", help="dataset root in the official layout (default: embedded PSS-Synth)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="default demo without --data-root, paper with it")
@@ -50,11 +55,12 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, help="images per domain per batch (per process)")
     p.add_argument("--crop", type=int, help="square training crop size")
     p.add_argument("--pretrained", default="auto", help="ImageNet weights: PATH, hub file name or 'none'")
-    p.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021")
+    p.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021", help="evaluation protocol")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys of every unit, as `pss-bench run --cfg-options`")
-    p.add_argument("--executor", choices=("local", "slurm"), default="local")
+    p.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="submitit's local executor (this machine) or Slurm array jobs")
     p.add_argument("--max-parallel", type=int, default=1, help="local: units at a time (default 1)")
     p.add_argument("--gpus-per-job", type=int,
                    help="GPUs per unit (local default: 1 when a GPU is visible, else 0; Slurm default 1; "
@@ -78,10 +84,11 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="SWEEP_DIR", help="the sweep folder (created; rerun with the same one to resume)")
     p.set_defaults(func=main, sweep_parser=p)
     sub = p.add_subparsers(dest="sweep_command", metavar="status")
-    s = sub.add_parser("status", help="print the state of every unit of a sweep and the estimated time left",
-                       description="One line per unit (pending, running, failed, interrupted, done), the last "
-                                   "lines of each failed unit's log, the counts and the estimated time left.")
-    s.add_argument("sweep_dir", metavar="SWEEP_DIR")
+    s = add_parser(sub, "status", help="print the state of every unit of a sweep and the estimated time left",
+                   description="One line per unit (pending, running, failed, interrupted, done), the last "
+                               "lines of each failed unit's log, the counts and the estimated time left.",
+                   examples=["pss-bench sweep status sweeps/synth"])
+    s.add_argument("sweep_dir", metavar="SWEEP_DIR", help="the folder given to `pss-bench sweep --out`")
     s.add_argument("--log-lines", type=int, default=12, help="lines of a failed unit's log (default 12)")
     s.set_defaults(func=status)
 
@@ -93,8 +100,7 @@ def status(args: argparse.Namespace) -> int:
     try:
         statuses = sweep_status(args.sweep_dir)
     except SweepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error("sweep", str(err))
     print(format_status(statuses, args.log_lines))
     return 1 if any(s.state == "failed" for s in statuses) else 0
 
@@ -107,22 +113,25 @@ def main(args: argparse.Namespace) -> int:
     from pss_bench.sweep.execute import SlurmOptions, run_sweep
     from pss_bench.sweep.plan import SweepError
 
+    try:
+        users = merge_users(args.users)
+    except ValueError as err:
+        return error("sweep", str(err))
+
     for name in ("gpus_per_job", "cpus_per_job", "timeout_min", "slurm_array_parallelism", "max_parallel"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "gpus_per_job" else 1):
-            print(f"error: --{name.replace('_', '-')} must be >= {0 if name == 'gpus_per_job' else 1}, got {value}",
-                  file=sys.stderr)
-            return 2
+            return error("sweep", f"--{name.replace('_', '-')} must be >= "
+                                  f"{0 if name == 'gpus_per_job' else 1}, got {value}")
     if args.step_seconds <= 0:
-        print(f"error: --step-seconds must be > 0, got {args.step_seconds}", file=sys.stderr)
-        return 2
+        return error("sweep", f"--step-seconds must be > 0, got {args.step_seconds}")
     slurm = SlurmOptions(partition=args.slurm_partition,
                          gpus_per_job=1 if args.gpus_per_job is None else args.gpus_per_job,
                          cpus_per_job=args.cpus_per_job, timeout_min=args.timeout_min or 24 * 60,
                          array_parallelism=args.slurm_array_parallelism, mem_gb=args.slurm_mem_gb,
                          max_requeues=args.slurm_max_requeues, setup=args.slurm_setup)
     try:
-        result = run_sweep(args.methods, args.backbones, args.users,
+        result = run_sweep(args.methods, args.backbones, users,
                            args.seeds, args.out, data_root=args.data_root, preset=args.preset, iters=args.iters,
                            batch_size=args.batch_size, crop=args.crop, pretrained=args.pretrained,
                            protocol=args.protocol, device=args.device,
@@ -130,8 +139,7 @@ def main(args: argparse.Namespace) -> int:
                            max_parallel=args.max_parallel, gpus_per_job=args.gpus_per_job, slurm=slurm,
                            timeout_min=args.timeout_min, dry_run=args.dry_run, step_seconds=args.step_seconds)
     except SweepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error("sweep", str(err))
     if isinstance(result, str):
         print(result)
         return 0

@@ -14,6 +14,8 @@ loaded into the backbone); the work dir (writable; resume / finished-run rules).
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -105,6 +107,20 @@ def _segmentor(model):
     return getattr(model, "segmentor", model)
 
 
+@contextlib.contextmanager
+def _quiet_mmengine():
+    """MMEngine's current logger at WARNING for the duration (restored afterwards)."""
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights: bool) -> list[str]:
     """Build the stage's model; check the crop against it and (``load_weights``) the weights."""
     import torch
@@ -134,7 +150,8 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
         out.append(f"--crop {crop}: the segmentor cannot run on {crop}x{crop} crops ({_short(err)})")
     if load_weights and getattr(seg, "backbone", None) is not None:
         try:
-            seg.backbone.init_weights()
+            with _quiet_mmengine():  # the init report (one entry per tensor) belongs in the run's log
+                seg.backbone.init_weights()
         except Exception as err:
             out.append(f"--pretrained {opts.pretrained}: {_short(err)}")
     return out
