@@ -471,5 +471,14 @@ def _adapt_all(opts: RunOptions, work: Path, users: list[int], pretrained: str |
     )
     write_record(record_path, record)
     print(result.format_tables(), flush=True)
-    print(f"[pss-bench] record: {record_path}\n[pss-bench] predictions: {pred_dir}", flush=True)
+    synth = record.get("dataset", {}).get("name") == "PSS-Synth"
+    weights = ("the PSS-Synth source-only stand-in (not ImageNet)" if standin else
+               "random initialisation" if pretrained is None else os.path.basename(pretrained))
+    print(f"[pss-bench] ran {opts.method}/{opts.backbone} on {'the synthetic PSS-Synth data' if synth else opts.data_root}"
+          f", users {','.join(map(str, users))}: {opts.settings['iters']} iterations per user and stage "
+          f"({opts.preset} preset), starting from {weights}.", flush=True)
+    shown = work / "show"
+    print(f"[pss-bench] record: {record_path}\n[pss-bench] predictions: {pred_dir}"
+          + (f"\n[pss-bench] overlays (photo | prediction | ground truth): {shown}" if shown.is_dir() else ""),
+          flush=True)
     return record
