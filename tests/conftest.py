@@ -1,9 +1,9 @@
 """Shared fixtures: a tiny dataset in the official PSS layout, written by hand (independent of the
 PSS-Synth generator so that dataset and scorer tests do not depend on it), the tiny segmentor that
-training-step tests build, and a torchvision-layout VGG-16-BN reference.
+training-step tests build, raw paired batches, and a torchvision-layout VGG-16-BN reference.
 
 Tests get these through fixtures (``make_pss``, ``tiny_pss``, ``tiny_segmentor_cfg``,
-``torchvision_vgg16_bn``), never by importing this file. End-to-end tests (a Runner, a subprocess)
+``raw_paired_batch``, ``torchvision_vgg16_bn``), never by importing this file. End-to-end tests (a Runner, a subprocess)
 carry the ``slow`` marker: ``pytest -m "not slow"`` gives a quick pass; the README's test command runs
 them all."""
 from __future__ import annotations
@@ -124,3 +124,38 @@ def _torchvision_layout_vgg16_bn() -> torch.nn.Module:
     ref = torch.nn.Module()
     ref.features = torch.nn.Sequential(*layers)
     return ref
+
+
+def _raw_paired_batch(n: int = 2, size: int = 32, seed: int = 0, pseudo: bool = False,
+                      classes: int = 21) -> dict:
+    """A data-loader batch as ``UDAPairDataset`` yields it before the preprocessor: uint8
+    ``(3, size, size)`` images, labelled source samples, unlabelled target samples and, with
+    ``pseudo``, a labelled pseudo branch (labels in ``0..classes-1``)."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    g = torch.Generator().manual_seed(seed)
+
+    def images():
+        return [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g) for _ in range(n)]
+
+    def samples(labelled: bool):
+        out = []
+        for _ in range(n):
+            s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
+            if labelled:
+                s.gt_sem_seg = PixelData(data=torch.randint(0, classes, (1, size, size), generator=g))
+            out.append(s)
+        return out
+
+    batch = dict(inputs=images(), data_samples=samples(True), target_inputs=images(),
+                 target_data_samples=samples(False))
+    if pseudo:
+        batch.update(pseudo_inputs=images(), pseudo_data_samples=samples(True))
+    return batch
+
+
+@pytest.fixture(scope="session")
+def raw_paired_batch():
+    """A factory of raw paired batches (see :func:`_raw_paired_batch`)."""
+    return _raw_paired_batch

@@ -7,9 +7,7 @@ import math
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 from pss_bench.baselines.fda import robust_entropy
 from pss_bench.baselines.spectral import fda_source_to_target, low_frequency_mask, window_half_size
@@ -73,34 +71,13 @@ def test_robust_entropy_matches_its_formula():
     assert float(robust_entropy(logits, 2.0)) == pytest.approx(sum(values) / len(values), rel=1e-5)
 
 
-def _batch(n=2, size=32, seed=0, pseudo=False):
-    g = torch.Generator().manual_seed(seed)
-
-    def img():
-        return [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g) for _ in range(n)]
-
-    def samples(labelled):
-        out = []
-        for _ in range(n):
-            s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
-            if labelled:
-                s.gt_sem_seg = PixelData(data=torch.randint(0, 21, (1, size, size), generator=g))
-            out.append(s)
-        return out
-
-    batch = dict(inputs=img(), data_samples=samples(True), target_inputs=img(), target_data_samples=samples(False))
-    if pseudo:
-        batch.update(pseudo_inputs=img(), pseudo_data_samples=samples(True))
-    return batch
-
-
 def _model(cfg, **kw):
     return MODELS.build(dict(type="FDA", segmentor=cfg, data_preprocessor=dict(
         type="PairedSegDataPreProcessor", mean=MEAN, std=STD, bgr_to_rgb=True, pad_val=0, seg_pad_val=255,
         size=(32, 32)), **kw))
 
 
-def test_source_ce_is_taken_on_the_restyled_raw_images(tiny_segmentor_cfg, monkeypatch):
+def test_source_ce_is_taken_on_the_restyled_raw_images(tiny_segmentor_cfg, monkeypatch, raw_paired_batch):
     torch.manual_seed(0)
     model = _model(tiny_segmentor_cfg(), betas=(0.09,), lambda_ent=0.0)
     seen = {}
@@ -113,32 +90,32 @@ def test_source_ce_is_taken_on_the_restyled_raw_images(tiny_segmentor_cfg, monke
         return real(src, tgt, beta)
 
     monkeypatch.setattr(fda_module, "fda_source_to_target", spy)
-    batch = _batch()
+    batch = raw_paired_batch()
     expect_src = torch.stack([x.flip(0).float() for x in batch["inputs"]])  # BGR -> RGB, 0-255
     model.train_step(batch, build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.0))))
     assert seen["beta"] == 0.09
     assert torch.allclose(seen["src"], expect_src, atol=1e-3)  # raw, before normalisation
 
 
-def test_entropy_switches_on_at_its_iteration(tiny_segmentor_cfg):
+def test_entropy_switches_on_at_its_iteration(tiny_segmentor_cfg, raw_paired_batch):
     from mmengine.logging import MessageHub
 
     model = _model(tiny_segmentor_cfg(), ent_start_iter=5)
     optim = build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01)))
     hub = MessageHub.get_current_instance()
     hub.update_info("iter", 4)
-    assert "loss_ent" not in model.train_step(_batch(), optim)
+    assert "loss_ent" not in model.train_step(raw_paired_batch(), optim)
     hub.update_info("iter", 5)
-    assert float(model.train_step(_batch(), optim)["loss_ent"]) > 0
+    assert float(model.train_step(raw_paired_batch(), optim)["loss_ent"]) > 0
     hub.update_info("iter", 0)
 
 
-def test_ensemble_trains_every_member_and_predicts_the_mean_softmax(tiny_segmentor_cfg):
+def test_ensemble_trains_every_member_and_predicts_the_mean_softmax(tiny_segmentor_cfg, raw_paired_batch):
     torch.manual_seed(0)
     model = _model(tiny_segmentor_cfg(), betas=(0.01, 0.05, 0.09))
     assert len(model.members) == 3
     optim = build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01)))
-    log = model.train_step(_batch(pseudo=True), optim)
+    log = model.train_step(raw_paired_batch(pseudo=True), optim)
     assert {f"m{k}.pseudo.decode.loss_ce" for k in range(3)} <= set(log) and "m2.loss_ent" in log
     model.eval()
     x = torch.randn(1, 3, 32, 32)

@@ -70,33 +70,18 @@ def test_guidance_keeps_fused_argmax_where_either_head_is_confident():
     assert (labels == 255).any() and (labels != 255).any()  # the test data exercises both branches
 
 
-def _paired_batch(n=2, size=32, seed=0):
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-
-    g = torch.Generator().manual_seed(seed)
-    img = lambda: [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g) for _ in range(n)]  # noqa: E731
-    src = []
-    for _ in range(n):
-        s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
-        s.gt_sem_seg = PixelData(data=torch.randint(0, 21, (1, size, size), generator=g))
-        src.append(s)
-    tgt = [SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size))) for _ in range(n)]
-    return dict(inputs=img(), data_samples=src, target_inputs=img(), target_data_samples=tgt)
-
-
 def _preprocessor(size=32):
     return dict(type="PairedSegDataPreProcessor", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                 bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=(size, size))
 
 
-def test_training_step_updates_and_logs_every_term(tiny_segmentor_cfg):
+def test_training_step_updates_and_logs_every_term(tiny_segmentor_cfg, raw_paired_batch):
     torch.manual_seed(0)
     model = MODELS.build(dict(type="MaxSquare", segmentor=tiny_segmentor_cfg(), data_preprocessor=_preprocessor(),
                               lambda_target=0.09, threshold=0.05))  # a low threshold: guidance present
     optim = build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01)))
     before = copy.deepcopy(model.segmentor.auxiliary_head.state_dict())
-    log = model.train_step(_paired_batch(), optim)
+    log = model.train_step(raw_paired_batch(), optim)
     assert {"decode.loss_ce", "aux.loss_ce", "loss_msl", "loss_guide"} <= set(log)
     assert float(log["loss_msl"]) < 0 and float(log["guide_ratio"]) > 0
     after = model.segmentor.auxiliary_head.state_dict()

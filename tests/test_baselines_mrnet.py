@@ -7,13 +7,15 @@ import math
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 from pss_bench.baselines.mrnet import class_weights, hard_weighted_ce, memory_kl, rectified_ce
 from pss_bench.baselines.discriminator import (MultiScaleDiscriminator, ls_discriminator_loss,
                                                   ls_generator_loss, r1_penalty)
+
+
+PRE = dict(type="PairedSegDataPreProcessor", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+           bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=(32, 32))
 
 
 def _logits(seed, shape=(2, 4, 3, 5)):
@@ -115,31 +117,6 @@ def _segmentor(tiny_segmentor_cfg, dropout=0.1):
     return cfg
 
 
-def _batch(n=2, size=32, seed=0, pseudo=False, classes=21):
-    g = torch.Generator().manual_seed(seed)
-
-    def img():
-        return [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g) for _ in range(n)]
-
-    def samples(labelled):
-        out = []
-        for _ in range(n):
-            s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
-            if labelled:
-                s.gt_sem_seg = PixelData(data=torch.randint(0, classes, (1, size, size), generator=g))
-            out.append(s)
-        return out
-
-    batch = dict(inputs=img(), data_samples=samples(True), target_inputs=img(), target_data_samples=samples(False))
-    if pseudo:
-        batch.update(pseudo_inputs=img(), pseudo_data_samples=samples(True))
-    return batch
-
-
-PRE = dict(type="PairedSegDataPreProcessor", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-           bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=(32, 32))
-
-
 def test_fused_segmentor_predicts_main_plus_half_aux(tiny_segmentor_cfg):
     torch.manual_seed(0)
     seg = MODELS.build(_segmentor(tiny_segmentor_cfg)).eval()
@@ -151,7 +128,7 @@ def test_fused_segmentor_predicts_main_plus_half_aux(tiny_segmentor_cfg):
     assert torch.allclose(got, torch.nn.functional.interpolate(fused, (32, 32), mode="bilinear", align_corners=True), atol=1e-6)
 
 
-def test_stage1_step_trains_segmentor_and_discriminators(tiny_segmentor_cfg):
+def test_stage1_step_trains_segmentor_and_discriminators(tiny_segmentor_cfg, raw_paired_batch):
     from mmengine.logging import MessageHub
 
     torch.manual_seed(0)
@@ -163,24 +140,24 @@ def test_stage1_step_trains_segmentor_and_discriminators(tiny_segmentor_cfg):
         discriminator=dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=1e-3))))
     d_before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
     MessageHub.get_current_instance().update_info("iter", 0)
-    log = model.train_step(_batch(classes=3), optim)
+    log = model.train_step(raw_paired_batch(classes=3), optim)
     assert {"loss_seg_main", "loss_seg_aux", "loss_adv_main", "loss_adv_aux", "loss_d_main"} <= set(log)
     assert "loss_kl" not in log
     MessageHub.get_current_instance().update_info("iter", 1)
-    assert float(model.train_step(_batch(seed=1), optim)["loss_kl"]) >= 0
+    assert float(model.train_step(raw_paired_batch(seed=1), optim)["loss_kl"]) >= 0
     MessageHub.get_current_instance().update_info("iter", 0)
     assert any(not torch.equal(d_before[k], v) for k, v in model.discriminator.state_dict().items())
     assert not torch.equal(model.balance.often_weight, torch.ones(21))  # absent classes raised the EMA
 
 
-def test_stage2_step_needs_pseudo_labels_and_trains(tiny_segmentor_cfg):
+def test_stage2_step_needs_pseudo_labels_and_trains(tiny_segmentor_cfg, raw_paired_batch):
     torch.manual_seed(0)
     model = MODELS.build(dict(type="MRNetRectified", segmentor=_segmentor(tiny_segmentor_cfg, 0.2),
                               data_preprocessor=PRE))
     optim = build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01)))
     with pytest.raises(ValueError, match="pseudo-labelled branch"):
-        model.train_step(_batch(), optim)
-    log = model.train_step(_batch(pseudo=True), optim)
+        model.train_step(raw_paired_batch(), optim)
+    log = model.train_step(raw_paired_batch(pseudo=True), optim)
     assert {"loss_rect_main", "loss_rect_aux", "loss_seg_main"} <= set(log)
 
 
