@@ -224,7 +224,7 @@ class GroupContextModule(nn.Module):
 
     def _forward(self, x: Tensor, region_logits: Tensor) -> Tensor:
         b, _, h, w = x.shape
-        e, k = self.key_channels, self.num_regions
+        e = self.key_channels
         regions = soft_region_features(x, region_logits)  # (B, K, D)
         region_maps = regions.transpose(1, 2).unsqueeze(3)  # (B, D, K, 1) for the 1x1 convs
         if self.context == "global":

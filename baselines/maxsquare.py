@@ -30,7 +30,7 @@ from torch import Tensor
 
 from pss_bench.classes import IGNORE_INDEX
 
-from .uda import UDASegmentor, check_single_update
+from .uda import UDASegmentor
 
 IW_RATIO = 0.2      # alpha of the image-wise weights (README: --IW_ratio 0.2)
 THRESHOLD = 0.95    # confidence of the self-produced guidance (README: --threshold 0.95)
@@ -127,21 +127,7 @@ class MaxSquare(UDASegmentor):
         return losses
 
     def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
-        optim = self.segmentor_optim_wrapper(optim_wrapper)
-        check_single_update(optim, "MaxSquare")
-        data = self.data_preprocessor(data, True)
-        source, source_samples, target, _ = self.split_batch(data)
-        with optim.optim_context(self):
-            src_total, log_vars = self.log_losses(self.source_loss(self.forward_heads(source), source_samples))
-        optim.backward(src_total)
-        with optim.optim_context(self):
-            tgt_total, tgt_log = self.log_losses(self.target_losses(self.head_logits(target)))
-        optim.backward(tgt_total)
-        optim.step()
-        optim.zero_grad()
-        log_vars.update(tgt_log)
-        log_vars["loss"] = (src_total + tgt_total).detach()
-        return log_vars
+        return self.source_then_target_step(data, optim_wrapper, self.target_losses)
 
 
 __all__ = ["MaxSquare", "guidance_labels", "image_wise_weights", "iw_maxsquare_loss", "maxsquare_loss"]

@@ -13,7 +13,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from .entropy import entropy_loss
-from .uda import LEVELS, UDASegmentor, check_single_update
+from .uda import LEVELS, UDASegmentor
 
 
 @MODELS.register_module()
@@ -38,23 +38,6 @@ class MinEnt(UDASegmentor):
             raise ValueError(f"MinEnt: lambda_ent.{missing[0]} > 0 but the segmentor has no {missing[0]} head")
 
     def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
-        optim = self.segmentor_optim_wrapper(optim_wrapper)
-        check_single_update(optim, "MinEnt")
-        data = self.data_preprocessor(data, True)
-        source, source_samples, target, _ = self.split_batch(data)
-
-        with optim.optim_context(self):
-            src_total, log_vars = self.log_losses(self.source_loss(self.forward_heads(source), source_samples))
-        optim.backward(src_total)
-
-        with optim.optim_context(self):
-            logits = self.head_logits(target)
-            ent_total, ent_log = self.log_losses({
-                f"loss_ent_{lvl}": weight * entropy_loss(logits[lvl].softmax(dim=1))
-                for lvl, weight in self.lambda_ent.items()})
-        optim.backward(ent_total)
-        optim.step()
-        optim.zero_grad()
-        log_vars.update(ent_log)
-        log_vars["loss"] = (src_total + ent_total).detach()
-        return log_vars
+        return self.source_then_target_step(data, optim_wrapper, lambda logits: {
+            f"loss_ent_{lvl}": weight * entropy_loss(logits[lvl].softmax(dim=1))
+            for lvl, weight in self.lambda_ent.items()})

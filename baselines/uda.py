@@ -34,6 +34,7 @@ The adversarial step lives in ``adversarial.py``, checkpoint export in ``export.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Mapping
 
 from mmengine.model import is_model_wrapper
@@ -256,6 +257,30 @@ class UDASegmentor(BaseSegmentor):
         total, log_vars = self.parse_losses(dict(losses))
         log_vars.pop("loss")
         return total, OrderedDict((k, v.detach()) for k, v in log_vars.items())
+
+    def source_then_target_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper,
+                                target_losses: Callable[[dict[str, Tensor]], dict[str, Tensor]]
+                                ) -> dict[str, Tensor]:
+        """One optimiser step of source CE plus a target-only loss (MinEnt, MaxSquare): source CE ->
+        backward; ``target_losses(head_logits(target))`` -> backward; step.
+
+        ``target_losses`` maps ``{level: (N, C, H, W)}`` logits at the input size to named losses.
+        """
+        optim = self.segmentor_optim_wrapper(optim_wrapper)
+        check_single_update(optim, type(self).__name__)
+        data = self.data_preprocessor(data, True)
+        source, source_samples, target, _ = self.split_batch(data)
+        with optim.optim_context(self):
+            src_total, log_vars = self.log_losses(self.source_loss(self.forward_heads(source), source_samples))
+        optim.backward(src_total)
+        with optim.optim_context(self):
+            tgt_total, tgt_log = self.log_losses(target_losses(self.head_logits(target)))
+        optim.backward(tgt_total)
+        optim.step()
+        optim.zero_grad()
+        log_vars.update(tgt_log)
+        log_vars["loss"] = (src_total + tgt_total).detach()
+        return log_vars
 
     def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
         raise NotImplementedError(f"{type(self).__name__} is the UDA base class; use a method "
