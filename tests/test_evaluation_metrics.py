@@ -186,6 +186,76 @@ def test_fast_counting_equals_the_single_bincount_reference():
     assert bad_pred == {40: 2} and bad_gt == 0
 
 
+def _blocky(rng: np.random.Generator, shape: tuple[int, int], values: np.ndarray) -> np.ndarray:
+    """A piecewise-constant map: random values on blocks of random size, cut to ``shape``."""
+    by, bx = int(rng.integers(1, 12)), int(rng.integers(16, 400))
+    coarse = rng.choice(values, size=(-(-shape[0] // by), -(-shape[1] // bx)))
+    return np.kron(coarse, np.ones((by, bx), np.uint8))[:shape[0], :shape[1]].astype(np.uint8)
+
+
+def _assert_counts_equal_reference(gt: np.ndarray, pred: np.ndarray) -> bool:
+    """count_photo == the reference; returns whether count_photo took its word path."""
+    from pss_bench.evaluation import count_photo
+    from pss_bench.evaluation.metrics import _DENSE_SEGMENTS, _WORD, split_histogram
+
+    ref = split_histogram(photo_histogram(gt, pred))
+    got = count_photo(gt, pred)
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[0].dtype == np.int64 and got[1:] == ref[1:]
+    cut = gt.size // _WORD * _WORD
+    gw = np.ascontiguousarray(gt).reshape(-1)[:cut].view(np.uint64)
+    pw = np.ascontiguousarray(pred).reshape(-1)[:cut].view(np.uint64)
+    segments = np.count_nonzero((gw[1:] != gw[:-1]) | (pw[1:] != pw[:-1]))
+    return gw.size >= 2 and segments <= _DENSE_SEGMENTS * gw.size
+
+
+def test_word_segment_counting_equals_the_reference_on_random_and_edge_cases():
+    """count_photo's 8-pixel-word path (segments of repeated word pairs, runs inside one word per
+    segment, a tail word) against the single per-pixel bincount, on the maps that stress it: odd
+    sizes (every remainder mod 8), all void, no foreground, every value 0-20 and 255, stray
+    invalid values, runs that end exactly on and just off word boundaries, scanline-like padding
+    columns, and non-contiguous inputs."""
+    from pss_bench.evaluation.metrics import _WORD
+
+    rng = np.random.default_rng(16)
+    word_path = 0
+    values = np.array(list(range(21)) + [255], np.uint8)
+    shapes = [(1, 1), (1, 7), (1, 8), (1, 9), (2, 8), (3, 5), (7, 13), (17, 31), (33, 8), (64, 65),
+              (101, 3), (120, 333), (200, 255), (250, 377), (375, 501)]
+    for shape in shapes:
+        for _ in range(3):
+            gt = _blocky(rng, shape, values)
+            pred = gt.copy()  # GT with a few wrong rectangles, like a prediction
+            for _ in range(3):
+                y, x = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+                pred[y:y + int(rng.integers(1, 40)), x:x + int(rng.integers(1, 90))] = rng.choice(values)
+            word_path += _assert_counts_equal_reference(gt, pred)
+            _assert_counts_equal_reference(gt, gt)                         # all correct
+            _assert_counts_equal_reference(np.full(shape, 255, np.uint8), pred)  # all void
+            _assert_counts_equal_reference(np.zeros(shape, np.uint8), np.zeros(shape, np.uint8))
+            _assert_counts_equal_reference(np.zeros(shape, np.uint8), pred)  # no GT foreground
+            bad = pred.copy()
+            bad.flat[rng.integers(0, bad.size)] = 200   # invalid prediction value
+            gt_bad = gt.copy()
+            gt_bad.flat[rng.integers(0, gt.size)] = 42  # invalid GT value
+            _assert_counts_equal_reference(gt_bad, bad)
+    # long runs that change exactly at a word boundary, one pixel before and one after it
+    for cut in (_WORD * 50 - 1, _WORD * 50, _WORD * 50 + 1):
+        gt = np.zeros((1, _WORD * 100 + 3), np.uint8)
+        gt[0, cut:] = 7
+        pred = np.roll(gt, 3)
+        pred[0, -2:] = 20
+        assert _assert_counts_equal_reference(gt, pred)
+    # the scorer's scanline layout: a zero first column; and strided views
+    gt, pred = _blocky(rng, (50, 77), values), _blocky(rng, (50, 77), values)
+    lines_gt, lines_pred = np.zeros((50, 78), np.uint8), np.zeros((50, 78), np.uint8)
+    lines_gt[:, 1:], lines_pred[:, 1:] = gt, pred
+    word_path += _assert_counts_equal_reference(lines_gt, lines_pred)
+    word_path += _assert_counts_equal_reference(lines_gt[:, 1:], lines_pred[:, 1:])
+    _assert_counts_equal_reference(gt[::2, ::3], pred[1::2, ::3])
+    assert word_path >= 10  # many of the maps really take the word path, not the fallback
+
+
 def test_invalid_ground_truth_values_are_refused():
     with pytest.raises(ValueError, match=r"ground truth .*\[30\]"):
         joint_counts(np.array([[30, 0]], np.uint8), np.zeros((1, 2), np.uint8))

@@ -13,7 +13,9 @@ import pytest
 from PIL import Image
 
 from pss_bench.classes import voc_palette
-from pss_bench.data.labels import decode_index_png, read_index_png
+from pss_bench.data.labels import (
+    decode_index_png, decode_index_scanlines, read_index_png, read_index_scanlines,
+)
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
@@ -131,6 +133,13 @@ def test_decoder_equals_pillow(name, tmp_path):
     fast = decode_index_png(data)
     if fast is not None:  # when the fast path takes the file it must be exact too
         np.testing.assert_array_equal(fast, expected)
+    # the scorer's scanline layout: a zero column, then the same indices (fast path or Pillow's)
+    for lines in (decode_index_scanlines(data), read_index_scanlines(path)):
+        if lines is None:
+            continue
+        assert lines.dtype == np.uint8 and lines.shape == (expected.shape[0], expected.shape[1] + 1)
+        assert not lines[:, 0].any()
+        np.testing.assert_array_equal(lines[:, 1:], expected)
 
 
 def test_fast_path_takes_the_common_kinds():

@@ -2,8 +2,9 @@
 
 The one reader and writer of label PNGs: predictions, pseudo labels and PSS-Synth's ground truth are
 written by :func:`write_label_png`; :func:`open_index_png` is the shared first step of every reader
-(``data check``, :func:`read_label_png`), and :func:`decode_index_png` the fast path of the scorer,
-which falls back to Pillow for everything it does not handle. NumPy, Pillow and zlib-ng only.
+(``data check``, :func:`read_label_png`), and :func:`decode_index_scanlines` the fast path of the
+scorer (the indices with the PNG's filter-type column zeroed, no copy), which falls back to Pillow for
+everything it does not handle. NumPy, Pillow and zlib-ng only.
 
 Why a decoder of our own: label PNGs are tiny (a few kB for ~200 kpx) and almost all the time of
 Pillow, OpenCV (``cv2.imdecode``) and libspng (``pyspng``) goes into zlib's inflate. zlib-ng's
@@ -114,16 +115,22 @@ def _unfilter_c(height: int, width: int, raw: bytes) -> np.ndarray | None:
     return out
 
 
-def decode_index_png(data: bytes) -> np.ndarray | None:
-    """Decode the indices of an 8-bit palette (P) or greyscale (L) PNG, exactly as Pillow does.
+def decode_index_scanlines(data: bytes) -> np.ndarray | None:
+    """Decode the indices of an 8-bit palette (P) or greyscale (L) PNG in scanline layout.
+
+    Why this layout: PNG stores each row as a filter-type byte and the row's bytes. When no row is
+    filtered (what Pillow writes for label maps) the inflated bytes *are* this layout, so it costs
+    no copy; the scorer counts on it directly (the zero column only adds ``H`` pixels
+    ``(0, 0)``, which it subtracts).
 
     Args:
         data: the file's bytes.
     Returns:
-        ``(H, W)`` uint8 array (palette indices or grey values; palette and transparency chunks
-        do not change them), or None when this fast path does not handle the file: other colour
-        types or bit depths, interlacing, animation, or any damage. Callers then use Pillow
-        (:func:`open_index_png`), which decodes it or explains what is wrong.
+        ``(H, W + 1)`` uint8 array, possibly read-only: column 0 is zero, columns ``1:`` are the
+        indices exactly as Pillow decodes them (palette indices or grey values; palette and
+        transparency chunks do not change them); or None when this fast path does not handle the
+        file: other colour types or bit depths, interlacing, animation, or any damage. Callers
+        then use Pillow (:func:`open_index_png`), which decodes it or explains what is wrong.
     """
     header = png_header(data)
     if header is None:
@@ -145,11 +152,13 @@ def decode_index_png(data: bytes) -> np.ndarray | None:
         return None
     lines = np.frombuffer(raw, np.uint8).reshape(height, stride)
     kinds = lines[:, 0]
-    if int(kinds.max()) > 2:
-        return _unfilter_c(height, width, raw)
-    out = lines[:, 1:].copy()
     if not kinds.any():
-        return out
+        return lines
+    if int(kinds.max()) > 2:
+        return as_scanlines(_unfilter_c(height, width, raw))
+    lines = lines.copy()
+    lines[:, 0] = 0
+    out = lines[:, 1:]
     sub = np.flatnonzero(kinds == 1)
     if sub.size:  # Sub: each byte adds its left neighbour; uint8 cumsum is mod 256 like PNG
         out[sub] = np.cumsum(out[sub], axis=1, dtype=np.uint8)
@@ -157,18 +166,35 @@ def decode_index_png(data: bytes) -> np.ndarray | None:
     if up.any():  # Up: each row adds the decoded row above; a run of them is one cumsum
         edges = np.flatnonzero(np.diff(np.concatenate(([False], up, [False])).view(np.int8)))
         if edges.size > 2 * _MAX_FILTER_RUNS:
-            return _unfilter_c(height, width, raw)
+            return as_scanlines(_unfilter_c(height, width, raw))
         for start, stop in zip(edges[::2], edges[1::2]):
             block = np.cumsum(out[start:stop], axis=0, dtype=np.uint8)
             if start:
                 block += out[start - 1]
             out[start:stop] = block
+    return lines
+
+
+def as_scanlines(indices: np.ndarray | None) -> np.ndarray | None:
+    """``(H, W)`` indices -> ``(H, W + 1)`` scanline layout (zero first column); None stays None."""
+    if indices is None:
+        return None
+    out = np.zeros((indices.shape[0], indices.shape[1] + 1), np.uint8)
+    out[:, 1:] = indices
     return out
 
 
-def read_index_png(path: str | os.PathLike) -> np.ndarray:
-    """Read an 8-bit index PNG (mode P or L) as ``(H, W)`` uint8: :func:`decode_index_png`, or
-    Pillow for the files it does not handle.
+def decode_index_png(data: bytes) -> np.ndarray | None:
+    """Decode the indices of an 8-bit palette (P) or greyscale (L) PNG, exactly as Pillow does:
+    :func:`decode_index_scanlines` without its zero column, as a contiguous ``(H, W)`` uint8
+    array (writable), or None for the files it does not handle."""
+    lines = decode_index_scanlines(data)
+    return None if lines is None else lines[:, 1:].copy()
+
+
+def read_index_scanlines(path: str | os.PathLike) -> np.ndarray:
+    """Read an 8-bit index PNG (mode P or L) in scanline layout, ``(H, W + 1)`` uint8 with a zero
+    first column (:func:`decode_index_scanlines`, or Pillow for the files it does not handle).
 
     Raises:
         LabelError: the file is missing or unreadable, or not single-channel 8-bit.
@@ -178,10 +204,20 @@ def read_index_png(path: str | os.PathLike) -> np.ndarray:
             data = f.read()
     except OSError as err:
         raise LabelError(f"{path}: cannot read label image ({err.strerror or err})") from None
-    fast = decode_index_png(data)
+    fast = decode_index_scanlines(data)
     if fast is not None:
         return fast
-    return np.asarray(open_index_png(path), dtype=np.uint8)
+    return as_scanlines(np.asarray(open_index_png(path), dtype=np.uint8))
+
+
+def read_index_png(path: str | os.PathLike) -> np.ndarray:
+    """Read an 8-bit index PNG (mode P or L) as a contiguous ``(H, W)`` uint8 array: the
+    indices of :func:`read_index_scanlines`.
+
+    Raises:
+        LabelError: the file is missing or unreadable, or not single-channel 8-bit.
+    """
+    return read_index_scanlines(path)[:, 1:].copy()
 
 
 def invalid_values(label: np.ndarray) -> list[int]:

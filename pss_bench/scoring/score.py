@@ -1,9 +1,10 @@
 """Streaming, parallel scoring of a prediction folder or archive, and the score tables.
 
 Every photo is handled once, by a worker process: read the prediction's bytes (hashed for the
-submission digest), decode it and its label (:func:`pss_bench.data.labels.decode_index_png`, Pillow
-for the rare files it does not take), check it, and reduce the pair to ``(22, 21)`` joint counts
-by run length (:func:`pss_bench.evaluation.metrics.count_photo`). Only these counts travel back, in
+submission digest), decode it and its label in scanline layout, without a copy
+(:func:`pss_bench.data.labels.decode_index_scanlines`, Pillow for the rare files it does not take),
+check it, and reduce the pair to ``(22, 21)`` joint counts by run length over 8-pixel words
+(:func:`pss_bench.evaluation.metrics.count_photo`). Only these counts travel back, in
 photo order, so memory stays flat however many photos there are, and decoding runs on ``jobs``
 processes. Content problems are collected like structural ones; if any exist the counts are
 discarded and a single :class:`SubmissionError` lists them all, so a submission is either fully
@@ -157,9 +158,10 @@ class _PhotoOutcome:
 def _score_photo(task: PhotoTask, resize: str | None) -> _PhotoOutcome:
     """One photo to joint counts, or its problems. Never raises for bad input."""
     try:
-        gt = read_label(task.gt_path)
+        gt = read_label(task.gt_path)  # (H, W + 1) scanlines, column 0 zero
     except DataError as exc:
         return _PhotoOutcome(None, [], [str(exc)], None, False)
+    hw = (gt.shape[0], gt.shape[1] - 1)
     file_hash = None
     resized = False
     if task.pred_path is None:
@@ -172,17 +174,20 @@ def _score_photo(task: PhotoTask, resize: str | None) -> _PhotoOutcome:
             return _PhotoOutcome(None, [f"{task.display}: cannot be read ({exc.strerror or exc})"],
                                  [], None, False)
         file_hash = hashlib.sha256(data).hexdigest()
-        pred, problems = read_prediction(data, task.display, gt.shape, resize)
+        pred, problems = read_prediction(data, task.display, hw, resize)
         if pred is None:
             return _PhotoOutcome(None, problems, [], file_hash, False)
-        resized = resize is not None and _header_differs(data, gt.shape)
+        resized = resize is not None and _header_differs(data, hw)
+    # Counting on the scanlines avoids copying both maps; their zero column adds H pixels
+    # (GT 0, pred 0), taken off again here.
     counts, bad_pred, bad_gt = count_photo(gt, pred)
+    counts[0, 0] -= hw[0]
     problems, data_problems = [], []
     if bad_pred:
         problems.append(describe_bad_values(task.display, bad_pred))
     if bad_gt:
         data_problems.append(f"{task.gt_path}: ground truth has values that are neither 0-"
-                             f"{NUM_CLASSES - 1} nor 255: {invalid_gt_values(gt)}")
+                             f"{NUM_CLASSES - 1} nor 255: {invalid_gt_values(gt[:, 1:])}")
     if problems or data_problems:
         return _PhotoOutcome(None, problems, data_problems, file_hash, resized)
     return _PhotoOutcome(counts, [], [], file_hash, resized)

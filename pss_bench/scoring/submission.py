@@ -22,7 +22,9 @@ import numpy as np
 from PIL import Image
 
 from pss_bench.classes import NUM_CLASSES
-from pss_bench.data.labels import LabelError, decode_index_png, png_header, read_index_png
+from pss_bench.data.labels import (
+    LabelError, as_scanlines, decode_index_scanlines, png_header, read_index_scanlines,
+)
 from pss_bench.data.layout import VAL_LIST, ListFormatError, find_users, parse_list, user_dir
 
 # A prediction is decoded only when its header size equals the label's (or --resize nearest is
@@ -312,11 +314,13 @@ def read_prediction(data: bytes, display: str, label_hw: tuple[int, int],
         label_hw: ``(H, W)`` of the photo's label.
         resize: None (a size mismatch is an error) or ``"nearest"``.
     Returns:
-        ``(indices, problems)``: a ``(H, W)`` uint8 array and ``[]``, or ``None`` and the problems.
+        ``(indices, problems)``: the indices in scanline layout (``(H, W + 1)`` uint8, first
+        column zero, :func:`pss_bench.data.labels.decode_index_scanlines`) and ``[]``, or
+        ``None`` and the problems.
     """
     header = png_header(data)
     if header is not None and header[:2] == tuple(label_hw):
-        fast = decode_index_png(data)  # the common case; Pillow below explains everything else
+        fast = decode_index_scanlines(data)  # the common case; Pillow below explains everything else
         if fast is not None:
             return fast, []
     try:
@@ -359,18 +363,19 @@ def read_prediction(data: bytes, display: str, label_hw: tuple[int, int],
     if indices.dtype != np.uint8 or indices.shape != (h, w):
         problems.append(f"{display}: decoded to {indices.dtype} {indices.shape}, expected uint8 {(h, w)}")
         return None, problems
-    return indices, problems
+    return as_scanlines(indices), problems
 
 
 def read_label(path: str) -> np.ndarray:
-    """Read a ground-truth label (index PNG, values 0-20 and 255) as ``(H, W)`` uint8, with the
-    shared label reader (:func:`pss_bench.data.labels.read_index_png`).
+    """Read a ground-truth label (index PNG, values 0-20 and 255) in scanline layout, ``(H, W + 1)``
+    uint8 with a zero first column, with the shared label reader
+    (:func:`pss_bench.data.labels.read_index_scanlines`).
 
     Raises:
         DataError: the file is missing, unreadable or not a single-channel 8-bit image.
     """
     try:
-        return read_index_png(path)
+        return read_index_scanlines(path)
     except LabelError as exc:
         raise DataError(f"ground-truth label: {exc}") from None
 
