@@ -1,13 +1,17 @@
 """The PSS-Synth benchmark: every method on the ``synth`` preset, same users, seeds and budget.
 
-Each (method, seed) is one ``pss-bench run`` over the same PSS-Synth users, starting from the same
-stand-in weights (a source model pretrained on PSS-Synth's labelled source domain; built once and
-cached), with the same schedule. The script prints a Table-1-style FIoU table (users, Mean, a 95 %
+Each (method, seed) is one ``pss-bench run`` over the same PSS-Synth users, starting from the
+stand-in weights of its network (a source model pretrained on PSS-Synth's labelled source domain with
+one recipe; built once per architecture and cached: the plain PSPNet for most methods, the
+group-context PSPNet for PSS, MRNet's heads for MRNet), with the same schedule. A stage that repeats
+another benchmarked method exactly (MaxSquare's source model = ``source_only``, HIAST's warm-up =
+``adaptseg``, ...) reuses that method's finished run (:func:`share_finished_stages`); the ``min``
+column counts only what the method trained itself. The script prints a Table-1-style FIoU table (users, Mean, a 95 %
 bootstrap interval of the Mean over photos) and, per method, the paired difference to No-DA
 (``source_only``) with its 95 % interval; "beats No-DA" means the whole interval is above 0. Then it
 copies the records into ``--out`` (default ``leaderboard/results/pss-synth/``), where the leaderboard
 renders them in their own PSS-Synth section, and writes the same table as markdown
-(``leaderboard/PSS_SYNTH.md``).
+(``leaderboard/PSS_SYNTH_<backbone>.md``).
 
 Finished runs are reused: rerunning the command continues where it stopped.
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -50,6 +55,51 @@ def run_one(method: str, backbone: str, users: list[int], seed: int, work: Path,
         run(RunOptions(method=method, backbone=backbone, data_root=data_root, work_dir=str(work),
                        preset="synth", users=users, seed=seed, iters=iters, pretrained="auto"))
     return json.loads(record_path.read_text())
+
+
+def share_finished_stages(method: str, backbone: str, users: list[int], seed: int, work: Path,
+                          bench_root: Path, data_root: str) -> list[str]:
+    """Let ``method`` reuse the benchmark's finished runs that one of its stages repeats exactly.
+
+    A train stage that names another method and has no options of its own (no ``cfg_options``,
+    ``init_from`` or ``pseudo_labels``: MaxSquare's ``source`` = ``source_only``, HIAST's ``warmup`` =
+    ``adaptseg``, PSS step 2's ``s1`` = ``pss_s1``, MRNet's ``s1`` = ``mrnet_s1``) trains the same
+    config from the same stand-in with the same seed and schedule as that method's own run in this
+    benchmark. Its final checkpoint is hard-linked into ``work/id<k>/<stage>/`` with the harness's
+    ``done.json``, so the harness reuses it (the record lists the stage as ``reused``) instead of
+    training it again. Returns the names of the stages shared.
+    """
+    from pss_bench.harness.config import RunOptions
+    from pss_bench.harness.run import DONE, plan_stages
+
+    if (work / "result.json").is_file():
+        return []
+    opts = RunOptions(method=method, backbone=backbone, data_root=data_root, work_dir=str(work),
+                      preset="synth", users=users, seed=seed)
+    stages, _ = plan_stages(opts)
+    shared = []
+    for stage in stages:
+        other = stage.get("method")
+        if (len(stages) == 1 or stage.type != "train" or other in (None, method)
+                or any(stage.get(k) for k in ("cfg_options", "init_from", "pseudo_labels"))):
+            continue
+        source = bench_root / f"{other}_{backbone}_seed{seed}"
+        if not (source / "result.json").is_file():
+            continue
+        for user in users:
+            folder = work / f"id{user}" / stage.name
+            if (folder / DONE).is_file():
+                continue
+            checkpoint = Path(json.loads((source / f"id{user}" / DONE).read_text())["checkpoint"])
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / checkpoint.name
+            if not target.exists():
+                os.link(checkpoint, target)
+            shutil.copyfile(source / f"id{user}" / "config.py", folder / "config.py")
+            (folder / DONE).write_text(json.dumps(dict(user=user, stage=stage.name, method=other,
+                                                       checkpoint=str(target), shared_from=str(source))))
+        shared.append(f"{stage.name}={other}")
+    return shared
 
 
 def photo_fiou(pred_dir: Path, data_root: str, users: list[int]) -> dict[int, np.ndarray]:
@@ -88,9 +138,11 @@ def main() -> int:
     parser.add_argument("--iters", type=int, help="training iterations per user (default: the preset's)")
     parser.add_argument("--work", type=Path, default=ROOT / "work_dirs" / "bench_synth")
     parser.add_argument("--out", type=Path, default=ROOT / "leaderboard" / "results" / "pss-synth")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "leaderboard" / "PSS_SYNTH.md")
+    parser.add_argument("--markdown", type=Path, help="the table as markdown (default: "
+                        "leaderboard/PSS_SYNTH_<backbone>.md)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples of the intervals")
     args = parser.parse_args()
+    args.markdown = args.markdown or ROOT / "leaderboard" / f"PSS_SYNTH_{args.backbone}.md"
     if len(args.users) < 2:
         parser.error("--users: the benchmark needs at least 2 users (5 or more for a table)")
 
@@ -114,7 +166,9 @@ def main() -> int:
         for seed in args.seeds:
             t0 = time.time()
             work = args.work / f"{method}_{args.backbone}_seed{seed}"
-            print(f"[bench_synth] {method} seed {seed}", flush=True)
+            shared = share_finished_stages(method, args.backbone, args.users, seed, work, args.work, data_root)
+            print(f"[bench_synth] {method} seed {seed}" + (f" (reusing {', '.join(shared)})" if shared else ""),
+                  flush=True)
             record = run_one(method, args.backbone, args.users, seed, work, data_root, args.iters)
             minutes[method] = minutes.get(method, 0.0) + (time.time() - t0) / 60
             rows.setdefault(method, []).append(record)

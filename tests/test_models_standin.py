@@ -13,7 +13,7 @@ from pss_bench.data.synth import generate
 from pss_bench.models.standin import (Recipe, build_standin, cache_key, is_standin, standin_info,
                                       standin_path, train_standin)
 
-TINY = Recipe(batch_size=2, crop=32, short_side=40, iters=2, warmup_iters=1, threads=1)
+TINY = Recipe(batch_size=2, crop=32, short_side=40, iters=2, warmup_iters=1)
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,9 @@ def synth_root(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_same_seed_same_weights_other_seed_differs(synth_root):
-    a, _ = train_standin("vgg16", synth_root, seed=3, recipe=TINY, progress=False)
-    b, _ = train_standin("vgg16", synth_root, seed=3, recipe=TINY, progress=False)
-    c, _ = train_standin("vgg16", synth_root, seed=4, recipe=TINY, progress=False)
+    a, _ = train_standin("vgg16", synth_root, seed=3, recipe=TINY, progress=False, threads=1)
+    b, _ = train_standin("vgg16", synth_root, seed=3, recipe=TINY, progress=False, threads=1)
+    c, _ = train_standin("vgg16", synth_root, seed=4, recipe=TINY, progress=False, threads=1)
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert sa.keys() == sb.keys() and any(k.startswith("decode_head.") for k in sa)
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -69,7 +69,7 @@ def test_run_from_standin_initialises_and_records_it(monkeypatch, tmp_path, synt
     from pss_bench.harness.run import run
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path / "cache"))
-    recipe = Recipe(batch_size=4, crop=32, short_side=48, iters=4, warmup_iters=1, threads=1)
+    recipe = Recipe(batch_size=4, crop=32, short_side=48, iters=4, warmup_iters=1)
     path = build_standin("vgg16", 0, recipe, data_root=synth_root, progress=False, log=None)
     opts = RunOptions(method="advent", backbone="vgg16", data_root=str(synth_root),
                       work_dir=str(tmp_path / "work"), users=[1], iters=2, batch_size=2, crop=32,
@@ -81,3 +81,38 @@ def test_run_from_standin_initialises_and_records_it(monkeypatch, tmp_path, synt
     assert sorted((tmp_path / "work" / "predictions" / "id1").glob("*.png"))
     saved = json.loads((tmp_path / "work" / "result.json").read_text())
     assert saved["pretrained"] == record["pretrained"]
+
+
+def test_each_architecture_gets_its_own_standin(monkeypatch, tmp_path):
+    """Methods on the plain PSPNet share one stand-in; the group-context PSPNet (pss_s1) and MRNet's
+    heads get their own, so their heads start source-trained too (not randomly initialised)."""
+    from pss_bench.commands.pretrain import method_segmentor
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
+    plain = standin_path("vgg16", 0, TINY)
+    assert plain.name.startswith("standin-vgg16-pspnet-")
+    for method in ("source_only", "advent", "maxsquare", "hiast"):
+        assert standin_path("vgg16", 0, TINY, segmentor=method_segmentor(method, "vgg16")) == plain, method
+    group = standin_path("vgg16", 0, TINY, segmentor=method_segmentor("pss_s2", "vgg16"))
+    mrnet = standin_path("vgg16", 0, TINY, segmentor=method_segmentor("mrnet", "vgg16"))
+    assert group.name.startswith("standin-vgg16-pspgroup-") and mrnet.name.startswith("standin-vgg16-mrnet-")
+    assert len({plain, group, mrnet}) == 3
+
+
+@pytest.mark.slow
+def test_group_context_standin_fills_the_whole_segmentor(monkeypatch, tmp_path, synth_root):
+    """A pss_s1 stand-in holds every tensor of pss_s1's segmentor (group module and classifier too)."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from pss_bench.commands.pretrain import method_segmentor
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path / "cache"))
+    segmentor = method_segmentor("pss_s1", "vgg16")
+    path = build_standin("vgg16", 0, TINY, data_root=synth_root, progress=False, log=None, segmentor=segmentor)
+    assert standin_info(path)["architecture"] == "pspgroup"
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    init_default_scope("mmseg")
+    model = MODELS.build(dict(segmentor, init_cfg=None))
+    result = model.load_state_dict(state, strict=True)  # raises on any missing or unexpected key
+    assert not result.missing_keys and any("group_context" in k for k in state)

@@ -17,8 +17,12 @@ def register(subparsers) -> None:
                     "source domain of the embedded PSS-Synth data (VOC2012/ only, never users' photos) "
                     "and cache it under $PSS_BENCH_CACHE/standin/. `pss-bench run` on the synth data "
                     "uses it when no ImageNet file is found; a cached stand-in is reused.",
-        examples=["pss-bench pretrain --backbone resnet50", "pss-bench pretrain --backbone vgg16 --seed 1 --force"])
+        examples=["pss-bench pretrain --backbone resnet50", "pss-bench pretrain --backbone vgg16 --seed 1 --force",
+                  "pss-bench pretrain --backbone resnet50 --method pss_s1"])
     p.add_argument("--backbone", required=True, choices=sorted(BACKBONES), help="the stand-in's backbone")
+    p.add_argument("--method", default=None,
+                   help="build the stand-in of this method's network (e.g. pss_s1: the group-context "
+                        "PSPNet; mrnet: MRNet's heads); default: the plain PSPNet")
     p.add_argument("--seed", type=int, default=0, help="training seed (part of the cache key)")
     p.add_argument("--force", action="store_true", help="retrain even when the cached file exists")
     p.set_defaults(func=main)
@@ -29,16 +33,36 @@ def main(args: argparse.Namespace) -> int:
     from pss_bench.harness.runner import silence_known_warnings
 
     silence_known_warnings()
-    path = standin_path(args.backbone, args.seed)
+    try:
+        segmentor = method_segmentor(args.method, args.backbone) if args.method else None
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        print(f"error: --method {args.method}: {err}", file=sys.stderr)
+        return 2
+    path = standin_path(args.backbone, args.seed, segmentor=segmentor)
     if path.is_file() and is_standin(path) and not args.force:
         info = standin_info(path)
         print(f"[pss-bench] stand-in already cached: {path} (sha256 {info['sha256']}; "
               f"{info['minutes']} min to build; --force rebuilds it)")
         return 0
     try:
-        path = build_standin(args.backbone, args.seed, force=args.force)
+        path = build_standin(args.backbone, args.seed, force=args.force, segmentor=segmentor)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(path)
     return 0
+
+
+def method_segmentor(method: str, backbone: str) -> dict | None:
+    """The segmentor config that ``method``'s run initialises from ``--pretrained``."""
+    from pss_bench.data.synth import default_synth_root
+    from pss_bench.harness.config import RunOptions
+    from pss_bench.harness.preflight import initialised_segmentor
+    from pss_bench.harness.run import plan_stages
+    from pss_bench.methods import METHODS
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method; choose from {', '.join(sorted(METHODS))}")
+    opts = RunOptions(method=method, backbone=backbone, data_root=str(default_synth_root()), work_dir=".")
+    stages, options = plan_stages(opts)
+    return initialised_segmentor(opts, stages, options, [1])

@@ -45,7 +45,8 @@ class RunOptions:
                     checkpoint_interval=min(p.checkpoint_interval, iters))
 
 
-def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | None = None) -> str | None:
+def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | None = None,
+                       segmentor: dict | None = None) -> str | None:
     """The weights file for ``spec``, or None for random initialisation.
 
     ``none`` = random init (asked for). ``auto`` = the standard ImageNet file in the torch hub cache
@@ -64,7 +65,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
     if spec.strip().lower() == "standin":
         from pss_bench.models.standin import build_standin
 
-        return str(build_standin(backbone))
+        return str(build_standin(backbone, segmentor=segmentor))
     if spec == "auto":
         default = hub_checkpoint_dir() / DEFAULT_CHECKPOINTS[backbone]
         if default.is_file():
@@ -72,7 +73,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
         if preset in ("demo", "synth") or _is_embedded_synth(data_root):
             from pss_bench.models.standin import build_standin
 
-            return str(build_standin(backbone))
+            return str(build_standin(backbone, segmentor=segmentor))
         raise PretrainedWeightsNotFound(
             f"no ImageNet weights for {backbone}: pass --pretrained PATH, put {default.name} in "
             f"{default.parent}, or pass --pretrained none for a randomly initialised backbone")

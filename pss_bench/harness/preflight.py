@@ -157,6 +157,25 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
     return out
 
 
+def initialised_segmentor(opts: RunOptions, stages: list[Stage], stage_options: dict,
+                           users: list[int]) -> dict | None:
+    """The segmentor config that ``--pretrained`` initialises: that of the first train stage not
+    initialised from an earlier stage (a stand-in is trained for this architecture). None when it
+    cannot be built (the stage loop below reports why)."""
+    from pss_bench.harness.config import build_config, find_segmentor
+    from pss_bench.harness.run import stage_cfg_options
+
+    for stage in (s for s in stages if s.type == "train" and not s.get("init_from")):
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg = build_config(opts, users[:1] or [1], tmp, None, method=stage.get("method") or opts.method,
+                                   cfg_options=stage_cfg_options(stage, stage_options))
+            return find_segmentor(cfg.model)
+        except Exception:  # noqa: BLE001  (reported with its stage below)
+            return None
+    return None
+
+
 def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan:
     """Check everything ``run(opts)`` needs before it trains (see the module docstring).
 
@@ -200,7 +219,8 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
 
     pretrained = None
     try:
-        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset, opts.data_root)
+        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset, opts.data_root,
+                                        segmentor=initialised_segmentor(opts, stages, stage_options, users))
     except (FileNotFoundError, PretrainedWeightsError) as err:
         problems.append(f"--pretrained {opts.pretrained}: {err}")
 

@@ -29,15 +29,15 @@ PRESETS: dict[str, Preset] = {
     # Same recipe, shrunk so that `pss-bench run` finishes within minutes on a 2-core CPU: the
     # poly schedule keeps the released 120/250 stop ratio. Without ImageNet weights it adapts from
     # the PSS-Synth source-only stand-in (pss_bench/models/standin.py, docs/standin_weights.md), so
-    # it can be short; 32-px crops and a test short side of 48 px match the stand-in's training
+    # it can be short; 48-px crops and a test short side of 72 px match the stand-in's training
     # scale, batch 4 keeps BatchNorm's batch statistics usable. With --pretrained none (random
     # init) its scores sit at the all-background floor. Only the final checkpoint is written
     # (Runner checkpoints of ResNet-50 + optimiser state are ~450 MB).
-    "demo": Preset("demo", crop=32, batch_size=4, iters=40, poly_iters=83, users=(1, 2),
+    "demo": Preset("demo", crop=48, batch_size=4, iters=40, poly_iters=83, users=(1, 2),
                    num_workers=0, log_interval=10, checkpoint_interval=40),
     # The PSS-Synth benchmark (benchmarks/bench_synth.py): the demo's sizes and schedule over five
     # users, so every method gets the same budget from the same stand-in; a few minutes per method
     # on 2 cores.
-    "synth": Preset("synth", crop=32, batch_size=4, iters=40, poly_iters=83, users=(1, 2, 3, 4, 5),
+    "synth": Preset("synth", crop=48, batch_size=4, iters=40, poly_iters=83, users=(1, 2, 3, 4, 5),
                     num_workers=0, log_interval=10, checkpoint_interval=40),
 }

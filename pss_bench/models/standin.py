@@ -41,42 +41,43 @@ STANDIN_VERSION = 1  # bump when the training code changes what a recipe produce
 class Recipe:
     """How a stand-in is trained. Every field enters the cache key."""
 
-    # Samples per step: many small crops give BN stable batch statistics and a smooth gradient.
-    batch_size: int = 16
-    # Square training crop (pixels). Synth images are 96-192 px on their long side; 64-px crops of
-    # images at about the demo's test scale hold whole objects and keep a ResNet-50 step cheap.
-    crop: int = 32
+    # Samples per step: BN's batch statistics (incl. the PSP 1x1-pool branch) need several images;
+    # more, smaller steps learn faster per CPU-second than fewer large ones.
+    batch_size: int = 8
+    # Square training crop (pixels). 48-px crops (6x6 logits at stride 8) hold whole objects of the
+    # 96-192 px synth images at the demo's scale; 32 px (4x4 logits) learnt too coarse a map.
+    crop: int = 48
     # Images are resized so that their short side is ``short_side * U(ratio_range)``: the demo
-    # preset predicts at a short side of 1.5 x its crop (96 px for 64-px crops), so training
-    # covers that scale with jitter on both sides.
-    short_side: int = 48
+    # preset predicts at a short side of 1.5 x its crop (72 px for 48-px crops), so training
+    # covers that scale with jitter on both sides (32-96 px).
+    short_side: int = 64
     ratio_range: tuple[float, float] = (0.5, 1.5)
-    # Optimiser steps. The one-time cost is about iters x batch_size x 0.1 s on 2 CPU cores.
-    iters: int = 300
+    # Optimiser steps (the one-time cost: docs/standin_weights.md has minutes per backbone).
+    iters: int = 1600
     # AdamW converges from random init far faster than the released SGD 2.5e-3 (which is tuned for
     # fine-tuning ImageNet weights); weight decay only on conv/linear weights, not on BN or biases.
     lr: float = 2e-3
     weight_decay: float = 1e-2
     betas: tuple[float, float] = (0.9, 0.999)
     # Linear warm-up (Adam's early steps from random init are large), then cosine decay to 0.
-    warmup_iters: int = 30
+    warmup_iters: int = 50
     # Generic photometric jitter (mmseg's PhotoMetricDistortion: brightness, contrast, saturation,
     # hue), as ImageNet training uses colour augmentation. It models no particular user's style.
     photometric: bool = True
-    # Threads for the loop (the machine has 2 cores); also part of determinism.
-    threads: int = 1
 
 
 DEFAULT_RECIPES: dict[str, Recipe] = {
-    # docs/standin_weights.md: 150 steps took 9.7 min on a busy 2-core machine (ResNet-50 PSP steps
-    # cost about twice VGG-16's here); 300 would double the one-time cost.
-    "resnet50": Recipe(iters=150),
-    # 300 steps: 26 min on a busy machine (load 3-10), better than its 150-step snapshot.
-    "vgg16": Recipe(iters=300),
+    # docs/standin_weights.md#chosen-recipe: minutes and scores per backbone.
+    "resnet50": Recipe(iters=800),
+    "vgg16": Recipe(iters=1600),
 }
 """The recipe :func:`build_standin` uses per backbone unless given one."""
 
 DATA_SEED = 0  # the embedded PSS-Synth dataset the stand-in is trained on (paths.default_synth_root)
+
+# Short names of the segmentor architectures in stand-in file names (by main decode head type).
+_ARCH_NAMES = {"ReleasedPSPHead": "pspnet", "PSPHead": "pspnet-mmseg", "PSPGroupHead": "pspgroup",
+               "MRNetHead": "mrnet"}
 
 
 def _model_config(backbone: str):
@@ -90,16 +91,41 @@ def _model_config(backbone: str):
     return Config.fromfile(str(configs_dir() / "_base_" / "models" / names[backbone]))
 
 
+def _plain(segmentor) -> dict:
+    """``segmentor`` (a config dict) as a plain dict without the keys the harness sets per run
+    (initialisation, the preprocessor's pad size): they do not change what the stand-in learns."""
+    if hasattr(segmentor, "to_dict"):
+        segmentor = segmentor.to_dict()
+    segmentor = json.loads(json.dumps(segmentor, default=str))
+    segmentor.pop("init_cfg", None)
+    segmentor.pop("pretrained", None)
+    segmentor.get("backbone", {}).pop("init_cfg", None)
+    segmentor.get("data_preprocessor", {}).pop("size", None)
+    return segmentor
+
+
+def default_segmentor(backbone: str) -> dict:
+    """The plain PSPNet of ``backbone`` (``configs/_base_/models/pspnet_<backbone>.py``)."""
+    return _plain(_model_config(backbone).model)
+
+
+def architecture_name(segmentor: dict) -> str:
+    """A short name of a segmentor's architecture for file names: ``pspnet``, ``pspgroup``, ``mrnet``."""
+    heads = segmentor["decode_head"]
+    head = heads[-1] if isinstance(heads, (list, tuple)) else heads
+    name = _ARCH_NAMES.get(head["type"], head["type"].lower())
+    return name if segmentor.get("auxiliary_head") or isinstance(heads, (list, tuple)) else name + "-noaux"
+
+
 def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
-              data_seed: int = DATA_SEED) -> str:
-    """16 hex digits over everything the stand-in depends on."""
+              data_seed: int = DATA_SEED, segmentor: dict | None = None) -> str:
+    """16 hex digits over everything the stand-in depends on (``segmentor``: None = the plain PSPNet)."""
     from pss_bench.data.synth import SYNTH_VERSION
 
     recipe = recipe or DEFAULT_RECIPES[backbone]
-    model = _model_config(backbone).model
+    model = default_segmentor(backbone) if segmentor is None else _plain(segmentor)
     payload = dict(version=STANDIN_VERSION, synth=SYNTH_VERSION, data_seed=data_seed, backbone=backbone,
-                   model=model.to_dict() if hasattr(model, "to_dict") else dict(model),
-                   recipe=asdict(recipe), seed=seed)
+                   model=model, recipe=asdict(recipe), seed=seed)
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -111,9 +137,12 @@ def standin_dir() -> Path:
 
 
 def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
-                 data_seed: int = DATA_SEED) -> Path:
-    """Where the stand-in for these inputs is (or will be) cached."""
-    return standin_dir() / f"standin-{backbone}-{cache_key(backbone, seed, recipe, data_seed)}.pth"
+                 data_seed: int = DATA_SEED, segmentor: dict | None = None) -> Path:
+    """Where the stand-in for these inputs is (or will be) cached:
+    ``standin-<backbone>-<architecture>-<key>.pth``."""
+    model = default_segmentor(backbone) if segmentor is None else _plain(segmentor)
+    key = cache_key(backbone, seed, recipe, data_seed, model)
+    return standin_dir() / f"standin-{backbone}-{architecture_name(model)}-{key}.pth"
 
 
 def is_standin(path: str | os.PathLike) -> bool:
@@ -177,9 +206,15 @@ def _seed_everything(seed: int) -> None:
 
 
 def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, recipe: Recipe | None = None,
-                  progress: bool = True, on_step=None):
-    """Train the plain segmentor on the source domain of ``data_root``; returns ``(model, stats)``.
+                  progress: bool = True, on_step=None, segmentor: dict | None = None,
+                  threads: int | None = None):
+    """Train a segmentor on the source domain of ``data_root``; returns ``(model, stats)``.
 
+    ``segmentor``: the plain segmentor config to train (None = the backbone's PSPNet); a method
+    whose network differs (the group-context PSPNet, MRNet's heads) gets a stand-in of its own.
+    ``threads``: torch threads for the loop (None = torch's default, one per core). Like the CPU and
+    the torch build, it changes the last bits of the weights, not the recipe: it is recorded in the
+    sidecar, not in the cache key.
     ``on_step(step, model, minutes)``: called after each optimiser step (e.g. to keep snapshots for
     a quality-vs-minutes curve); it must not change the model.
     """
@@ -197,12 +232,13 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
 
     recipe = recipe or DEFAULT_RECIPES[backbone]
     init_default_scope("mmseg")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
+    previous_threads = torch.get_num_threads()
+    threads = threads or previous_threads
+    torch.set_num_threads(threads)
     try:
         _seed_everything(seed)
-        model_cfg = _model_config(backbone).model
-        model_cfg.data_preprocessor["size"] = (recipe.crop, recipe.crop)
+        model_cfg = default_segmentor(backbone) if segmentor is None else _plain(segmentor)
+        model_cfg["data_preprocessor"] = dict(model_cfg["data_preprocessor"], size=(recipe.crop, recipe.crop))
         model = MODELS.build(model_cfg)
         with _quiet_logger():
             model.init_weights()
@@ -218,7 +254,7 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
         order: list[int] = []
         started, losses = time.time(), []
         bar = tqdm(range(recipe.iters), disable=not progress, unit="step", dynamic_ncols=True,
-                   desc=f"[pss-bench] stand-in {backbone} (once, cached)")
+                   desc=f"[pss-bench] stand-in {backbone} {architecture_name(model_cfg)} (once, cached)")
         for step in bar:
             while len(order) < recipe.batch_size:  # epochs of seeded permutations
                 order.extend(order_rng.permutation(len(dataset)).tolist())
@@ -239,17 +275,18 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
         bar.close()
         model.eval()
         stats = dict(minutes=round((time.time() - started) / 60, 2),
-                     final_loss=round(float(np.mean(losses[-20:])), 4), images=len(dataset))
+                     final_loss=round(float(np.mean(losses[-20:])), 4), images=len(dataset), threads=threads)
         return model, stats
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(previous_threads)
 
 
 def build_standin(backbone: str, seed: int = 0, recipe: Recipe | None = None, *, force: bool = False,
                   data_root: str | os.PathLike | None = None, progress: bool = True,
-                  log=print) -> Path:
+                  log=print, segmentor: dict | None = None) -> Path:
     """The cached stand-in for ``backbone``; trains and writes it first when absent (or ``force``).
 
+    ``segmentor``: the plain segmentor config it is for (None = the backbone's PSPNet).
     ``data_root``: a PSS-Synth root to train on (default: the embedded dataset, generated if needed).
     A non-default ``data_root`` is part of the cache key through its path.
     """
@@ -258,33 +295,37 @@ def build_standin(backbone: str, seed: int = 0, recipe: Recipe | None = None, *,
     recipe = recipe or DEFAULT_RECIPES[backbone]
     if data_root is None:
         data_root = ensure_default_data(DATA_SEED, quiet=not progress)
-        path = standin_path(backbone, seed, recipe)
+        path = standin_path(backbone, seed, recipe, segmentor=segmentor)
     else:
         tag = hashlib.sha256(str(Path(data_root).resolve()).encode()).hexdigest()[:8]
-        path = standin_path(backbone, seed, recipe).with_name(
-            standin_path(backbone, seed, recipe).stem + f"-data{tag}.pth")
+        path = standin_path(backbone, seed, recipe, segmentor=segmentor)
+        path = path.with_name(path.stem + f"-data{tag}.pth")
     if path.is_file() and is_standin(path) and not force:
         return path
     if log:
-        log(f"[pss-bench] pretraining the {backbone} stand-in on the PSS-Synth source domain "
+        arch = architecture_name(default_segmentor(backbone) if segmentor is None else _plain(segmentor))
+        log(f"[pss-bench] pretraining the {backbone} {arch} stand-in on the PSS-Synth source domain "
             f"(VOC2012/ only; {recipe.iters} steps of {recipe.batch_size} x {recipe.crop}px). "
             f"This happens once; it is cached as {path}")
-    model, stats = train_standin(backbone, data_root, seed, recipe, progress=progress)
-    meta = write_standin(path, model, backbone, seed, recipe, data_root, stats)
+    model, stats = train_standin(backbone, data_root, seed, recipe, progress=progress, segmentor=segmentor)
+    meta = write_standin(path, model, backbone, seed, recipe, data_root, stats, segmentor=segmentor)
     if log:
         log(f"[pss-bench] stand-in written: {path} ({stats['minutes']} min, final loss "
             f"{stats['final_loss']}, sha256 {meta['sha256'][:12]})")
     return path
 
 
-def write_standin(path: Path, model, backbone: str, seed: int, recipe: Recipe, data_root, stats: dict) -> dict:
+def write_standin(path: Path, model, backbone: str, seed: int, recipe: Recipe, data_root, stats: dict,
+                  segmentor: dict | None = None) -> dict:
     """Write ``model``'s state dict to ``path`` atomically (temporary file + rename), sidecar first."""
     import torch
 
     from pss_bench.io import atomic_output, atomic_write_text, sha256_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = dict(kind="pss-bench stand-in", backbone=backbone, seed=seed, key=cache_key(backbone, seed, recipe),
+    model_cfg = default_segmentor(backbone) if segmentor is None else _plain(segmentor)
+    meta = dict(kind="pss-bench stand-in", backbone=backbone, architecture=architecture_name(model_cfg),
+                seed=seed, key=cache_key(backbone, seed, recipe, segmentor=model_cfg),
                 recipe=json.loads(json.dumps(asdict(recipe))), standin_version=STANDIN_VERSION,
                 data_root=str(data_root), torch=str(torch.__version__), **stats)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -301,5 +342,6 @@ def with_recipe(backbone: str, **changes) -> Recipe:
     return replace(DEFAULT_RECIPES[backbone], **changes)
 
 
-__all__ = ["DEFAULT_RECIPES", "Recipe", "STANDIN_VERSION", "build_standin", "cache_key", "is_standin",
+__all__ = ["DEFAULT_RECIPES", "Recipe", "STANDIN_VERSION", "architecture_name", "build_standin", "cache_key",
+           "default_segmentor", "is_standin",
            "standin_dir", "standin_info", "standin_path", "train_standin", "with_recipe"]
