@@ -13,7 +13,8 @@ copies the records into ``--out`` (default ``leaderboard/results/pss-synth/``), 
 renders them in their own PSS-Synth section, and writes the same table as markdown
 (``leaderboard/PSS_SYNTH_<backbone>.md``).
 
-Finished runs are reused: rerunning the command continues where it stopped.
+Finished runs are reused and an interrupted one is resumed: rerunning the command continues where
+it stopped.
 
 Usage: ``python benchmarks/bench_synth.py [--methods all|a,b,...] [--backbone resnet50]
 [--users 1-5] [--seeds 0[,1,...]] [--work work_dirs/bench_synth] [--bootstrap 1000]``
@@ -44,16 +45,21 @@ def parse_users(text: str) -> list[int]:
 
 
 def run_one(method: str, backbone: str, users: list[int], seed: int, work: Path, data_root: str,
-            iters: int | None) -> dict:
-    """The record of one (method, seed) run, training it unless a finished one is in ``work``."""
+            iters: int | None, bench_root: Path) -> dict:
+    """The record of one (method, seed) run, training it unless a finished one is in ``work``; an
+    interrupted run is resumed (``--resume``), and stages another benchmarked method already ran
+    are shared (:func:`share_finished_stages`)."""
     from pss_bench.harness.config import RunOptions
-    from pss_bench.harness.run import run
+    from pss_bench.harness.run import RUN_STATE, run
 
     record_path = work / "result.json"
     if not record_path.is_file():
-        shutil.rmtree(work, ignore_errors=True)  # an interrupted run restarts (its seed fixes it)
+        resume = (work / RUN_STATE).is_file()
+        shared = share_finished_stages(method, backbone, users, seed, work, bench_root, data_root)
+        print(f"[bench_synth] {method} seed {seed}: " + ("resuming" if resume else "training")
+              + (f", reusing {', '.join(shared)}" if shared else ""), flush=True)
         run(RunOptions(method=method, backbone=backbone, data_root=data_root, work_dir=str(work),
-                       preset="synth", users=users, seed=seed, iters=iters, pretrained="auto"))
+                       preset="synth", users=users, seed=seed, iters=iters, pretrained="auto", resume=resume))
     return json.loads(record_path.read_text())
 
 
@@ -166,10 +172,7 @@ def main() -> int:
         for seed in args.seeds:
             t0 = time.time()
             work = args.work / f"{method}_{args.backbone}_seed{seed}"
-            shared = share_finished_stages(method, args.backbone, args.users, seed, work, args.work, data_root)
-            print(f"[bench_synth] {method} seed {seed}" + (f" (reusing {', '.join(shared)})" if shared else ""),
-                  flush=True)
-            record = run_one(method, args.backbone, args.users, seed, work, data_root, args.iters)
+            record = run_one(method, args.backbone, args.users, seed, work, data_root, args.iters, args.work)
             minutes[method] = minutes.get(method, 0.0) + (time.time() - t0) / 60
             rows.setdefault(method, []).append(record)
             photos[method].append(photo_fiou(work / "predictions", data_root, args.users))

@@ -205,6 +205,13 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _main_accuracy(log_vars: dict) -> float:
+    """Pixel accuracy (percent) of the main head in a batch: ``decode.acc_seg``, or the last stage's
+    ``decode_<i>.acc_seg`` of a cascade (the group-context PSPNet)."""
+    keys = sorted(k for k in log_vars if k.startswith("decode") and k.endswith(".acc_seg"))
+    return float(log_vars[keys[-1]]) if keys else float("nan")
+
+
 def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, recipe: Recipe | None = None,
                   progress: bool = True, on_step=None, segmentor: dict | None = None,
                   threads: int | None = None):
@@ -271,7 +278,7 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
                 on_step(step + 1, model, (time.time() - started) / 60)
             if step % 10 == 0 or step == recipe.iters - 1:
                 bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}",
-                                acc=f"{float(log_vars.get('decode.acc_seg', float('nan'))):.1f}")
+                                acc=f"{_main_accuracy(log_vars):.1f}")
         bar.close()
         model.eval()
         stats = dict(minutes=round((time.time() - started) / 60, 2),

@@ -1,0 +1,58 @@
+"""benchmarks/bench_synth.py: a stage that repeats another benchmarked method is shared, not retrained."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_synth", ROOT / "benchmarks" / "bench_synth.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _finished_run(root: Path, method: str, users: list[int]) -> None:
+    """A benchmarked single-stage run as the harness leaves it: result.json, id<k>/done.json + checkpoint."""
+    work = root / f"{method}_vgg16_seed0"
+    for user in users:
+        folder = work / f"id{user}"
+        folder.mkdir(parents=True)
+        (folder / "iter_40.pth").write_bytes(f"weights of {method} user {user}".encode())
+        (folder / "config.py").write_text(f"# {method}\n")
+        (folder / "done.json").write_text(json.dumps(dict(users=[user], method=method,
+                                                          checkpoint=str(folder / "iter_40.pth"))))
+    (work / "result.json").write_text("{}")
+
+
+def test_identical_stage_is_linked_with_a_done_marker(bench, tmp_path):
+    _finished_run(tmp_path, "adaptseg", [1, 2])
+    work = tmp_path / "hiast_vgg16_seed0"
+    shared = bench.share_finished_stages("hiast", "vgg16", [1, 2], 0, work, tmp_path, str(tmp_path))
+    assert shared == ["warmup=adaptseg"]
+    for user in (1, 2):
+        folder = work / f"id{user}" / "warmup"
+        done = json.loads((folder / "done.json").read_text())
+        assert Path(done["checkpoint"]).read_bytes() == f"weights of adaptseg user {user}".encode()
+        assert Path(done["checkpoint"]).parent == folder and done["method"] == "adaptseg"
+    # the later rounds (init_from / pseudo_labels) are never shared
+    assert sorted(p.name for p in (work / "id1").iterdir()) == ["warmup"]
+
+
+def test_nothing_shared_without_a_finished_run_or_for_stages_with_options(bench, tmp_path):
+    (tmp_path / "adaptseg_vgg16_seed0").mkdir()  # started, not finished: no result.json
+    work = tmp_path / "hiast_vgg16_seed0"
+    assert bench.share_finished_stages("hiast", "vgg16", [1], 0, work, tmp_path, str(tmp_path)) == []
+    assert not work.exists()
+    _finished_run(tmp_path, "fda", [1])
+    # fda_mbt's b001/b005 set model.betas; b009 is plain fda and may be shared
+    assert bench.share_finished_stages("fda_mbt", "vgg16", [1], 0, tmp_path / "mbt", tmp_path,
+                                       str(tmp_path)) == ["b009=fda"]
+    # a one-stage method is its own run
+    assert bench.share_finished_stages("advent", "vgg16", [1], 0, tmp_path / "adv", tmp_path, str(tmp_path)) == []
