@@ -116,3 +116,4 @@ def test_group_context_standin_fills_the_whole_segmentor(monkeypatch, tmp_path, 
     model = MODELS.build(dict(segmentor, init_cfg=None))
     result = model.load_state_dict(state, strict=True)  # raises on any missing or unexpected key
     assert not result.missing_keys and any("group_context" in k for k in state)
+
