@@ -65,7 +65,7 @@ def tables(markdown: str) -> dict[str, list[list[str]]]:
 
 
 def entry_name(cell: str) -> str:
-    return cell.rstrip(" †‡§¶‖").replace("\\|", "|")
+    return cell.rstrip(" †‡§¶‖◊").replace("\\|", "|")
 
 
 def by_name(rows: list[list[str]]) -> dict[str, list[str]]:
@@ -379,3 +379,15 @@ def test_shipped_leaderboard_is_up_to_date(tmp_path):
     assert (tmp_path / "index.html").read_text() == (repo / "index.html").read_text()
     for path in (tmp_path / "csv").iterdir():
         assert path.read_text() == (repo / "csv" / path.name).read_text()
+
+
+def test_rows_from_standin_weights_are_marked(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    _write(folder, "s.json", "Standin", {1: _user(30.0, 12.0), 2: _user(40.0, 14.0)},
+           extra=dict(standin=dict(backbone="resnet50", architecture="pspnet", sha256="c" * 64)))
+    _write(folder, "i.json", "Imagenet", {1: _user(31.0, 12.0), 2: _user(41.0, 14.0)})
+    text = render_leaderboard(folder, None, tmp_path / "LB.md", figures=False).read_text()
+    rows = by_name(tables(text)["pss-pss2021-users-1-2-fiou-resnet50"])
+    assert rows["Standin"][0].endswith("◊") and not rows["Imagenet"][0].endswith("◊")
+    assert "- ◊ initialised from a stand-in" in text

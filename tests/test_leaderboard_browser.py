@@ -49,7 +49,7 @@ def _rows(dom: str, table_id: str) -> list[tuple[str, list[str]]]:
     out = []
     for row in re.findall(r"<tr data-i=\"\d+\">(.*?)</tr>", table, re.S):
         cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-        out.append((cells[0].rstrip("†‡§¶‖"), cells[1:]))
+        out.append((cells[0].rstrip("†‡§¶‖◊"), cells[1:]))
     return out
 
 

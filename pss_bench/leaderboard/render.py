@@ -38,6 +38,8 @@ MARKERS = (
     ("target", "‡", "checkpoint selected on the target labels, i.e. on the evaluation set itself "
                     "(as the released PSS code does); optimistic"),
     ("random", "§", "trained from random initialisation (no ImageNet weights)"),
+    ("standin", "◊", "initialised from a stand-in: the method's network pretrained on PSS-Synth's "
+                     "labelled source domain only, in place of ImageNet weights (docs/standin_weights.md)"),
     ("missing", "¶", "some predictions were missing and scored as all background (--allow-missing)"),
     ("resized", "‖", "predictions of the wrong size were resized to the label size (--resize nearest)"),
 )
@@ -117,6 +119,8 @@ def _markers(record: dict) -> list[str]:
     if record["source"] == "run" and record["pretrained"] is None:
         keys.append("random")
     extra = record.get("extra", {})
+    if extra.get("standin"):
+        keys.append("standin")
     if extra.get("missing") or any(e.get("n_missing") for e in record["users"].values()):
         keys.append("missing")
     if extra.get("n_resized"):
