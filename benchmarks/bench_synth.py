@@ -63,6 +63,14 @@ def run_one(method: str, backbone: str, users: list[int], seed: int, work: Path,
     return json.loads(record_path.read_text())
 
 
+def run_minutes(work: Path) -> float:
+    """Wall minutes the harness spent on the run in ``work``, over all its attempts (``run.json``)."""
+    from pss_bench.harness.run import RUN_STATE
+
+    state = json.loads((work / RUN_STATE).read_text())
+    return sum(a.get("seconds", 0.0) for a in state.get("attempts", [])) / 60
+
+
 def share_finished_stages(method: str, backbone: str, users: list[int], seed: int, work: Path,
                           bench_root: Path, data_root: str) -> list[str]:
     """Let ``method`` reuse the benchmark's finished runs that one of its stages repeats exactly.
@@ -165,15 +173,13 @@ def main() -> int:
         methods = [BASELINE] + [m for m in methods if m != BASELINE]
     data_root = str(ensure_default_data())
     preset = PRESETS["synth"]
-    started = time.time()
     rows, photos, minutes = {}, {}, {}
     for method in methods:
         photos[method] = []
         for seed in args.seeds:
-            t0 = time.time()
             work = args.work / f"{method}_{args.backbone}_seed{seed}"
             record = run_one(method, args.backbone, args.users, seed, work, data_root, args.iters, args.work)
-            minutes[method] = minutes.get(method, 0.0) + (time.time() - t0) / 60
+            minutes[method] = minutes.get(method, 0.0) + run_minutes(work)
             rows.setdefault(method, []).append(record)
             photos[method].append(photo_fiou(work / "predictions", data_root, args.users))
             args.out.mkdir(parents=True, exist_ok=True)
@@ -200,7 +206,7 @@ def main() -> int:
             cells += ["", "", ""]
         cells.append(f"{minutes[method]:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
-    total = (time.time() - started) / 60
+    total = sum(minutes.values())  # training time of the runs, also of runs finished by an earlier call
     table = "\n".join(lines)
     command = "python benchmarks/bench_synth.py " + " ".join(sys.argv[1:])
     text = (f"# PSS-Synth benchmark ({args.backbone}, preset `synth`)\n\n"
