@@ -165,15 +165,16 @@ def initialised_segmentor(opts: RunOptions, stages: list[Stage], stage_options: 
     from pss_bench.harness.config import build_config, find_segmentor
     from pss_bench.harness.run import stage_cfg_options
 
-    for stage in (s for s in stages if s.type == "train" and not s.get("init_from")):
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                cfg = build_config(opts, users[:1] or [1], tmp, None, method=stage.get("method") or opts.method,
-                                   cfg_options=stage_cfg_options(stage, stage_options))
-            return find_segmentor(cfg.model)
-        except Exception:  # noqa: BLE001  (reported with its stage below)
-            return None
-    return None
+    stage = next((s for s in stages if s.type == "train" and not s.get("init_from")), None)
+    if stage is None:
+        return None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = build_config(opts, users[:1] or [1], tmp, None, method=stage.get("method") or opts.method,
+                               cfg_options=stage_cfg_options(stage, stage_options))
+        return find_segmentor(cfg.model)
+    except Exception:  # noqa: BLE001  (reported with its stage below)
+        return None
 
 
 def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan:

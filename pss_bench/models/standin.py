@@ -109,6 +109,11 @@ def default_segmentor(backbone: str) -> dict:
     return _plain(_model_config(backbone).model)
 
 
+def _segmentor_cfg(backbone: str, segmentor: dict | None) -> dict:
+    """``segmentor`` as :func:`_plain` makes it, or the backbone's plain PSPNet for None."""
+    return default_segmentor(backbone) if segmentor is None else _plain(segmentor)
+
+
 def architecture_name(segmentor: dict) -> str:
     """A short name of a segmentor's architecture for file names: ``pspnet``, ``pspgroup``, ``mrnet``."""
     heads = segmentor["decode_head"]
@@ -123,7 +128,7 @@ def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
     from pss_bench.data.synth import SYNTH_VERSION
 
     recipe = recipe or DEFAULT_RECIPES[backbone]
-    model = default_segmentor(backbone) if segmentor is None else _plain(segmentor)
+    model = _segmentor_cfg(backbone, segmentor)
     payload = dict(version=STANDIN_VERSION, synth=SYNTH_VERSION, data_seed=data_seed, backbone=backbone,
                    model=model, recipe=asdict(recipe), seed=seed)
     text = json.dumps(payload, sort_keys=True, default=str)
@@ -140,7 +145,7 @@ def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
                  data_seed: int = DATA_SEED, segmentor: dict | None = None) -> Path:
     """Where the stand-in for these inputs is (or will be) cached:
     ``standin-<backbone>-<architecture>-<key>.pth``."""
-    model = default_segmentor(backbone) if segmentor is None else _plain(segmentor)
+    model = _segmentor_cfg(backbone, segmentor)
     key = cache_key(backbone, seed, recipe, data_seed, model)
     return standin_dir() / f"standin-{backbone}-{architecture_name(model)}-{key}.pth"
 
@@ -244,7 +249,7 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
     torch.set_num_threads(threads)
     try:
         _seed_everything(seed)
-        model_cfg = default_segmentor(backbone) if segmentor is None else _plain(segmentor)
+        model_cfg = _segmentor_cfg(backbone, segmentor)
         model_cfg["data_preprocessor"] = dict(model_cfg["data_preprocessor"], size=(recipe.crop, recipe.crop))
         model = MODELS.build(model_cfg)
         with _quiet_logger():
@@ -310,7 +315,7 @@ def build_standin(backbone: str, seed: int = 0, recipe: Recipe | None = None, *,
     if path.is_file() and is_standin(path) and not force:
         return path
     if log:
-        arch = architecture_name(default_segmentor(backbone) if segmentor is None else _plain(segmentor))
+        arch = architecture_name(_segmentor_cfg(backbone, segmentor))
         log(f"[pss-bench] pretraining the {backbone} {arch} stand-in on the PSS-Synth source domain "
             f"(VOC2012/ only; {recipe.iters} steps of {recipe.batch_size} x {recipe.crop}px). "
             f"This happens once; it is cached as {path}")
@@ -330,7 +335,7 @@ def write_standin(path: Path, model, backbone: str, seed: int, recipe: Recipe, d
     from pss_bench.io import atomic_output, atomic_write_text, sha256_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    model_cfg = default_segmentor(backbone) if segmentor is None else _plain(segmentor)
+    model_cfg = _segmentor_cfg(backbone, segmentor)
     meta = dict(kind="pss-bench stand-in", backbone=backbone, architecture=architecture_name(model_cfg),
                 seed=seed, key=cache_key(backbone, seed, recipe, segmentor=model_cfg),
                 recipe=json.loads(json.dumps(asdict(recipe))), standin_version=STANDIN_VERSION,
