@@ -4,7 +4,8 @@ Trains the stand-in of ``--backbone`` (the default recipe, or one with ``--set f
 changes) once, and at each ``--snapshots`` step scores the model as it is, with no adaptation
 ("source-only"), on the annotated photos of the embedded PSS-Synth users (predicted at the demo's
 test short side, 1.5 x the recipe's crop; protocol pss2021). Prints one markdown row per snapshot:
-step, minutes since the start (evaluation included), Mean FIoU, Mean MIoU and the per-user FIoU.
+step, minutes since the start (evaluation included), Mean FIoU, Mean MIoU and the per-user FIoU
+and MIoU.
 The snapshots come from one cosine run, so earlier points have not decayed their learning rate.
 
 With ``--write`` the final model is also written to the stand-in cache (as ``pss-bench pretrain``
@@ -45,7 +46,6 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="write the final model to the stand-in cache")
     args = parser.parse_args()
 
-    import torch
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
@@ -66,8 +66,9 @@ def main() -> int:
     cfg = build_config(opts, args.users, str(scratch / "work"), None)
     scorer = MODELS.build(cfg.model)
     print(f"recipe: {recipe}")
-    print("| step | minutes | FIoU | MIoU | " + " | ".join(f"FIoU id{u}" for u in args.users) + " |")
-    print("|---|---|---|---|" + "---|" * len(args.users), flush=True)
+    print("| step | minutes | FIoU | MIoU | " + " | ".join(f"FIoU id{u}" for u in args.users) + " | "
+          + " | ".join(f"MIoU id{u}" for u in args.users) + " |")
+    print("|---|---|---|---|" + "---|" * (2 * len(args.users)), flush=True)
 
     def evaluate(step: int, model, minutes: float) -> None:
         if step not in snapshots:
@@ -78,7 +79,8 @@ def main() -> int:
         for user in args.users:
             predict_user(scorer, cfg, root, user, pred)
         result = score_predictions(pred, root, users=args.users, progress=False)
-        cells = [f"{result.users[u].fiou:.2f}" for u in args.users]
+        cells = ([f"{result.users[u].fiou:.2f}" for u in args.users]
+                 + [f"{result.users[u].miou:.2f}" for u in args.users])
         print(f"| {step} | {minutes:.1f} | {result.mean['fiou']:.2f} | {result.mean['miou']:.2f} | "
               + " | ".join(cells) + " |", flush=True)
 
