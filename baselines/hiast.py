@@ -32,6 +32,7 @@ from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from mmseg.registry import MODELS
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from pss_bench.classes import IGNORE_INDEX
 
@@ -154,15 +155,31 @@ class IAST(UDASegmentor):
         segmentor: the plain segmentor config.
         lambda_kld: KLD smoothing weight on labelled pixels (released 0.1).
         lambda_ent: entropy weight on ignored pixels (IAST 3.0, HIAST 1.0).
+        freeze_norm_stats: keep the segmentor's BatchNorm layers in eval mode while training, so the
+            rounds use (and keep) the warm-up model's running statistics instead of re-estimating
+            them on small pseudo batches of augmented views. The released code updates them (False).
         **kwargs: see :class:`UDASegmentor`.
     """
 
-    def __init__(self, segmentor: dict, lambda_kld: float = 0.1, lambda_ent: float = 3.0, **kwargs: Any) -> None:
+    def __init__(self, segmentor: dict, lambda_kld: float = 0.1, lambda_ent: float = 3.0,
+                 freeze_norm_stats: bool = False, **kwargs: Any) -> None:
         super().__init__(segmentor, **kwargs)
         for name, value in (("lambda_kld", lambda_kld), ("lambda_ent", lambda_ent)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{type(self).__name__}: {name} must be a number >= 0, got {value!r}")
+        if not isinstance(freeze_norm_stats, bool):
+            raise ValueError(f"{type(self).__name__}: freeze_norm_stats must be True or False, "
+                             f"got {freeze_norm_stats!r}")
         self.lambda_kld, self.lambda_ent = float(lambda_kld), float(lambda_ent)
+        self.freeze_norm_stats = freeze_norm_stats
+
+    def train(self, mode: bool = True) -> "IAST":
+        super().train(mode)
+        if mode and self.freeze_norm_stats:
+            for module in self.segmentor.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
 
     def _batch(self, data: dict) -> tuple[Tensor, list, Tensor]:
         if "target_inputs" in data:

@@ -255,3 +255,27 @@ def test_hiast_run_trains_warmup_and_three_rounds_then_reuses_them(tmp_path, mak
     # a second run into the same work dir continues (--resume) and reuses every finished stage
     (work / "result.json").unlink()
     assert main([*args, "--work-dir", str(work), "--resume"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["IAST", "HIAST"])
+def test_frozen_norm_stats_keep_the_running_statistics(kind, tiny_segmentor_cfg):
+    """freeze_norm_stats=True: a round's steps leave every BN running mean/var as the warm-up model
+    had it (HIAST's teacher copies them); the released default re-estimates them."""
+
+    def stats(module):
+        return {k: v.clone() for k, v in module.state_dict().items() if k.endswith(("running_mean", "running_var"))}
+
+    for frozen in (False, True):
+        model = _model(kind, tiny_segmentor_cfg, freeze_norm_stats=frozen)
+        before = stats(model.segmentor)
+        model.train()
+        _set_iter(0)
+        model.train_step(_batch(), _optim(model))
+        after = stats(model.segmentor)
+        unchanged = all(torch.equal(before[k], after[k]) for k in before)
+        assert unchanged is frozen, f"{kind} freeze_norm_stats={frozen}"
+        assert model.segmentor.backbone.training  # only the norm layers are in eval mode
+        if kind == "HIAST" and frozen:
+            assert all(torch.equal(v, before[k]) for k, v in stats(model.teacher).items())
+    with pytest.raises(ValueError, match="freeze_norm_stats"):
+        _model(kind, tiny_segmentor_cfg, freeze_norm_stats="yes")
