@@ -9,7 +9,9 @@ and MIoU.
 The snapshots come from one cosine run, so earlier points have not decayed their learning rate.
 
 With ``--write`` the final model is also written to the stand-in cache (as ``pss-bench pretrain``
-would), so that a later ``pss-bench run`` reuses it.
+would), so that a later ``pss-bench run`` reuses it. With ``--save-snapshots DIR`` each snapshot is
+written to ``DIR`` as a stand-in file, so a demo can start from it (``pss-bench run --pretrained
+DIR/<file>``) to measure the demo's score against the minutes of pretraining.
 
     python benchmarks/bench_standin.py --backbone vgg16 --snapshots 400,800,1200,1600
     python benchmarks/bench_standin.py --backbone resnet50 --set iters=400 --set crop=32 --snapshots 200,400
@@ -44,6 +46,8 @@ def main() -> int:
     parser.add_argument("--users", type=lambda t: [int(u) for u in t.split(",")], default=[1, 2, 3, 4, 5])
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     parser.add_argument("--write", action="store_true", help="write the final model to the stand-in cache")
+    parser.add_argument("--save-snapshots", type=Path, metavar="DIR",
+                        help="also write each snapshot to DIR as a stand-in file")
     args = parser.parse_args()
 
     from mmengine.registry import init_default_scope
@@ -74,6 +78,11 @@ def main() -> int:
         if step not in snapshots:
             return
         scorer.segmentor.load_state_dict(model.state_dict())
+        if args.save_snapshots:
+            target = args.save_snapshots / standin_path(args.backbone, 0, recipe).name.replace(
+                ".pth", f"-step{step}.pth")
+            write_standin(target, model, args.backbone, 0, recipe, root,
+                          dict(minutes=round(minutes, 2), snapshot_step=step))
         pred = scratch / "pred"
         shutil.rmtree(pred, ignore_errors=True)
         for user in args.users:
