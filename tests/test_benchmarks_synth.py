@@ -56,3 +56,23 @@ def test_nothing_shared_without_a_finished_run_or_for_stages_with_options(bench,
                                        str(tmp_path)) == ["b009=fda"]
     # a one-stage method is its own run
     assert bench.share_finished_stages("advent", "vgg16", [1], 0, tmp_path / "adv", tmp_path, str(tmp_path)) == []
+
+
+def test_start_score_is_the_standin_as_the_initialised_stage_predicts_it_cached(bench, tmp_path, monkeypatch):
+    """The 'start' column: a stand-in scored (once per file and user set) through the segmentor of the
+    method's initialised stage; a run not started from a stand-in has none."""
+    from pss_bench.data.synth import generate
+    from pss_bench.models.standin import Recipe, build_standin, standin_info
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path / "cache"))
+    root = generate(tmp_path / "root", seed=1, users=1, photos=(6, 6), voc_images=8, annotated=0.5, workers=1)
+    path = build_standin("vgg16", 0, Recipe(batch_size=2, crop=32, short_side=40, iters=1, warmup_iters=1),
+                         data_root=root, progress=False, log=None)
+    record = dict(pretrained=standin_info(path)["sha256"], extra=dict(pretrained_name=path.name))
+    score = bench.start_fiou("hiast", "vgg16", [1], record, str(root), tmp_path / "bench")
+    assert 0.0 <= score <= 100.0
+    cached = json.loads((tmp_path / "bench" / "standin_scores.json").read_text())
+    assert list(cached.values()) == [score]
+    monkeypatch.setattr(bench, "score_standin", lambda *a, **k: pytest.fail("scored twice"))
+    assert bench.start_fiou("hiast", "vgg16", [1], record, str(root), tmp_path / "bench") == score
+    assert bench.start_fiou("hiast", "vgg16", [1], dict(pretrained=None, extra={}), str(root), tmp_path) is None

@@ -157,6 +157,11 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
     return out
 
 
+def initialised_stage(stages: list[Stage]) -> Stage | None:
+    """The first train stage not initialised from an earlier stage: the one ``--pretrained`` loads."""
+    return next((s for s in stages if s.type == "train" and not s.get("init_from")), None)
+
+
 def initialised_segmentor(opts: RunOptions, stages: list[Stage], stage_options: dict,
                            users: list[int]) -> dict | None:
     """The segmentor config that ``--pretrained`` initialises: that of the first train stage not
@@ -165,7 +170,7 @@ def initialised_segmentor(opts: RunOptions, stages: list[Stage], stage_options: 
     from pss_bench.harness.config import build_config, find_segmentor
     from pss_bench.harness.run import stage_cfg_options
 
-    stage = next((s for s in stages if s.type == "train" and not s.get("init_from")), None)
+    stage = initialised_stage(stages)
     if stage is None:
         return None
     try:
