@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import torch
 from mmengine.logging import MessageHub
+from mmengine.model import ModuleList
 from mmengine.optim import OptimWrapper
 from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
@@ -93,8 +94,11 @@ class FDA(UDASegmentor):
                              f"got {lambda_ent}, {eta}, {ent_start_iter}, {lambda_pseudo}")
         self.betas, self.lambda_ent, self.eta = betas, float(lambda_ent), float(eta)
         self.ent_start_iter, self.lambda_pseudo = int(ent_start_iter), float(lambda_pseudo)
-        # member 0 is self.segmentor (what export and mmseg's inference_model see); the others here
-        self.extra_members = nn.ModuleList(MODELS.build(copy.deepcopy(segmentor)) for _ in betas[1:])
+        # member 0 is self.segmentor (what export and mmseg's inference_model see); the others here.
+        # MMEngine's ModuleList, not torch's: init_weights() only reaches children that have it, and
+        # with torch's the extra members kept PyTorch's default init instead of loading their
+        # init_cfg (ImageNet or stand-in weights).
+        self.extra_members = ModuleList(MODELS.build(copy.deepcopy(segmentor)) for _ in betas[1:])
 
     @property
     def members(self) -> list[nn.Module]:

@@ -138,6 +138,24 @@ def _final_weights(work, stage):
 
 
 @pytest.mark.slow
+def test_every_member_loads_the_segmentor_init_weights(tiny_segmentor_cfg, tmp_path):
+    """fda_mbt's SSL round starts all three members from --pretrained (stand-in or ImageNet): each
+    member, not only the first, holds the file's weights after init_weights()."""
+    torch.manual_seed(0)
+    source = MODELS.build(tiny_segmentor_cfg())
+    path = tmp_path / "weights.pth"
+    torch.save(dict(state_dict=source.state_dict()), path)
+    cfg = tiny_segmentor_cfg()
+    cfg.init_cfg = dict(type="Pretrained", checkpoint=str(path))
+    torch.manual_seed(1)
+    model = _model(cfg, betas=(0.01, 0.05, 0.09))
+    model.init_weights()
+    expected = source.state_dict()
+    for k, member in enumerate(model.members):
+        state = member.state_dict()
+        assert all(torch.equal(state[n], v) for n, v in expected.items()), f"member {k}"
+
+
 def test_fda_mbt_killed_between_stages_resumes_to_the_same_result(make_pss, tmp_path, monkeypatch):
     """Kill after the three beta models (in the labeller), resume: the finished stages are reused and
     the SSL model equals an uninterrupted run's on CPU."""
