@@ -7,8 +7,12 @@ _base_ = ['./mrnet_s1.py']
 uda_model = dict(_delete_=True, type='MRNetRectified', lambda_source=1.0, lambda_aux=0.5,
                  class_balance=True, often_balance=True, max_weight=7.0, small_class_fraction=1 / 128,
                  hard_percentile=80.0)
+# Released stage-2 rates (trainer_ms_variance.py): Nesterov SGD 1e-4, heads x 10 (see mrnet_s1.py).
 optim_wrapper = dict(_delete_=True, type='OptimWrapper',
-                     optimizer=dict(type='SGD', lr=2.5e-3, momentum=0.9, weight_decay=5e-4), clip_grad=None)
+                     optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=5e-4, nesterov=True),
+                     paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=10.0),
+                                                     'auxiliary_head': dict(lr_mult=10.0)}),
+                     clip_grad=None)
 param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=250001, by_epoch=False)]
 train_dataloader = dict(dataset=dict(pseudo=dict(
     type='PseudoLabelDataset', data_root=_base_.data_root, pseudo_dir='', users=[1],
