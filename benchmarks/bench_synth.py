@@ -2,7 +2,8 @@
 
 Each (method, seed) is one ``pss-bench run`` over the same PSS-Synth users, starting from the
 stand-in weights of its network (a source model pretrained on PSS-Synth's labelled source domain with
-one recipe; built once per architecture and cached: the plain PSPNet for most methods, the
+one recipe, whose number of steps the ``synth`` preset pins (``Preset.standin_iters``) so that this
+command reproduces the committed records; built once per architecture and cached: the plain PSPNet for most methods, the
 group-context PSPNet for PSS, MRNet's heads for MRNet), with the same schedule. A stage that repeats
 another benchmarked method exactly (MaxSquare's source model = ``source_only``, HIAST's warm-up =
 ``adaptseg``, ...) reuses that method's finished run (:func:`share_finished_stages`); the ``min``
@@ -268,8 +269,9 @@ def main() -> int:
             f"{args.users[0]}-{args.users[-1]}, seeds {','.join(map(str, args.seeds))}, "
             f"{preset.iters if args.iters is None else args.iters} iterations per user "
             f"(batch {preset.batch_size}, {preset.crop}-px crops), each from the stand-in weights of "
-            f"its network (one recipe: the plain PSPNet for most methods, the group-context PSPNet "
-            f"for pss_*, MRNet's heads for mrnet*). 95 % intervals: bootstrap over each user's photos "
+            f"its network (one recipe, {preset.standin_iters.get(args.backbone, 'the default number of')} "
+            f"steps, pinned by the synth preset: the plain PSPNet for most methods, the group-context "
+            f"PSPNet for pss_*, MRNet's heads for mrnet*). 95 % intervals: bootstrap over each user's photos "
             f"({args.bootstrap} resamples); Δ = paired difference to No-DA; start = Mean FIoU of the "
             f"stand-in the row starts from, before any training. Not comparable with the real "
             f"dataset's tables. What the ordering says and why: `docs/synth_benchmark.md`.\n\n"

@@ -98,6 +98,27 @@ def test_each_architecture_gets_its_own_standin(monkeypatch, tmp_path):
     assert len({plain, group, mrnet}) == 3
 
 
+def test_the_synth_preset_pins_its_standin_schedule_the_demo_takes_the_default(monkeypatch, tmp_path):
+    """`--pretrained auto` on PSS-Synth: the demo preset asks for the default recipe, the benchmark's
+    synth preset for its pinned number of steps (the recipe its committed records started from)."""
+    from pss_bench.harness import config
+    from pss_bench.harness.presets import PRESETS
+    from pss_bench.models.standin import DEFAULT_RECIPES
+
+    asked = []
+    monkeypatch.setattr("pss_bench.models.standin.build_standin",
+                        lambda backbone, seed=0, recipe=None, segmentor=None: asked.append((backbone, recipe)) or "x.pth")
+    monkeypatch.setattr("pss_bench.models.pretrained.hub_checkpoint_dir", lambda: tmp_path)  # no ImageNet file
+    for backbone in ("vgg16", "resnet50"):
+        for preset in ("demo", "synth"):
+            assert config.resolve_pretrained("auto", backbone, preset) == "x.pth"
+        assert config.resolve_pretrained("standin", backbone, "synth") == "x.pth"
+        demo, synth, explicit = [recipe for b, recipe in asked if b == backbone]
+        assert demo == DEFAULT_RECIPES[backbone]
+        assert synth == explicit and synth.iters == PRESETS["synth"].standin_iters[backbone]
+        assert synth == Recipe(**{**DEFAULT_RECIPES[backbone].__dict__, "iters": synth.iters})
+
+
 @pytest.mark.slow
 def test_group_context_standin_fills_the_whole_segmentor(monkeypatch, tmp_path, synth_root):
     """A pss_s1 stand-in holds every tensor of pss_s1's segmentor (group module and classifier too)."""

@@ -18,19 +18,24 @@ def register(subparsers) -> None:
                     "and cache it under $PSS_BENCH_CACHE/standin/. `pss-bench run` on the synth data "
                     "uses it when no ImageNet file is found; a cached stand-in is reused.",
         examples=["pss-bench pretrain --backbone resnet50", "pss-bench pretrain --backbone vgg16 --seed 1 --force",
-                  "pss-bench pretrain --backbone resnet50 --method pss_s1"])
+                  "pss-bench pretrain --backbone resnet50 --method pss_s1",
+                  "pss-bench pretrain --backbone vgg16 --preset synth   # the PSS-Synth benchmark's"])
     p.add_argument("--backbone", required=True, choices=sorted(BACKBONES), help="the stand-in's backbone")
     p.add_argument("--method", default=None,
                    help="build the stand-in of this method's network (e.g. pss_s1: the group-context "
                         "PSPNet; mrnet: MRNet's heads); default: the plain PSPNet")
+    p.add_argument("--preset", choices=("demo", "synth"), default="demo",
+                   help="build the stand-in that this preset's runs start from: the demo's (the default "
+                        "recipe) or the PSS-Synth benchmark's (its pinned, shorter schedule)")
     p.add_argument("--seed", type=int, default=0, help="training seed (part of the cache key)")
     p.add_argument("--force", action="store_true", help="retrain even when the cached file exists")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from pss_bench.models.standin import build_standin, is_standin, standin_info, standin_path
+    from pss_bench.harness.config import standin_recipe
     from pss_bench.harness.runner import silence_known_warnings
+    from pss_bench.models.standin import build_standin, is_standin, standin_info, standin_path
 
     silence_known_warnings()
     try:
@@ -38,14 +43,15 @@ def main(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, KeyError) as err:
         print(f"error: --method {args.method}: {err}", file=sys.stderr)
         return 2
-    path = standin_path(args.backbone, args.seed, segmentor=segmentor)
+    recipe = standin_recipe(args.backbone, args.preset)
+    path = standin_path(args.backbone, args.seed, recipe, segmentor=segmentor)
     if path.is_file() and is_standin(path) and not args.force:
         info = standin_info(path)
         print(f"[pss-bench] stand-in already cached: {path} (sha256 {info['sha256']}; "
               f"{info['minutes']} min to build; --force rebuilds it)")
         return 0
     try:
-        path = build_standin(args.backbone, args.seed, force=args.force, segmentor=segmentor)
+        path = build_standin(args.backbone, args.seed, recipe, force=args.force, segmentor=segmentor)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -53,7 +53,8 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
     (``DEFAULT_CHECKPOINTS``) if present; otherwise, for the demo and synth presets or the embedded
     PSS-Synth data (``data_root``), the *stand-in*: a whole segmentor pretrained on PSS-Synth's source
     domain only, built once on first use and cached (``pss_bench/models/standin.py``); an error for
-    the paper preset on other data. ``standin`` asks for the stand-in explicitly. A PATH or hub-cache
+    the paper preset on other data. ``standin`` asks for the stand-in explicitly; its schedule is
+    the preset's (:func:`standin_recipe`). A PATH or hub-cache
     file name must exist. Raises ``PretrainedWeightsNotFound`` (a ``FileNotFoundError``) naming the
     places looked at.
     """
@@ -65,7 +66,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
     if spec.strip().lower() == "standin":
         from pss_bench.models.standin import build_standin
 
-        return str(build_standin(backbone, segmentor=segmentor))
+        return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
     if spec == "auto":
         default = hub_checkpoint_dir() / DEFAULT_CHECKPOINTS[backbone]
         if default.is_file():
@@ -73,11 +74,20 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
         if preset in ("demo", "synth") or _is_embedded_synth(data_root):
             from pss_bench.models.standin import build_standin
 
-            return str(build_standin(backbone, segmentor=segmentor))
+            return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
         raise PretrainedWeightsNotFound(
             f"no ImageNet weights for {backbone}: pass --pretrained PATH, put {default.name} in "
             f"{default.parent}, or pass --pretrained none for a randomly initialised backbone")
     return str(resolve_checkpoint(spec))
+
+
+def standin_recipe(backbone: str, preset: str):
+    """The stand-in recipe of ``backbone`` for ``preset``: the default recipe, with the preset's pinned
+    number of steps where it has one (``Preset.standin_iters``: the synth benchmark's)."""
+    from pss_bench.models.standin import DEFAULT_RECIPES, with_recipe
+
+    iters = PRESETS[preset].standin_iters.get(backbone)
+    return DEFAULT_RECIPES[backbone] if iters is None else with_recipe(backbone, iters=iters)
 
 
 def _is_embedded_synth(data_root: str | None) -> bool:
