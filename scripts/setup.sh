@@ -11,6 +11,7 @@
 #   PSS_TORCH         torch requirement (default: torch==2.13.0; on a CUDA machine pass e.g.
 #                     "torch==2.13.0 --index-url <your CUDA wheel index>")
 #   PSS_NO_CHROMIUM   set to skip installing chromium (the leaderboard's browser test then skips)
+#   PSS_NO_SLURM      set to skip installing slurm-wlm and munge (the real-cluster sweep tests then skip)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${PSS_VENV:-$ROOT/.venv}
@@ -35,6 +36,26 @@ if [[ -z ${PSS_NO_CHROMIUM:-} ]] && ! command -v chromium >/dev/null 2>&1 \
     # shellcheck disable=SC2086
     { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium; } >/dev/null \
       || echo "[setup] warning: apt-get could not install chromium; the browser test will skip" >&2
+  fi
+fi
+
+# slurm-wlm and munge run the single-node cluster of the sweep's Slurm tests (tests/slurm_cluster.py
+# starts its own daemons; nothing is enabled as a service). Installed like chromium: only when
+# missing and apt-get can; a failure is a warning, those tests then skip.
+if [[ -z ${PSS_NO_SLURM:-} ]] && { ! command -v sbatch >/dev/null 2>&1 || [[ ! -x /usr/sbin/slurmd ]] \
+    || [[ ! -x /usr/sbin/munged ]]; } && command -v apt-get >/dev/null 2>&1; then
+  as_root=""
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; else as_root="none"; fi
+  fi
+  if [[ $as_root == none ]]; then
+    echo "[setup] slurm-wlm/munge missing and apt-get needs root: the Slurm tests will skip" >&2
+  else
+    echo "[setup] installing slurm-wlm and munge with apt-get (for tests/test_sweep_slurm.py)" >&2
+    # shellcheck disable=SC2086
+    { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        $as_root apt-get install -y -qq --no-install-recommends slurm-wlm munge; } >/dev/null \
+      || echo "[setup] warning: apt-get could not install slurm-wlm and munge; the Slurm tests will skip" >&2
   fi
 fi
 
