@@ -87,7 +87,7 @@ def test_two_methods_two_users_end_in_records_and_leaderboard_without_a_second_c
     records = sorted(p.name for p in (out / "results").glob("*.json"))
     assert records == ["minent_resnet50_seed0.json", "source_only_resnet50_seed0.json"]
     board = (out / "LEADERBOARD.md").read_text()
-    assert "MinEnt" in board and "source_only_resnet50_seed0" in board or "Source only" in board
+    assert "from 2 scored record(s)" in board
     record = json.loads((out / "results" / "minent_resnet50_seed0.json").read_text())
     assert sorted(record["users"]) == ["1", "2"] and sorted(record["extra"]["sweep"]["units"]) == ["1", "2"]
     # No accounting on this cluster: sacct says so; status reads Slurm through scontrol.
@@ -117,6 +117,8 @@ def test_requeued_unit_resumes_from_its_checkpoint_to_the_same_predictions(slurm
     slurm_env.run("scontrol", "suspend", task)
     assert not (unit / "result.json").exists() and not (unit / "id1" / "iter_40.pth").exists()
     slurm_env.run("scontrol", "requeue", task)
+    # A task requeued while suspended is held once its processes are gone (JobHeldAdmin): let it go.
+    slurm_env.run("scontrol", "release", task, check=False)
     assert main(args(straight)) == 0  # the uninterrupted twin, while the requeued task waits
     slurm_env.wait_idle()
     state = json.loads((unit / "sweep_unit.json").read_text())
