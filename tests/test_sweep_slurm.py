@@ -119,6 +119,8 @@ def test_requeued_unit_resumes_from_its_checkpoint_to_the_same_predictions(slurm
     slurm_env.run("scontrol", "requeue", task)
     # A task requeued while suspended is held once its processes are gone (JobHeldAdmin): let it go.
     slurm_env.run("scontrol", "release", task, check=False)
+    # Slurm makes a requeued task eligible 2 minutes later (its EligibleTime); the test does not wait.
+    slurm_env.run("scontrol", "update", f"JobId={task}", "BeginTime=now", check=False)
     assert main(args(straight)) == 0  # the uninterrupted twin, while the requeued task waits
     slurm_env.wait_idle()
     state = json.loads((unit / "sweep_unit.json").read_text())
