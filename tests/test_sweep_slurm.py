@@ -117,10 +117,13 @@ def test_requeued_unit_resumes_from_its_checkpoint_to_the_same_predictions(slurm
     slurm_env.run("scontrol", "suspend", task)
     assert not (unit / "result.json").exists() and not (unit / "id1" / "iter_40.pth").exists()
     slurm_env.run("scontrol", "requeue", task)
-    # A task requeued while suspended is held once its processes are gone (JobHeldAdmin): let it go.
+    # Once its processes are gone the task is pending again: held when it was requeued while
+    # suspended (JobHeldAdmin), and eligible 2 minutes later (its EligibleTime); the test does not wait.
+    while slurm_env.run("squeue", "-h", "-j", task, "-o", "%T", check=False).strip() != "PENDING":
+        assert time.monotonic() < deadline, slurm_env.run("squeue", check=False)
+        time.sleep(0.2)
     slurm_env.run("scontrol", "release", task, check=False)
-    # Slurm makes a requeued task eligible 2 minutes later (its EligibleTime); the test does not wait.
-    slurm_env.run("scontrol", "update", f"JobId={task}", "BeginTime=now", check=False)
+    slurm_env.run("scontrol", "update", f"JobId={task}", "BeginTime=now")
     assert main(args(straight)) == 0  # the uninterrupted twin, while the requeued task waits
     slurm_env.wait_idle()
     state = json.loads((unit / "sweep_unit.json").read_text())
