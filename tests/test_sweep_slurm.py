@@ -123,7 +123,7 @@ def test_requeued_unit_resumes_from_its_checkpoint_to_the_same_predictions(slurm
         assert time.monotonic() < deadline, slurm_env.run("squeue", check=False)
         time.sleep(0.2)
     slurm_env.run("scontrol", "release", task, check=False)
-    slurm_env.run("scontrol", "update", f"JobId={task}", "BeginTime=now")
+    slurm_env.run("scontrol", "update", f"JobId={task}", "StartTime=now")
     assert main(args(straight)) == 0  # the uninterrupted twin, while the requeued task waits
     slurm_env.wait_idle()
     state = json.loads((unit / "sweep_unit.json").read_text())
