@@ -211,3 +211,19 @@ def test_local_and_hosted_open_submissions_alike(synth, tmp_path, capsys):
     assert cli_main(["score", "--codabench", str(inp), str(tmp_path / "out")]) == 0
     assert json.loads((tmp_path / "out" / "scores.json").read_text()) == pytest.approx(direct)
     assert "Warnings" not in (tmp_path / "out" / "detailed_results.html").read_text()
+
+
+def test_csv_outputs_quote_what_needs_quoting():
+    """A stem with a comma or a quote stays one cell (the csv module writes the scorer's CSVs)."""
+    import csv
+    import io
+    from types import SimpleNamespace
+
+    from pss_bench.classes import CLASSES
+    from pss_bench.scoring.report import confusion_csv, per_image_csv
+
+    photo = SimpleNamespace(stem='a,b "c"', user=1, fiou=50.0, per_class_iou=[float("nan")] * 21)
+    rows = list(csv.reader(io.StringIO(per_image_csv(SimpleNamespace(per_image=[photo])))))
+    assert rows[1][:3] == ['a,b "c"', "1", "50.0000"] and len(rows[1]) == 3 + len(CLASSES)
+    rows = list(csv.reader(io.StringIO(confusion_csv(np.eye(21, dtype=np.int64)))))
+    assert len(rows) == 22 and rows[1][:3] == ["background", "1", "0"]

@@ -218,7 +218,10 @@ def test_phase_dates_are_checked(synth, tmp_path, capsys):
     out = tmp_path / "b.zip"
     for args, words in ((["--start", "tomorrow"], "--start tomorrow: not a date; expected YYYY-MM-DD"),
                         (["--start", "2026-13-45"], "--start 2026-13-45: not a calendar date"),
-                        (["--start", "2026-03-01", "--end", "2026-03-01"], "--end 2026-03-01: must be after")):
+                        (["--start", "2026-03-01", "--end", "2026-03-01"], "--end 2026-03-01: must be after"),
+                        (["--start", "2026-02-30", "--end", "March"],
+                         "2 problems:\n  1. --start 2026-02-30: not a calendar date (day is out of range for month)\n"
+                         "  2. --end March: not a date")):
         assert cli_main(["codabench", "bundle", "--data-root", str(synth), "--out", str(out), *args]) == 2
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err

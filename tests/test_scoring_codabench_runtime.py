@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
+from pss_bench.classes import voc_palette
 from pss_bench.cli import main as cli_main
 from pss_bench.data.labels import read_index_png
 from pss_bench.data.layout import annotated_entries, user_dir
@@ -141,6 +143,32 @@ def test_sample_submission_scores_in_the_worker_image(competition, worker_python
         "fiou_mean", "miou_mean", "fiou_id1", "miou_id1", "fiou_id2", "miou_id2"}
     page = (out / "detailed_results.html").read_text()
     assert "metadata" not in page and "Warnings" not in page  # the worker's file is not the participant's
+
+
+@pytest.mark.parametrize("mode", ["L", "P"])
+def test_perfect_submission_written_by_pillow(competition, worker_python, tmp_path, mode):
+    """The ground truth (ignored pixels as background) saved by Pillow in mode L or P: the worker
+    image gives the scores of ``pss-bench score`` here (under pss2021 GT-255 pixels stay in the
+    FIoU union, so not 100), and an MIoU of 100 on the classes present."""
+    root, bundle = competition
+    preds = tmp_path / "preds"
+    for user in (1, 2):
+        for entry in annotated_entries(root, user):
+            gt = read_index_png(user_dir(root, user) / entry.label)
+            image = Image.fromarray(np.where(gt == 255, 0, gt).astype(np.uint8), mode="L")
+            if mode == "P":
+                image.putpalette(voc_palette())
+            (preds / f"id{user}").mkdir(parents=True, exist_ok=True)
+            image.save(preds / f"id{user}" / f"{entry.stem}.png")
+            assert Image.open(preds / f"id{user}" / f"{entry.stem}.png").mode == mode
+    submission = _zip(preds, tmp_path / "s.zip")
+    rc, err, out = run_like_the_worker(bundle, submission, tmp_path / "w", worker_python)
+    assert rc == 0, err
+    scores = json.loads((out / "scores.json").read_text())
+    local = score_predictions(submission, root, progress=False)
+    assert scores == pytest.approx(local.scores_json(), abs=1e-12)
+    strict = score_predictions(submission, root, protocol="strict", progress=False)
+    assert strict.mean["fiou"] == pytest.approx(100.0) and strict.mean["miou"] == pytest.approx(100.0)
 
 
 def test_wrapped_zip_with_average_and_paeth_rows_scores_as_locally(competition, worker_python, tmp_path,

@@ -54,21 +54,45 @@ _PACKAGE = Path(__file__).resolve().parents[1]  # pss_bench/
 
 
 class BundleError(ValueError):
-    """A bundle option or input that cannot be used; the message names the option or file."""
+    """Bundle options that cannot be used: ``problems`` lists each, naming the option."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        text = problems[0] if len(problems) == 1 else f"{len(problems)} problems:\n" + "\n".join(
+            f"  {i}. {p}" for i, p in enumerate(problems, 1))
+        super().__init__(text)
 
 
-def phase_date(text: str | None, option: str) -> _dt.date | None:
-    """``YYYY-MM-DD`` -> a date (None stays None); anything else is a :class:`BundleError` naming
-    ``option``. Dates are written to the YAML as dates, which Codabench takes at midnight [utils 33-35]."""
+def phase_date(text: str | None, option: str) -> tuple[_dt.date | None, str | None]:
+    """``YYYY-MM-DD`` -> ``(date, None)``; None -> ``(None, None)``; anything else ``(None, why)``,
+    naming ``option``. Dates are written to the YAML as dates, which Codabench takes at midnight
+    [utils 33-35]."""
     if text is None:
-        return None
+        return None, None
     if not _DATE.fullmatch(text):
-        raise BundleError(f"{option} {text}: not a date; expected YYYY-MM-DD, e.g. "
-                          f"{_dt.date.today().isoformat()}")
+        return None, (f"{option} {text}: not a date; expected YYYY-MM-DD, e.g. "
+                      f"{_dt.date.today().isoformat()}")
     try:
-        return _dt.date.fromisoformat(text)
+        return _dt.date.fromisoformat(text), None
     except ValueError as exc:
-        raise BundleError(f"{option} {text}: not a calendar date ({exc})") from None
+        return None, f"{option} {text}: not a calendar date ({exc})"
+
+
+def phase_dates(start: str | None, end: str | None) -> tuple[_dt.date, _dt.date | None]:
+    """The phase's start (default today) and end (default none), every problem listed at once.
+
+    Raises:
+        BundleError: a date that is not ``YYYY-MM-DD``, or an end not after the start.
+    """
+    start_date, bad_start = phase_date(start, "--start")
+    end_date, bad_end = phase_date(end, "--end")
+    problems = [p for p in (bad_start, bad_end) if p]
+    start_date = start_date or (None if bad_start else _dt.date.today())
+    if start_date and end_date and end_date <= start_date:
+        problems.append(f"--end {end_date}: must be after the phase start {start_date}")
+    if problems:
+        raise BundleError(problems)
+    return start_date, end_date
 
 
 # ------------------------------------------------------------------------ the scorer's modules
@@ -312,7 +336,10 @@ def _starting_kit_readme(title: str, n_photos: int, photos: bool) -> str:
             "2. Write `PRED_DIR/id<k>/<stem>.png`: single-channel 8-bit PNG (mode L or P), class "
             "indices 0-20 (PASCAL VOC order, 0 = background), at the photo's height and width.\n"
             "3. `python3 make_submission.py PRED_DIR submission.zip` checks every file and writes "
-            "the zip; upload it.\n\n"
+            "the zip; upload it.\n"
+            "4. Where you have labels (PSS-Synth: `pss-bench data synth --out ROOT`), "
+            "`pss-bench score submission.zip --data-root ROOT` scores a zip locally with the "
+            "server's rules (pip install pss-bench; one folder wrapping `id<k>/` is accepted).\n\n"
             "`sample_submission.zip` is a valid all-background submission (Mean FIoU 0).\n")
 
 
@@ -331,10 +358,7 @@ def bundle_files(data_root: str | os.PathLike, *, title: str = "PSS benchmark",
 
     from pss_bench.data.labels import png_header, write_label_png
 
-    start_date = phase_date(start, "--start") or _dt.date.today()
-    end_date = phase_date(end, "--end")
-    if end_date is not None and end_date <= start_date:
-        raise BundleError(f"--end {end_date}: must be after the phase start {start_date}")
+    start_date, end_date = phase_dates(start, end)
     expected = expected_photos(data_root, list(users) if users is not None else None)
     users = sorted(expected)
     files: dict[str, bytes | Path] = {}
