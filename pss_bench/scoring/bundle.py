@@ -339,7 +339,7 @@ def _starting_kit_readme(title: str, n_photos: int, photos: bool) -> str:
             "the zip; upload it.\n"
             "4. Where you have labels (PSS-Synth: `pss-bench data synth --out ROOT`), "
             "`pss-bench score submission.zip --data-root ROOT` scores a zip locally with the "
-            "server's rules (pip install pss-bench; one folder wrapping `id<k>/` is accepted).\n\n"
+            "server's rules (with pss-bench installed; one folder wrapping `id<k>/` is accepted).\n\n"
             "`sample_submission.zip` is a valid all-background submission (Mean FIoU 0).\n")
 
 
