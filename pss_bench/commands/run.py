@@ -201,7 +201,13 @@ def main(args: argparse.Namespace) -> int:
         return fail(str(err))
     except KeyboardInterrupt:
         argv = getattr(args, "argv", None) or sys.argv[1:]
-        print(f"\npss-bench run: interrupted; {saved_summary(Path(work_dir))}; continue with: "
-              f"{resume_command(argv, work_dir)}", file=sys.stderr, flush=True)
+        from pss_bench.harness.run import saved_anything
+
+        if saved_anything(Path(work_dir)):
+            print(f"\npss-bench run: interrupted; {saved_summary(Path(work_dir))}; continue with: "
+                  f"{resume_command(argv, work_dir)}", file=sys.stderr, flush=True)
+        else:  # nothing to resume from: the same command starts again
+            print("\npss-bench run: interrupted before anything was saved; run the same command again "
+                  "to start over", file=sys.stderr, flush=True)
         return 130
     return 0
