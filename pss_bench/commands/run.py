@@ -107,6 +107,11 @@ def _parse_cfg_options(items: list[str]) -> tuple[dict, list[str]]:
     return options, problems
 
 
+CPU_SECONDS_PER_PAPER_STEP = 60
+"""A ResNet-50 training step at 320 x 320, batch 8, on a 2-core CPU (about a minute; docs/scaling.md):
+the basis of the time estimate when ``--data-root`` would start the paper schedule on a CPU."""
+
+
 def resume_command(argv: list[str], work_dir: str) -> str:
     """The command that continues this run: the same arguments with ``--work-dir WORK --resume``
     (the work dir is always named: a default one may be a ``-<n>`` folder)."""
@@ -180,6 +185,20 @@ def main(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             return fail("--device cuda: no CUDA device is available")
     preset = args.preset or ("paper" if args.data_root else "demo")
+    if args.data_root and not args.preset:
+        chosen = PRESETS[preset]
+        print(f"[pss-bench] preset: {preset} (--data-root without --preset): {args.iters or chosen.iters} "
+              f"iterations per user, crop {args.crop or chosen.crop}, batch {args.batch_size or chosen.batch_size}",
+              file=sys.stderr, flush=True)
+        import torch
+
+        on_cpu = args.device == "cpu" or not torch.cuda.is_available()
+        if on_cpu and args.iters is None:
+            hours = chosen.iters * CPU_SECONDS_PER_PAPER_STEP / 3600
+            return fail(f"--data-root {args.data_root}: the {preset} preset's schedule ({chosen.iters:,} "
+                        f"iterations per user at {chosen.crop} px, batch {chosen.batch_size}) on a CPU takes "
+                        f"about {hours:,.0f} hours per user (about {CPU_SECONDS_PER_PAPER_STEP} s a step); "
+                        "pass --preset paper to run it anyway, or --preset demo, or --iters N")
     data_root = args.data_root or str(ensure_default_data())
     cfg_options, problems = _parse_cfg_options(args.cfg_options)
     if users_given == "all":
