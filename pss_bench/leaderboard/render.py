@@ -311,17 +311,19 @@ def paper_difference(entry: Entry, metric: str, board_entries: list[Entry]) -> s
 
 def rank_rows(table: Table, metric: str, board_entries: list[Entry]) -> None:
     """Fill a metric table's rank, source, interval and paper-difference columns. Rows are ranked
-    by Mean; a row whose 95 % interval overlaps the one of the row above is marked as not separated
-    from it (rows without an interval, such as the paper's, are never marked)."""
-    ranks, previous = [], None
+    by Mean; a row is marked as not separated from the row above when the 95 % interval of one holds
+    the other's interval or Mean (two rows without intervals, such as the paper's, are never marked)."""
+    ranks, previous = [], None  # previous: (interval or the Mean as a point, whether it is an interval)
     for i, entry in enumerate(table.entries):
-        ci = entry.interval(metric)
-        if entry.mean(metric) is None:
+        mean, ci = entry.mean(metric), entry.interval(metric)
+        if mean is None:
             ranks.append("–")
             continue
-        overlap = ci is not None and previous is not None and ci[1] >= previous[0] and previous[1] >= ci[0]
+        span = ci or (mean, mean)
+        overlap = (previous is not None and (ci is not None or previous[1])
+                   and span[1] >= previous[0][0] and previous[0][1] >= span[0])
         ranks.append(f"{i + 1} {NOT_SEPARATED}" if overlap else str(i + 1))
-        previous = ci
+        previous = (span, ci is not None)
     table.ranks = ranks
     table.sources = [e.source for e in table.entries]
     table.after_mean = {}
@@ -526,8 +528,8 @@ INTRO = ("Scores in percent with two decimals. Each table starts with the rank (
          "*reproduced* (a `pss-bench run`) or *submitted* (a scored prediction folder). **95 % CI** "
          "is the bootstrap interval over photos where the record holds one; **Δ paper** is a row's "
          "Mean minus the paper's row of the same method and backbone, with its interval (*within*: "
-         "the paper's number lies inside it). ≈ after a rank: the row's interval overlaps the row "
-         "above, so the two are not separated. Entries are ranked only within a board: one dataset, "
+         "the paper's number lies inside it). ≈ after a rank: the row and the one above are not "
+         "separated (an interval overlaps the other's interval or holds its Mean). Entries are ranked only within a board: one dataset, "
          "one protocol, one set of users. Bold marks a column's best value when one row alone holds "
          "it and it is not 0; the paper's ablations keep the paper's order. A dash means not "
          "reported.")
