@@ -95,6 +95,33 @@ def phase_dates(start: str | None, end: str | None) -> tuple[_dt.date, _dt.date 
     return start_date, end_date
 
 
+TITLE_MAX = 256
+"""Longest competition title Codabench stores (``src/apps/competitions/models.py`` line 36)."""
+DOCKER_IMAGE_MAX = 128
+"""Longest ``docker_image`` Codabench stores (``src/apps/competitions/models.py`` line 49)."""
+
+
+def option_problems(title: str, docker_image: str, start: str | None, end: str | None) -> list[str]:
+    """Every problem of the bundle options that Codabench would refuse or misread, each naming
+    its option: the phase dates (:func:`phase_dates`), an empty or over-long title, and a Docker
+    image name that is empty, holds white space or is over-long."""
+    problems: list[str] = []
+    try:
+        phase_dates(start, end)
+    except BundleError as exc:
+        problems += exc.problems
+    if not title.strip():
+        problems.append("--title: empty; give the competition a name")
+    elif len(title) > TITLE_MAX:
+        problems.append(f"--title: {len(title)} characters; Codabench stores at most {TITLE_MAX}")
+    if not docker_image or any(c.isspace() for c in docker_image):
+        problems.append(f"--docker-image {docker_image!r}: not an image name (e.g. {DEFAULT_DOCKER_IMAGE})")
+    elif len(docker_image) > DOCKER_IMAGE_MAX:
+        problems.append(f"--docker-image: {len(docker_image)} characters; Codabench stores at most "
+                        f"{DOCKER_IMAGE_MAX}")
+    return problems
+
+
 # ------------------------------------------------------------------------ the scorer's modules
 
 def _module_file(module: str) -> Path | None:
@@ -351,13 +378,16 @@ def bundle_files(data_root: str | os.PathLike, *, title: str = "PSS benchmark",
     photos: ``{path in the zip: file}``, copied when the zip is written.
 
     Raises:
-        BundleError: a date that is not ``YYYY-MM-DD`` or an end not after the start.
+        BundleError: the options' problems (:func:`option_problems`), all of them.
         DataError: ``data_root`` is not a usable PSS data root (message names the file).
     """
     import yaml  # PyYAML (a declared dependency); only the bundle command needs it
 
     from pss_bench.data.labels import png_header, write_label_png
 
+    problems = option_problems(title, docker_image, start, end)
+    if problems:
+        raise BundleError(problems)
     start_date, end_date = phase_dates(start, end)
     expected = expected_photos(data_root, list(users) if users is not None else None)
     users = sorted(expected)
