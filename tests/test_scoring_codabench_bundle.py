@@ -302,9 +302,34 @@ def test_starting_kit_make_submission(bundle, synth, tmp_path):
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert cli_main(["score", str(tmp_path / "s.zip"), "--data-root", str(synth), "-q"]) == 0
+    nowhere = subprocess.run([sys.executable, str(kit / "make_submission.py"), str(pred),
+                              str(tmp_path / "no" / "u.zip")], capture_output=True, text=True, timeout=60)
+    assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr and "Traceback" not in nowhere.stderr
     first = sorted((pred / "id1").iterdir())[0]
     Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(first)
     bad = subprocess.run([sys.executable, str(kit / "make_submission.py"), str(pred), str(tmp_path / "t.zip")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and f"id1/{first.name}: PNG mode RGB" in bad.stderr
     assert not (tmp_path / "t.zip").exists()
+
+
+def test_make_submission_leaves_nothing_when_the_zip_cannot_be_written(bundle, tmp_path):
+    """A write that fails (here: a full disk when the finished zip is moved into place) is one
+    message, exit 1, and no partial file beside the output."""
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(tmp_path / "b")
+    kit = tmp_path / "b" / "starting_kit"
+    with zipfile.ZipFile(kit / "sample_submission.zip") as zf:
+        zf.extractall(tmp_path / "pred")
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import os, runpy, sys\n"
+            "def full(src, dst):\n"
+            "    raise OSError(28, 'No space left on device')\n"
+            "os.replace = full\n"
+            f"sys.argv = ['make_submission.py', {str(tmp_path / 'pred')!r}, {str(out / 's.zip')!r}]\n"
+            f"runpy.run_path({str(kit / 'make_submission.py')!r}, run_name='__main__')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert "No space left on device" in run.stderr and "nothing was written" in run.stderr
+    assert "Traceback" not in run.stderr and list(out.iterdir()) == []

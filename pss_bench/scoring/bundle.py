@@ -206,6 +206,7 @@ files are right. Needs NumPy and Pillow.
 import csv
 import os
 import sys
+import tempfile
 import zipfile
 
 import numpy as np
@@ -253,11 +254,24 @@ def main(argv):
         for i, problem in enumerate(problems, 1):
             print(f"  {i}. {problem}", file=sys.stderr)
         return 1
-    tmp = out + ".part"
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for row in expected:
-            zf.write(os.path.join(pred_dir, row["file"]), row["file"])
-    os.replace(tmp, out)
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        print(f"{out}: the folder {folder} does not exist", file=sys.stderr)
+        return 2
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".submission-", suffix=".zip.part")
+        os.close(fd)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for row in expected:
+                zf.write(os.path.join(pred_dir, row["file"]), row["file"])
+        os.replace(tmp, out)
+    except OSError as exc:
+        print(f"{out}: cannot be written ({exc.strerror or exc}); nothing was written", file=sys.stderr)
+        return 1
+    finally:
+        if tmp and os.path.isfile(tmp):
+            os.remove(tmp)
     print(f"wrote {out} ({len(expected)} predictions)")
     return 0
 
