@@ -12,14 +12,17 @@ The rules this module follows (each is checked by ``tests/test_scoring_codabench
 
 * ``competition.yaml`` at the zip's top level [tasks 368-380], ``version: 2`` [tasks 382-392];
 * ``terms:`` names a non-empty file [v2 160-179]; every page file exists and is non-empty [v2 50-64];
-  ``image:`` names a file in the zip [base 61-71];
+  ``image:`` is given [base 200-204] and names a file in the zip [base 61-71]; the title has at
+  most 256 characters and ``docker_image`` at most 128 (``src/apps/competitions/models.py`` 36, 49;
+  :func:`option_problems`);
 * every task has an ``index`` and a ``scoring_program`` [v2 69-108]; every solution an ``index``,
   ``tasks`` pointing at known task indices and a ``path`` [v2 113-158];
 * every phase has ``tasks`` [v2 204-207]; ``start``/``end`` are parsed by dateutil or taken as
   dates [utils 30-38]; a phase ends after it starts (ours; Codabench checks only the order of
   consecutive phases [base 115-135]); ``public_data`` and ``starting_kit`` name folders of the zip
   [v2 216-235], zipped by the unpacker [base 39-49, utils 15-27];
-* the leaderboard has a ``key`` (<= 36 characters) and a ``title`` (<= 64) [lb 24-28]; columns
+* the leaderboard has a ``key`` (<= 36 characters), a ``title`` (<= 64) and a ``submission_rule``
+  among the model's choices [lb 7-20, 24-28]; columns
   have unique indices and keys [lbser 62-74], a ``title`` and ``key`` of <= 36 characters and
   ``sorting`` ``desc``/``asc`` [lb 45-48, 59-62];
 * folder paths end in ``/`` so that ``zip_if_directory`` writes its zip inside the unpack folder
