@@ -33,6 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_closed_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush into the closed pipe does
+    not print "Exception ignored ... BrokenPipeError"."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind stdout (e.g. captured)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -46,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # e.g. for the --resume command printed after Ctrl-C
     try:
         return int(args.func(args) or 0)
-    except BrokenPipeError:  # output piped into e.g. `head`
-        sys.stderr.close()
+    except BrokenPipeError:  # stdout piped into e.g. `head`, which has exited: files are written first
+        _quiet_closed_stdout()
         return 0
     except KeyboardInterrupt:  # commands that save state say what; the others stop cleanly
         print(f"\npss-bench {args.command}: interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from pss_bench.commands.common import add_parser, add_users_option, error, merge_users
+from pss_bench.io import OutputError, input_clashes, resolve_output
 
 
 def register(subparsers) -> None:
@@ -99,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         target = getattr(args, option)
         if target and Path(target).is_dir():
             return _fail(f"--{option.replace('_', '-')} {target}: is a folder, expected a file name")
+        if target:
+            try:
+                resolve_output(target)  # the output policy: never replace a device, a pipe, ...
+            except OutputError as err:
+                return _fail(f"--{option.replace('_', '-')} {err}")
     if args.confusion and Path(args.confusion).exists() and not Path(args.confusion).is_dir():
         return _fail(f"--confusion {args.confusion}: is a file, expected a folder")
     if args.data_root:
@@ -113,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
     pred = Path(args.pred_dir)
     if not pred.exists():
         return _fail(f"{pred}: no such file or folder")
+    outputs = {f"--{o.replace('_', '-')}": getattr(args, o)
+               for o in ("out", "scores_json", "per_image", "confusion")}
+    clashes = input_clashes(outputs, {"the predictions": pred, "the data root": data_root})
+    if clashes:
+        return _fail(clashes[0] if len(clashes) == 1 else
+                     "outputs aimed at inputs:\n" + "\n".join(f"  {i}. {c}" for i, c in enumerate(clashes, 1)))
     try:
         users = merge_users(args.users)
     except ValueError as err:
@@ -121,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score(args, pred: Path, users, data_root: Path) -> int:
-    from pss_bench.io import atomic_write_bytes
+    from pss_bench.io import atomic_write_many
     from pss_bench.records import RecordError
     from pss_bench.scoring import DataError, SubmissionError, score_predictions
     from pss_bench.scoring.report import confusion_files, per_image_csv
@@ -148,12 +160,13 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
         print("Warnings:", file=sys.stderr)
         for warning in warnings:
             print(f"  - {warning}", file=sys.stderr)
+    record = None
     try:
-        record = None
         if args.out or args.format == "json":
             record = result.to_record(args.name or _default_name(pred), args.method, args.backbone,
                                       source="submission", data_root=data_root)
-        # Build everything first, then write: an error leaves no half of the outputs behind.
+        # Everything is built first, then written all or nothing (pss_bench/io.py), then printed:
+        # a failed write leaves no half of the outputs, a closed stdout loses no file.
         outputs: list[tuple[Path, bytes]] = []
         if args.out:
             outputs.append((Path(args.out), (json.dumps(record, indent=2, allow_nan=False) + "\n").encode()))
@@ -163,17 +176,19 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
             outputs.append((Path(args.per_image), per_image_csv(result).encode()))
         if args.confusion:
             outputs += [(Path(args.confusion) / name, data) for name, data in confusion_files(result).items()]
-        if args.format == "json":
-            print(json.dumps(record, indent=2, allow_nan=False))
-        elif not args.quiet:
-            print(result.format_tables())
-        else:
-            print(f"{_default_name(pred)}: {len(result.users)} users, {result.n_images} photos: mean FIoU "
-                  f"{result.mean['fiou']:.2f}, MIoU {result.mean['miou']:.2f} ({args.protocol})")
-        for path, data in outputs:
-            atomic_write_bytes(path, data)
-            if not args.quiet:
-                print(f"wrote {path}", file=sys.stderr)
-    except (RecordError, OSError) as exc:
-        return _fail(f"cannot write the results: {exc}")
+        atomic_write_many(outputs)
+    except RecordError as exc:
+        return _fail(f"cannot build the result record: {exc}")
+    except OSError as exc:  # pss_bench.io.OutputError names the file
+        return _fail(f"cannot write the results: {exc}; no output was written")
+    if not args.quiet:
+        for path, _ in outputs:
+            print(f"wrote {path}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(record, indent=2, allow_nan=False))
+    elif not args.quiet:
+        print(result.format_tables())
+    else:
+        print(f"{_default_name(pred)}: {len(result.users)} users, {result.n_images} photos: mean FIoU "
+              f"{result.mean['fiou']:.2f}, MIoU {result.mean['miou']:.2f} ({args.protocol})")
     return 0
