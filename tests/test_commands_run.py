@@ -119,3 +119,44 @@ def test_ctrl_c_message(root, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(run_module, "_train", real)
     assert main(words[1:]) == 0  # the printed command continues the run
     assert (work / "result.json").is_file() and len(list((work / "show" / "id1").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--cfg-options", "optim_wrapper.segmentor.optimizer.type=AdamW"],
+     "optim_wrapper: the optimiser cannot be built (check --cfg-options): TypeError: AdamW.__init__() got "
+     "an unexpected keyword argument 'momentum'"),
+    (["--cfg-options", "optim_wrapper.segmentor.optimizer.lrr=0.1"], "unexpected keyword argument 'lrr'"),
+    (["--seed", "-1"], "--seed -1: must be an integer from 0 to 4294967295"),
+    (["--cfg-options", "param_scheduler.segmentor.0.powr=0.9"], "param_scheduler.segmentor: PolyLR cannot be built"),
+    (["--cfg-options", "default_hooks.checkpoint.intervall=3"], "CheckpointHook does not take intervall"),
+    (["--cfg-options", "default_hooks.logger.type=NoSuchHook"], "default_hooks.logger: NoSuchHook cannot be built"),
+])
+def test_training_parts_are_built_before_training(root, tmp_path, capsys, extra, expected):
+    work = tmp_path / "w"
+    code, err = _run(capsys, root, work, *extra)
+    assert code == 2 and "Traceback" not in err and "found before training" in err
+    assert expected in err
+    assert _nothing_written(work)
+
+
+def test_a_run_that_saved_nothing_is_rerun_by_the_same_command(root, tmp_path, capsys, monkeypatch):
+    import pss_bench.harness.run as harness_run
+
+    work = tmp_path / "w"
+    real_train = harness_run._train
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("out of memory in the first iteration")
+
+    monkeypatch.setattr(harness_run, "_train", crash)
+    with pytest.raises(RuntimeError):
+        main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
+              "--work-dir", str(work), "--users", "1", *BASE, "--overlays", "0"])
+    assert (work / "run.json").is_file()
+    monkeypatch.setattr(harness_run, "_train", real_train)
+    capsys.readouterr()
+    code = main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
+                 "--work-dir", str(work), "--users", "1", *BASE, "--overlays", "0"])
+    assert code == 0, capsys.readouterr().err
+    state = json.loads((work / "run.json").read_text())
+    assert len(state["attempts"]) == 1 and (work / "result.json").is_file()

@@ -148,6 +148,7 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
             seg._forward(torch.zeros(1, 3, crop, crop))
     except Exception as err:
         out.append(f"--crop {crop}: the segmentor cannot run on {crop}x{crop} crops ({_short(err)})")
+    out += training_problems(cfg, model, where, given)
     if load_weights and getattr(seg, "backbone", None) is not None:
         try:
             with _quiet_mmengine():  # the init report (one entry per tensor) belongs in the run's log
@@ -155,6 +156,71 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
         except Exception as err:
             out.append(f"--pretrained {opts.pretrained}: {_short(err)}")
     return out
+
+
+SEED_RANGE = (0, 2**32 - 1)  # numpy.random.seed's range, which MMEngine's set_random_seed uses
+
+
+def training_problems(cfg, model, where: str = "", given: str = "") -> list[str]:
+    """Build what the Runner builds for training from ``cfg`` beside the model: the optimiser
+    wrapper(s) with their optimisers, the parameter schedulers, the default and custom hooks, and
+    the seed (``cfg.randomness.seed``). One problem per part that fails, naming it."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import HOOKS, PARAM_SCHEDULERS
+
+    out = []
+    seed = (cfg.get("randomness") or {}).get("seed")
+    if seed is not None and (not isinstance(seed, int) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]):
+        out.append(f"{where}--seed {seed}: must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]} "
+                   "(2**32 - 1)")
+    optim = None
+    try:
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    except Exception as err:  # a wrong optimiser type, a typo in a key, a kwarg it does not take
+        out.append(f"{where}optim_wrapper: the optimiser cannot be built{given}: {_short(err)}")
+    schedulers = cfg.get("param_scheduler")
+    if optim is not None and schedulers:
+        per_optimiser = (schedulers.items() if isinstance(schedulers, dict) and "type" not in schedulers
+                         else [(None, schedulers)])
+        for name, entries in per_optimiser:
+            wrapper = optim[name] if name is not None else optim
+            for entry in entries if isinstance(entries, (list, tuple)) else [entries]:
+                try:
+                    PARAM_SCHEDULERS.build(dict(entry), default_args=dict(optimizer=wrapper))
+                except Exception as err:
+                    label = f"param_scheduler{'.' + name if name else ''}"
+                    out.append(f"{where}{label}: {entry.get('type')} cannot be built{given}: {_short(err)}")
+    hooks = [(f"default_hooks.{k}", v) for k, v in (cfg.get("default_hooks") or {}).items() if v]
+    hooks += [(f"custom_hooks[{i}]", v) for i, v in enumerate(cfg.get("custom_hooks") or [])]
+    for label, hook in hooks:
+        try:
+            built = HOOKS.build(dict(hook))
+        except Exception as err:
+            out.append(f"{where}{label}: {hook.get('type')} cannot be built{given}: {_short(err)}")
+            continue
+        out += _checkpoint_hook_problems(label, built, where, given)
+    return out
+
+
+def _checkpoint_hook_problems(label: str, hook, where: str, given: str) -> list[str]:
+    """MMEngine's CheckpointHook takes any keyword and hands the unknown ones to
+    ``Runner.save_checkpoint`` at the first save (mmengine/hooks/checkpoint_hook.py, ``self.args``):
+    a typo would fail only then, after training. Those keys must be arguments of save_checkpoint."""
+    import inspect
+
+    from mmengine.hooks import CheckpointHook
+    from mmengine.runner import Runner
+
+    if not isinstance(hook, CheckpointHook):
+        return []
+    params = inspect.signature(Runner.save_checkpoint).parameters
+    # Passed by the hook itself (filename, out_dir, save_optimizer, meta, by_epoch, file_client_args).
+    unknown = sorted(k for k in getattr(hook, "args", {}) if k not in params)
+    if not unknown:
+        return []
+    return [f"{where}{label}: CheckpointHook does not take {', '.join(unknown)}{given} (its keys: interval, "
+            "by_epoch, save_optimizer, save_param_scheduler, out_dir, max_keep_ckpts, save_last, "
+            "save_best, rule, filename_tmpl, ...)"]
 
 
 def initialised_stage(stages: list[Stage]) -> Stage | None:

@@ -297,6 +297,15 @@ def run_identity(opts: RunOptions, users: list[int]) -> dict:
                 config_sha256=sha256_file(config) if config.is_file() else None)
 
 
+def nothing_saved(work: Path) -> bool:
+    """A work dir whose run stopped before its first checkpoint (a crash in the first iterations):
+    no checkpoint, no finished stage or user, no record. The same command starts it again."""
+    if (work / "result.json").exists():
+        return False
+    return not any(p.name == DONE or p.suffix == ".pth" or p.name == "last_checkpoint"
+                   for p in work.rglob("*") if p.is_file())
+
+
 def work_dir_problems(opts: RunOptions, work: Path, users: list[int]) -> list[str]:
     """Why ``work`` does not fit this invocation (empty: it does): a finished run without
     ``--resume``, an unfinished one without it, a ``--resume`` of a missing or different run."""
@@ -305,10 +314,10 @@ def work_dir_problems(opts: RunOptions, work: Path, users: list[int]) -> list[st
         if (work / "result.json").exists():
             return [f"--work-dir {work}: already holds a finished run ({work / 'result.json'}); "
                     "choose another --work-dir or pass --resume"]
-        if state_path.is_file():
+        if state_path.is_file() and not nothing_saved(work):
             return [f"--work-dir {work}: holds an unfinished run; pass --resume to continue it, or "
                     "choose another --work-dir"]
-        return []
+        return []  # a fresh folder, or a run that stopped before it saved anything: started anew
     if not work.is_dir():
         return [f"--resume: {work} does not exist; run without --resume to start it"]
     if not state_path.is_file():
@@ -333,7 +342,8 @@ def _open_work_dir(opts: RunOptions, work: Path, users: list[int]) -> dict:
         raise RunError(problems[0].removeprefix(f"--work-dir {work}: ").replace("\n", "\n  "))
     identity = run_identity(opts, users)
     state_path = work / RUN_STATE
-    state = json.loads(state_path.read_text()) if state_path.is_file() else None
+    # Without --resume an existing state belongs to a run that saved nothing: it starts anew.
+    state = json.loads(state_path.read_text()) if state_path.is_file() and opts.resume else None
     state = state or dict(identity=identity, attempts=[])
     state["attempts"].append(dict(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                   resumed=bool(opts.resume), seconds=0.0))
