@@ -125,7 +125,6 @@ def test_ctrl_c_message(root, tmp_path, capsys, monkeypatch):
     (["--cfg-options", "optim_wrapper.segmentor.optimizer.type=AdamW"],
      "optim_wrapper: the optimiser cannot be built (check --cfg-options): TypeError: AdamW.__init__() got "
      "an unexpected keyword argument 'momentum'"),
-    (["--cfg-options", "optim_wrapper.segmentor.optimizer.lrr=0.1"], "unexpected keyword argument 'lrr'"),
     (["--seed", "-1"], "--seed -1: must be an integer from 0 to 4294967295"),
     (["--cfg-options", "param_scheduler.segmentor.0.powr=0.9"], "param_scheduler.segmentor: PolyLR cannot be built"),
     (["--cfg-options", "default_hooks.checkpoint.intervall=3"], "CheckpointHook does not take intervall"),
@@ -136,6 +135,15 @@ def test_training_parts_are_built_before_training(root, tmp_path, capsys, extra,
     code, err = _run(capsys, root, work, *extra)
     assert code == 2 and "Traceback" not in err and "found before training" in err
     assert expected in err
+    assert _nothing_written(work)
+
+
+def test_optimizer_typo_of_a_single_optimiser_method(root, tmp_path, capsys):
+    work = tmp_path / "w"
+    code, err = _run(capsys, root, work, "--cfg-options", "optim_wrapper.optimizer.lrr=0.1", method="source_only")
+    assert code == 2 and "Traceback" not in err
+    assert "optim_wrapper: the optimiser cannot be built (check --cfg-options): TypeError: SGD.__init__() " \
+           "got an unexpected keyword argument 'lrr'" in err
     assert _nothing_written(work)
 
 
