@@ -142,7 +142,7 @@ def test_every_bad_line_is_reported(root: Path):
 
 
 def test_official_user_count_and_usage_errors(pristine: Path, tmp_path: Path):
-    report = check_dataset(pristine)  # the official 15 users: 13 are missing here
+    report = check_dataset(pristine, users=15)  # the official 15 users: 13 are missing here
     missing = [str(p) for p in report.problems if "missing user folder" in str(p)]
     assert len(missing) == 13 and missing[0].startswith("personal/id3:")
     with pytest.raises(NotADirectoryError):
@@ -180,3 +180,12 @@ def test_default_dataset_passes():
     assert len(report.users) == 15 and all(40 <= s.photos <= 80 for s in report.users)
     assert all(abs(s.annotated - 0.3 * s.photos) <= 1 for s in report.users)
     assert report.source_images == 300
+
+
+def test_default_users_are_those_present(pristine: Path, capsys):
+    """Without --users the users the root has are checked (a 3-user PSS-Synth set passes), and the
+    report says which."""
+    report = check_dataset(pristine)
+    assert report.ok and [s.user for s in report.users] == [1, 2]
+    assert run_cli("data", "check", str(pristine)) == 0
+    assert "users checked: 1, 2" in capsys.readouterr().out

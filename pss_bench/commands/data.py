@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     c.add_argument("root", nargs="?", metavar="ROOT",
                    help="dataset root holding personal/ and VOC2012/ (default: the embedded PSS-Synth set)")
     c.add_argument("--k", type=int, default=80, help="check train_cluster{K}.txt (default 80)")
-    add_users_option(c, "users to check (default 1-15)")
+    add_users_option(c, "users to check (default: the user folders ROOT has, and the report says which)")
     c.add_argument("--no-source", action="store_true", help="skip the VOC2012 source part")
     c.set_defaults(func=run_check)
 

@@ -1,6 +1,6 @@
 """Validation of a PSS install (real or PSS-Synth) against the official layout.
 
-``check_dataset(root)`` walks ``ROOT/personal/id1..id15`` and ``ROOT/VOC2012`` and returns a
+``check_dataset(root)`` walks the user folders ``ROOT/personal/id<k>`` it finds (or those asked for) and ``ROOT/VOC2012`` and returns a
 :class:`CheckReport`: a per-user summary (photos, annotated, groups) and a complete, numbered list of
 problems, each naming the file and what is wrong. It checks that
 
@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from pss_bench.classes import IGNORE_INDEX, NUM_CLASSES
 from pss_bench.data.layout import (
     DEFAULT_K, PERSONAL_DIR, USER_IDS, VAL_LIST, VOC_DIR, VOC_TRAIN_LIST, ListEntry, ListFormatError,
-    cluster_list_name, parse_line, user_dir, voc_dir,
+    cluster_list_name, find_users, parse_line, user_dir, voc_dir,
 )
 from pss_bench.data.labels import LabelError, open_index_png
 
@@ -77,7 +77,8 @@ class CheckReport:
     def format(self) -> str:
         """The human-readable report: summary table, then the numbered problems (or OK)."""
         header = f"{'user':<6}{'photos':>8}{'annotated':>11}{'groups':>8}"
-        lines = [f"PSS data check: {self.root}", "", header]
+        checked = ", ".join(str(s.user) for s in self.users) or "none"
+        lines = [f"PSS data check: {self.root}", f"users checked: {checked}", "", header]
         for s in self.users:
             if not s.present:
                 lines.append(f"{'id' + str(s.user):<6}{'(missing)':>27}")
@@ -304,8 +305,8 @@ def check_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: int | I
     Args:
         root: the folder holding ``personal/`` and ``VOC2012/``.
         k: the cluster list to check, ``train_cluster{k}.txt``.
-        users: user ids to check; an int n means ``1..n``; None: the official 15 (``id1..id15``).
-            Other ``id<k>`` folders are ignored.
+        users: user ids to check; an int n means ``1..n``; None: the ``id<k>`` folders the root has
+            (the official 15 when it has none). Other ``id<k>`` folders are ignored.
         source: also check ``VOC2012/`` (``train_aug.txt``, its photos and labels).
 
     Raises:
@@ -316,8 +317,8 @@ def check_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: int | I
         raise NotADirectoryError(f"{root}: not a folder" if root.exists() else f"{root}: no such folder")
     if k < 1:
         raise ValueError(f"k must be a positive integer, got {k}")
-    if users is None:
-        expected = list(USER_IDS)
+    if users is None:  # the users the root has; an empty personal/ is checked as the official 15
+        expected = find_users(root) or list(USER_IDS)
     elif isinstance(users, int):
         expected = list(range(1, users + 1))
     else:
