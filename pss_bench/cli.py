@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark suite for Personalized Image Semantic Segmentation (PSS).",
         formatter_class=HelpFormatter,
         epilog="examples:\n  pss-bench run --method advent --backbone resnet50\n"
-               "  pss-bench predict WORK/id1/config.py WORK/id1/iter_30.pth --out preds --show-dir show\n"
+               "  pss-bench predict WORK/id1/config.py WORK/id1/iter_40.pth --out preds --show-dir show\n"
                "  pss-bench score preds --users 1 2\n"
                "  pss-bench completion bash > ~/.local/share/bash-completion/completions/pss-bench\n"
                "`pss-bench COMMAND --help` has the options and examples of each command.",

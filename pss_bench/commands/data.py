@@ -47,6 +47,20 @@ def register(subparsers) -> None:
     c.add_argument("--no-source", action="store_true", help="skip the VOC2012 source part")
     c.set_defaults(func=run_check)
 
+    a = add_parser(sub, "album", help="put an own photo album into the official layout",
+                   examples=["pss-bench data album ~/Pictures/trip --labels ~/Pictures/trip-labels --root /data/pss",
+                             "pss-bench data album photos/ --labels labels/ --root ROOT --user 16"],
+                   description="Copy a folder of .jpg photos into ROOT/personal/id<K>/ (JPEGImages/), the "
+                               "index-PNG labels of LABELS (same stem as their photo; 0-20, 255 ignore) into "
+                               "SegmentationClass/, and write val_all.txt (the labelled photos: the "
+                               "evaluation set) and train_cluster80.txt (every photo, one group; regroup "
+                               "with `pss-bench data cluster ROOT --k 80 --force`).")
+    a.add_argument("photos", metavar="PHOTOS", help="folder of the album's .jpg photos")
+    a.add_argument("--labels", metavar="LABELS", help="folder of index PNGs of the annotated photos")
+    a.add_argument("--root", required=True, metavar="ROOT", help="dataset root (personal/ is created)")
+    a.add_argument("--user", type=int, metavar="K", help="user id (default: the next free one)")
+    a.set_defaults(func=run_album)
+
     k = add_parser(sub, "cluster", help="recompute the K-means photo groups (train_cluster{K}.txt)",
                    examples=["pss-bench data cluster /data/pss --k 10 --pretrained torchvision",
                              "pss-bench data cluster /data/pss --k 80 --force   # keeps the old list as "
@@ -162,4 +176,20 @@ def run_cluster(args: argparse.Namespace) -> int:
         return _error(str(err), 2, "cluster")
     except ClusterError as err:
         return _error(str(err), 1, "cluster")
+    return 0
+
+
+def run_album(args: argparse.Namespace) -> int:
+    from pss_bench.data.album import AlbumError, write_album
+
+    if args.user is not None and args.user < 1:
+        return _error(f"--user must be at least 1, got {args.user}", 2, "album")
+    try:
+        folder, photos, annotated = write_album(args.photos, args.labels, args.root, args.user)
+    except AlbumError as err:
+        return _error(str(err), 2, "album")
+    except OSError as err:
+        return _error(f"writing into {args.root} failed: {err}", 2, "album")
+    print(f"{folder}: {photos} photos, {annotated} annotated (val_all.txt); check with: "
+          f"pss-bench data check {args.root} --users {folder.name[2:]} --no-source")
     return 0

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
                     "submission layout, full resolution) with CONFIG's model and CHECKPOINT's weights, "
                     "as `pss-bench run` does after training. Bad input: one numbered list, exit 2.",
         examples=["pss-bench predict work_dirs/advent_resnet50_demo/id1/config.py "
-                  "work_dirs/advent_resnet50_demo/id1/iter_30.pth --out preds --users 1 --show-dir show",
+                  "work_dirs/advent_resnet50_demo/id1/iter_40.pth --out preds --users 1 --show-dir show",
                   "pss-bench predict configs/advent/advent_vgg16.py segmentor.pth --out preds "
                   "--data-root /data/pss"])
     p.add_argument("config", metavar="CONFIG", help="MMEngine config (a run's WORK/id<k>/config.py, or configs/...)")
