@@ -14,9 +14,9 @@ COMMAND_MODULES = ("run", "pretrain", "predict", "sweep", "score", "leaderboard"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pss_bench.commands.common import HelpFormatter
+    from pss_bench.commands.common import ArgumentParser, HelpFormatter
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="pss-bench",
         description="Benchmark suite for Personalized Image Semantic Segmentation (PSS).",
         formatter_class=HelpFormatter,

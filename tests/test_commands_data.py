@@ -50,3 +50,4 @@ def test_album_writes_the_official_layout(tmp_path, make_pss, capsys):
     assert main(["data", "album", str(photos), "--root", str(root), "--user", "3"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert sorted(p.name for p in (root / "personal").iterdir()) == ["id1", "id2", "id3"]
+

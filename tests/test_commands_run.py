@@ -121,6 +121,25 @@ def test_ctrl_c_message(root, tmp_path, capsys, monkeypatch):
     assert (work / "result.json").is_file() and len(list((work / "show" / "id1").glob("*.png"))) == 2
 
 
+def test_ctrl_c_during_the_checks_suggests_the_same_command(root, tmp_path, capsys, monkeypatch):
+    from pss_bench.harness import preflight
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(preflight, "data_problems", interrupt)
+    work = tmp_path / "w"
+    argv = ["run", "--method", "source_only", "--backbone", "vgg16", "--data-root", str(root),
+            "--work-dir", str(work), "--users", "1", *BASE, "--overlays", "0"]
+    assert main(argv) == 130
+    line = next(line for line in capsys.readouterr().err.splitlines() if "interrupted" in line)
+    assert "--resume" not in line and "nothing was saved yet; start again with: " in line
+    words = shlex.split(line.split("start again with: ", 1)[1])
+    assert words == ["pss-bench", *argv]
+    monkeypatch.undo()
+    assert main(words[1:]) == 0 and (work / "result.json").is_file()
+
+
 @pytest.mark.parametrize("extra, expected", [
     (["--cfg-options", "optim_wrapper.segmentor.optimizer.type=AdamW"],
      "optim_wrapper: the optimiser cannot be built (check --cfg-options): TypeError: AdamW.__init__() got "
@@ -168,3 +187,27 @@ def test_a_run_that_saved_nothing_is_rerun_by_the_same_command(root, tmp_path, c
     assert code == 0, capsys.readouterr().err
     state = json.loads((work / "run.json").read_text())
     assert len(state["attempts"]) == 1 and (work / "result.json").is_file()
+
+
+def test_data_root_on_a_cpu_does_not_start_the_paper_schedule(root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    work = tmp_path / "w"
+    code = main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
+                 "--work-dir", str(work), "--device", "cpu"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and _nothing_written(work)
+    assert "selects the paper preset (120,000 iterations per user, batch 8, 320-px crops)" in err
+    assert "days per user" in err and "--preset paper" in err and "--iters N" in err
+    # with --iters the paper preset's other settings are used, and the run says which preset
+    code = main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
+                 "--work-dir", str(work), "--device", "cpu", "--iters", "1", "--seed", "-1"])
+    out = capsys.readouterr().out
+    assert code == 2 and "[pss-bench] preset paper (the default with --data-root): 1 iterations per user, " \
+                         "batch 8, 320-px crops (--iters)" in out
+
+
+def test_messages_name_the_real_problem(root, tmp_path, capsys):
+    code, err = _run(capsys, Path("/etc/passwd"), tmp_path / "w")
+    assert code == 2 and "--data-root /etc/passwd: not a folder" in err
+    assert main(["pretrain", "--backbone", "vgg16", "--method", "nosuch"]) == 2
+    assert capsys.readouterr().err.startswith("pss-bench pretrain: error: --method nosuch: unknown method")

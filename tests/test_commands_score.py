@@ -52,7 +52,7 @@ def test_outputs_follow_the_policy(tmp_path, make_pss, capsys):
     import os
 
     root, pred = _scored(tmp_path, make_pss)
-    base = ["score", str(pred), "--data-root", str(root), "--users", "1", "-j", "1", "-q"]
+    base = ["score", str(pred), "--data-root", str(root), "--users", "1", "-j", "1", "-q", "--backbone", "vgg16"]
     real = tmp_path / "real.json"
     real.write_text("{}")
     (tmp_path / "link.json").symlink_to(real)
@@ -109,10 +109,19 @@ def test_full_disk_removes_partial_outputs(tmp_path, make_pss, capsys):
         pytest.skip(f"cannot mount a small tmpfs to fill ({done.stderr.strip() or 'mount failed'})")
     try:
         code = main(["score", str(pred), "--data-root", str(root), "--users", "1", "-j", "1", "-q",
-                     "--out", str(mnt / "r.json"), "--confusion", str(mnt / "conf")])
+                     "--backbone", "vgg16", "--out", str(mnt / "r.json"), "--confusion", str(mnt / "conf")])
         err = capsys.readouterr().err
         assert code == 2
         assert "No space left on device" in err and str(mnt) in err and "Traceback" not in err
         assert [p for p in mnt.rglob("*") if p.is_file()] == []
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_record_needs_a_known_backbone(tmp_path, make_pss, capsys):
+    root, pred = _scored(tmp_path, make_pss)
+    base = ["score", str(pred), "--data-root", str(root), "--users", "1", "-j", "1", "-q", "--out", str(tmp_path / "r.json")]
+    assert main(base) == 2
+    assert "give --backbone resnet50 or --backbone vgg16" in capsys.readouterr().err
+    assert main(base + ["--backbone", "resnet-50"]) == 2  # argparse: invalid choice
+    assert not (tmp_path / "r.json").exists()

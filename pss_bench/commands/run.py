@@ -150,6 +150,48 @@ def saved_summary(work: Path) -> str:
     return f"saved in {work}: " + (", ".join(parts) if parts else "no checkpoint yet")
 
 
+# Seconds per source_only training step of the paper preset (320-px crops, batch 8 + 8) on a CPU,
+# measured with `python benchmarks/bench_train.py --methods source_only --size 320 --batch 8
+# --device cpu` on the project's 2-core machine; other methods scale by the sweep's relative step
+# costs (pss_bench/sweep/plan.py::RELATIVE_STEP_COST).
+CPU_PAPER_STEP_SECONDS = {"resnet50": 79.7, "vgg16": 79.7}
+
+
+def torch_cuda(device: str | None) -> bool:
+    """Whether this run trains on a GPU (``--device``, else whether CUDA is available)."""
+    if device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def paper_on_cpu_message(method: str, backbone: str, data_root: str) -> str:
+    """Why ``--data-root`` on a CPU does not start the paper schedule by itself, with its time."""
+    from pss_bench.harness.presets import PRESETS
+    from pss_bench.sweep.plan import step_cost
+
+    paper, demo = PRESETS["paper"], PRESETS["demo"]
+    seconds = paper.iters * CPU_PAPER_STEP_SECONDS[backbone] * step_cost(method, backbone, method)
+    return (f"--data-root {data_root} without --preset selects the paper preset ({paper.iters:,} "
+            f"iterations per user, batch {paper.batch_size}, {paper.crop}-px crops), made for a GPU; on this "
+            f"CPU {method}/{backbone} would take about {seconds / 86400:,.0f} days per user. Pass --preset "
+            f"paper to run it anyway, --preset demo ({demo.iters} iterations, {demo.crop}-px crops) or "
+            "--iters N")
+
+
+def interrupted_hint(argv: list[str], work: Path) -> str:
+    """What an interrupted run saved and how to go on: ``--resume`` only when there is something to
+    resume (a checkpoint, a finished user); otherwise the same command starts again."""
+    from pss_bench.harness.run import nothing_saved
+
+    if not (work / "run.json").is_file() or nothing_saved(work):
+        argv = [w for w in argv if w != "--resume"]
+        return ("nothing was saved yet; start again with: "
+                + shlex.join(["pss-bench", *(argv if argv[:1] == ["run"] else ["run", *argv])]))
+    return f"{saved_summary(work)}; continue with: {resume_command(argv, str(work))}"
+
+
 def main(args: argparse.Namespace) -> int:
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
@@ -168,7 +210,8 @@ def main(args: argparse.Namespace) -> int:
     if args.overlays < 0:
         return fail(f"--overlays must be >= 0, got {args.overlays}")
     if args.data_root and not os.path.isdir(args.data_root):
-        return fail(f"--data-root {args.data_root}: no such folder")
+        return fail(f"--data-root {args.data_root}: "
+                    + ("not a folder" if os.path.exists(args.data_root) else "no such folder"))
 
     from pss_bench.data.synth import ensure_default_data
     from pss_bench.harness.config import RunOptions
@@ -180,6 +223,8 @@ def main(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             return fail("--device cuda: no CUDA device is available")
     preset = args.preset or ("paper" if args.data_root else "demo")
+    if args.data_root and args.preset is None and args.iters is None and not torch_cuda(args.device):
+        return fail(paper_on_cpu_message(args.method, args.backbone, args.data_root))
     data_root = args.data_root or str(ensure_default_data())
     cfg_options, problems = _parse_cfg_options(args.cfg_options)
     if users_given == "all":
@@ -195,13 +240,17 @@ def main(args: argparse.Namespace) -> int:
         pretrained=args.pretrained, seed=args.seed, resume=args.resume, launcher=args.launcher,
         select=args.select, cfg_options=cfg_options, protocol=args.protocol, groups=args.groups,
         target_users=args.target_users)
+    p = opts.settings
+    print(f"[pss-bench] preset {preset}{'' if args.preset else ' (the default ' + ('with' if args.data_root else 'without') + ' --data-root)'}: "
+          f"{p['iters']:,} iterations per user, batch {p['batch_size']}, {p['crop']}-px crops"
+          + ("" if args.iters is None else " (--iters)"), flush=True)
     try:
         run(opts, overlays=args.overlays, extra_problems=problems)
     except RunError as err:
         return fail(str(err))
     except KeyboardInterrupt:
         argv = getattr(args, "argv", None) or sys.argv[1:]
-        print(f"\npss-bench run: interrupted; {saved_summary(Path(work_dir))}; continue with: "
-              f"{resume_command(argv, work_dir)}", file=sys.stderr, flush=True)
+        print(f"\npss-bench run: interrupted; {interrupted_hint(argv, Path(work_dir))}", file=sys.stderr,
+              flush=True)
         return 130
     return 0

@@ -14,10 +14,12 @@ from pss_bench.io import OutputError, input_clashes, resolve_output
 
 
 def register(subparsers) -> None:
+    from pss_bench.methods import BACKBONES
+
     p = add_parser(
         subparsers, "score",
         examples=["pss-bench score work_dirs/advent_resnet50_demo/predictions --users 1 2",
-                  "pss-bench score submission.zip --data-root /data/pss --out result.json",
+                  "pss-bench score submission.zip --data-root /data/pss --backbone resnet50 --out result.json",
                   "pss-bench score --codabench /app/input /app/output"],
         help="validate and score predictions (PRED_DIR/id<k>/<stem>.png, or a .zip/.tar.gz of it)",
         description="Validate a prediction folder or archive against the annotated photos of each "
@@ -36,7 +38,9 @@ def register(subparsers) -> None:
                         "(default: every user of the data root)")
     p.add_argument("--name", help="row name in the result record (default: PRED_DIR's name)")
     p.add_argument("--method", default="submission", help="method id in the record (default: submission)")
-    p.add_argument("--backbone", default="unknown", help="backbone id in the record, e.g. resnet50")
+    p.add_argument("--backbone", choices=sorted(BACKBONES),
+                   help="backbone of the predictions' model, for the record (needed with --out: the "
+                        "leaderboard keeps one table per backbone)")
     p.add_argument("--out", metavar="FILE", help="write the result record (JSON) here")
     p.add_argument("--scores-json", metavar="FILE", help="write flat Codabench-style scores.json here")
     p.add_argument("--per-image", metavar="FILE.csv",
@@ -96,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail("give PRED_DIR (or --codabench INPUT_DIR OUTPUT_DIR)")
     if args.bootstrap < 0:
         return _fail("--bootstrap must be 0 or more")
+    if args.out and not args.backbone:
+        return _fail("--out writes a result record for the leaderboard, which keeps one table per "
+                     "backbone: give --backbone resnet50 or --backbone vgg16")
     for option in ("out", "scores_json", "per_image"):
         target = getattr(args, option)
         if target and Path(target).is_dir():
@@ -163,7 +170,7 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
     record = None
     try:
         if args.out or args.format == "json":
-            record = result.to_record(args.name or _default_name(pred), args.method, args.backbone,
+            record = result.to_record(args.name or _default_name(pred), args.method, args.backbone or "unknown",
                                       source="submission", data_root=data_root)
         # Everything is built first, then written all or nothing (pss_bench/io.py), then printed:
         # a failed write leaves no half of the outputs, a closed stdout loses no file.
