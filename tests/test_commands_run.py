@@ -121,89 +121,16 @@ def test_ctrl_c_message(root, tmp_path, capsys, monkeypatch):
     assert (work / "result.json").is_file() and len(list((work / "show" / "id1").glob("*.png"))) == 2
 
 
-def test_ctrl_c_during_the_checks_suggests_the_same_command(root, tmp_path, capsys, monkeypatch):
-    from pss_bench.harness import preflight
-
-    def interrupt(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(preflight, "data_problems", interrupt)
-    work = tmp_path / "w"
-    argv = ["run", "--method", "source_only", "--backbone", "vgg16", "--data-root", str(root),
-            "--work-dir", str(work), "--users", "1", *BASE, "--overlays", "0"]
-    assert main(argv) == 130
-    line = next(line for line in capsys.readouterr().err.splitlines() if "interrupted" in line)
-    assert "--resume" not in line and "nothing was saved yet; start again with: " in line
-    words = shlex.split(line.split("start again with: ", 1)[1])
-    assert words == ["pss-bench", *argv]
-    monkeypatch.undo()
-    assert main(words[1:]) == 0 and (work / "result.json").is_file()
-
-
-@pytest.mark.parametrize("extra, expected", [
-    (["--cfg-options", "optim_wrapper.segmentor.optimizer.type=AdamW"],
-     "optim_wrapper: the optimiser cannot be built (check --cfg-options): TypeError: AdamW.__init__() got "
-     "an unexpected keyword argument 'momentum'"),
-    (["--seed", "-1"], "--seed -1: must be an integer from 0 to 4294967295"),
-    (["--cfg-options", "param_scheduler.segmentor.0.powr=0.9"], "param_scheduler.segmentor: PolyLR cannot be built"),
-    (["--cfg-options", "default_hooks.checkpoint.intervall=3"], "CheckpointHook does not take intervall"),
-    (["--cfg-options", "default_hooks.logger.type=NoSuchHook"], "default_hooks.logger: NoSuchHook cannot be built"),
-])
-def test_training_parts_are_built_before_training(root, tmp_path, capsys, extra, expected):
-    work = tmp_path / "w"
-    code, err = _run(capsys, root, work, *extra)
-    assert code == 2 and "Traceback" not in err and "found before training" in err
-    assert expected in err
-    assert _nothing_written(work)
-
-
-def test_optimizer_typo_of_a_single_optimiser_method(root, tmp_path, capsys):
-    work = tmp_path / "w"
-    code, err = _run(capsys, root, work, "--cfg-options", "optim_wrapper.optimizer.lrr=0.1", method="source_only")
-    assert code == 2 and "Traceback" not in err
-    assert "optim_wrapper: the optimiser cannot be built (check --cfg-options): TypeError: SGD.__init__() " \
-           "got an unexpected keyword argument 'lrr'" in err
-    assert _nothing_written(work)
-
-
-def test_a_run_that_saved_nothing_is_rerun_by_the_same_command(root, tmp_path, capsys, monkeypatch):
-    import pss_bench.harness.run as harness_run
+def test_data_root_says_its_preset_and_refuses_the_paper_schedule_on_a_cpu(tiny_pss, tmp_path, capsys):
+    from pss_bench.cli import main as cli_main
 
     work = tmp_path / "w"
-    real_train = harness_run._train
-
-    def crash(*args, **kwargs):
-        raise RuntimeError("out of memory in the first iteration")
-
-    monkeypatch.setattr(harness_run, "_train", crash)
-    with pytest.raises(RuntimeError):
-        main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
-              "--work-dir", str(work), "--users", "1", *BASE, "--overlays", "0"])
-    assert (work / "run.json").is_file()
-    monkeypatch.setattr(harness_run, "_train", real_train)
-    capsys.readouterr()
-    code = main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
-                 "--work-dir", str(work), "--users", "1", *BASE, "--overlays", "0"])
-    assert code == 0, capsys.readouterr().err
-    state = json.loads((work / "run.json").read_text())
-    assert len(state["attempts"]) == 1 and (work / "result.json").is_file()
-
-
-def test_data_root_on_a_cpu_does_not_start_the_paper_schedule(root, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    work = tmp_path / "w"
-    code = main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
-                 "--work-dir", str(work), "--device", "cpu"])
-    err = " ".join(capsys.readouterr().err.split())
-    assert code == 2 and _nothing_written(work)
-    assert "selects the paper preset (120,000 iterations per user, batch 8, 320-px crops)" in err
-    assert "days per user" in err and "--preset paper" in err and "--iters N" in err
-    # with --iters the paper preset's other settings are used, and the run says which preset
-    code = main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
-                 "--work-dir", str(work), "--device", "cpu", "--iters", "1", "--seed", "-1"])
-    out = capsys.readouterr().out
-    assert code == 2 and "[pss-bench] preset paper (the default with --data-root): 1 iterations per user, " \
-                         "batch 8, 320-px crops (--iters)" in out
+    rc = cli_main(["run", "--method", "advent", "--backbone", "resnet50", "--data-root", str(tiny_pss),
+                   "--device", "cpu", "--work-dir", str(work)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "preset: paper (--data-root without --preset): 120000 iterations per user" in err
+    assert "on a CPU takes about 2,000 hours per user" in err and "--preset paper to run it anyway" in err
+    assert not work.exists()
 
 
 def test_messages_name_the_real_problem(root, tmp_path, capsys):

@@ -15,10 +15,13 @@ def register(subparsers) -> None:
                    examples=["pss-bench codabench bundle --data-root /data/pss --out bundle.zip "
                              "--docker-image me/pss-scoring:1"])
     sub = p.add_subparsers(dest="codabench_command", metavar="COMMAND")
-    b = add_parser(sub, "bundle", help="write a competition bundle zip (competition.yaml, pages, "
-                                       "scoring program, reference data, sample submission)",
+    b = add_parser(sub, "bundle", help="write a competition bundle zip (competition.yaml, terms and "
+                                       "pages, scoring program, reference data, public photos, "
+                                       "starting kit, sample submission)",
                    description="Write a Codabench competition bundle for a PSS data root.",
-                   examples=["pss-bench codabench bundle --data-root /data/pss --out bundle.zip --users 1-5"])
+                   examples=["pss-bench codabench bundle --data-root /data/pss --out bundle.zip --users 1-5",
+                             "pss-bench codabench bundle --data-root /data/pss --out bundle.zip "
+                             "--start 2027-01-10 --end 2027-03-31 --no-photos"])
     b.add_argument("--data-root", metavar="ROOT", required=True, help="PSS data root (ground truth)")
     b.add_argument("--out", metavar="BUNDLE.zip", required=True, help="the bundle to write")
     add_users_option(b, "only these users (default: all)")
@@ -26,9 +29,13 @@ def register(subparsers) -> None:
     b.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021",
                    help="pss2021 = the official PSS code's metric; strict = VOC/MMSeg semantics")
     b.add_argument("--docker-image", default=None,
-                   help="scoring image: Python >= 3.10 with numpy and Pillow (default: python:3.11, "
-                        "which lacks them: set your own)")
+                   help="scoring image: Python >= 3.10 with numpy and Pillow (default: "
+                        "codalab/codalab-legacy:py312, Codabench's Python 3.12 image)")
     b.add_argument("--start", metavar="YYYY-MM-DD", help="phase start date (default: today)")
+    b.add_argument("--end", metavar="YYYY-MM-DD", help="phase end date (default: no end)")
+    b.add_argument("--no-photos", action="store_true",
+                   help="leave the users' photo albums out of the public data (hand them out "
+                        "another way; the bundle then holds labels, lists and programs only)")
     b.set_defaults(func=run_bundle)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -38,7 +45,7 @@ def _fail(message: str) -> int:
 
 
 def run_bundle(args: argparse.Namespace) -> int:
-    from pss_bench.scoring.codabench import DEFAULT_DOCKER_IMAGE, build_bundle
+    from pss_bench.scoring.bundle import DEFAULT_DOCKER_IMAGE, BundleError, build_bundle
     from pss_bench.scoring.submission import DataError
 
     out = Path(args.out)
@@ -51,8 +58,9 @@ def run_bundle(args: argparse.Namespace) -> int:
     try:
         build_bundle(args.data_root, out, title=args.title, protocol=args.protocol,
                      users=merge_users(args.users),
-                     docker_image=args.docker_image or DEFAULT_DOCKER_IMAGE, start=args.start)
-    except DataError as exc:
+                     docker_image=args.docker_image or DEFAULT_DOCKER_IMAGE, start=args.start,
+                     end=args.end, photos=not args.no_photos)
+    except (BundleError, DataError) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot write {out}: {exc}")

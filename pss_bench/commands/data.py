@@ -43,22 +43,21 @@ def register(subparsers) -> None:
     c.add_argument("root", nargs="?", metavar="ROOT",
                    help="dataset root holding personal/ and VOC2012/ (default: the embedded PSS-Synth set)")
     c.add_argument("--k", type=int, default=80, help="check train_cluster{K}.txt (default 80)")
-    add_users_option(c, "users to check (default: the user folders ROOT has, and the report says which)")
+    add_users_option(c, "users to check (default: every id<k> folder of the data root)")
     c.add_argument("--no-source", action="store_true", help="skip the VOC2012 source part")
     c.set_defaults(func=run_check)
-
-    a = add_parser(sub, "album", help="put an own photo album into the official layout",
-                   examples=["pss-bench data album ~/Pictures/trip --labels ~/Pictures/trip-labels --root /data/pss",
-                             "pss-bench data album photos/ --labels labels/ --root ROOT --user 16"],
-                   description="Copy a folder of .jpg photos into ROOT/personal/id<K>/ (JPEGImages/), the "
-                               "index-PNG labels of LABELS (same stem as their photo; 0-20, 255 ignore) into "
-                               "SegmentationClass/, and write val_all.txt (the labelled photos: the "
-                               "evaluation set) and train_cluster80.txt (every photo, one group; regroup "
-                               "with `pss-bench data cluster ROOT --k 80 --force`).")
-    a.add_argument("photos", metavar="PHOTOS", help="folder of the album's .jpg photos")
-    a.add_argument("--labels", metavar="LABELS", help="folder of index PNGs of the annotated photos")
-    a.add_argument("--root", required=True, metavar="ROOT", help="dataset root (personal/ is created)")
-    a.add_argument("--user", type=int, metavar="K", help="user id (default: the next free one)")
+    a = add_parser(sub, "album", help="write an own photo album in the official layout (val_all.txt "
+                                      "from the annotated photos)",
+                   examples=["pss-bench data album ~/photos/anna --labels ~/labels/anna --root /data/own --user 1",
+                             "pss-bench data cluster /data/own --k 80   # then the photo groups"],
+                   description="Copy a folder of one user's photos into ROOT/personal/id<USER>/JPEGImages/ "
+                               "(JPEG; other formats converted), their labels (<stem>.png, indices 0-20 and "
+                               "255, the photo's size) into SegmentationClass/, and list the annotated photos "
+                               "in val_all.txt. Everything is checked first; nothing is written on a problem.")
+    a.add_argument("photos", metavar="PHOTOS", help="folder of the user's photos")
+    a.add_argument("--labels", metavar="DIR", help="folder of <stem>.png labels of the annotated photos")
+    a.add_argument("--root", metavar="ROOT", required=True, help="data root to write into (personal/id<k>/)")
+    a.add_argument("--user", type=int, required=True, help="the user id k of the new folder id<k>")
     a.set_defaults(func=run_album)
 
     k = add_parser(sub, "cluster", help="recompute the K-means photo groups (train_cluster{K}.txt)",
@@ -123,6 +122,21 @@ def run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_album(args: argparse.Namespace) -> int:
+    from pss_bench.data.album import AlbumError, write_album
+
+    try:
+        folder = write_album(args.photos, args.root, args.user, args.labels)
+    except AlbumError as err:
+        n = len(err.problems)
+        return _error(f"{n} problem{'s' if n != 1 else ''}; nothing was written:\n"
+                      + "\n".join(f"  {i}. {p}" for i, p in enumerate(err.problems, 1)), 2, "album")
+    except OSError as err:
+        return _error(f"cannot write {err.filename or args.root}: {err.strerror or err}", 2, "album")
+    print(f"wrote {folder}; next: pss-bench data cluster {args.root} --k 80, then pss-bench data check {args.root}")
+    return 0
+
+
 def run_check(args: argparse.Namespace) -> int:
     from pss_bench.data.check import check_dataset
 
@@ -176,20 +190,4 @@ def run_cluster(args: argparse.Namespace) -> int:
         return _error(str(err), 2, "cluster")
     except ClusterError as err:
         return _error(str(err), 1, "cluster")
-    return 0
-
-
-def run_album(args: argparse.Namespace) -> int:
-    from pss_bench.data.album import AlbumError, write_album
-
-    if args.user is not None and args.user < 1:
-        return _error(f"--user must be at least 1, got {args.user}", 2, "album")
-    try:
-        folder, photos, annotated = write_album(args.photos, args.labels, args.root, args.user)
-    except AlbumError as err:
-        return _error(str(err), 2, "album")
-    except OSError as err:
-        return _error(f"writing into {args.root} failed: {err}", 2, "album")
-    print(f"{folder}: {photos} photos, {annotated} annotated (val_all.txt); check with: "
-          f"pss-bench data check {args.root} --users {folder.name[2:]} --no-source")
     return 0

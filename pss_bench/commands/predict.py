@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pss_bench.commands.common import add_parser, add_users_option, error, merge_users
-from pss_bench.io import OutputError, input_clashes, output_session
+from pss_bench.io import input_clashes, output_session
 
 
 def register(subparsers) -> None:
@@ -213,9 +213,12 @@ def run(args: argparse.Namespace) -> int:
     with output_session() as session:
         try:
             return _predict_all(args, model, cfg, users, data_root, out, report, group, short)
-        except OutputError as err:  # a full disk, a read-only folder: no half of the predictions stays
+        except OSError as err:  # a full disk, a read-only folder: no half of the predictions stays
+            if err.filename is None:
+                raise
             removed = session.remove_written()
-            return fail(f"cannot write {err}; removed the {len(removed)} file(s) this command wrote")
+            return fail(f"cannot write {err.filename}: {err.strerror or err}; removed the {len(removed)} "
+                        "file(s) this command wrote")
 
 
 def _predict_all(args, model, cfg, users, data_root, out: Path, report, group, short) -> int:

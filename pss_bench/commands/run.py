@@ -107,6 +107,11 @@ def _parse_cfg_options(items: list[str]) -> tuple[dict, list[str]]:
     return options, problems
 
 
+CPU_SECONDS_PER_PAPER_STEP = 60
+"""A ResNet-50 training step at 320 x 320, batch 8, on a 2-core CPU (about a minute; docs/scaling.md):
+the basis of the time estimate when ``--data-root`` would start the paper schedule on a CPU."""
+
+
 def resume_command(argv: list[str], work_dir: str) -> str:
     """The command that continues this run: the same arguments with ``--work-dir WORK --resume``
     (the work dir is always named: a default one may be a ``-<n>`` folder)."""
@@ -150,48 +155,6 @@ def saved_summary(work: Path) -> str:
     return f"saved in {work}: " + (", ".join(parts) if parts else "no checkpoint yet")
 
 
-# Seconds per source_only training step of the paper preset (320-px crops, batch 8 + 8) on a CPU,
-# measured with `python benchmarks/bench_train.py --methods source_only --size 320 --batch 8
-# --device cpu` on the project's 2-core machine; other methods scale by the sweep's relative step
-# costs (pss_bench/sweep/plan.py::RELATIVE_STEP_COST).
-CPU_PAPER_STEP_SECONDS = {"resnet50": 79.7, "vgg16": 79.7}
-
-
-def torch_cuda(device: str | None) -> bool:
-    """Whether this run trains on a GPU (``--device``, else whether CUDA is available)."""
-    if device == "cpu":
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def paper_on_cpu_message(method: str, backbone: str, data_root: str) -> str:
-    """Why ``--data-root`` on a CPU does not start the paper schedule by itself, with its time."""
-    from pss_bench.harness.presets import PRESETS
-    from pss_bench.sweep.plan import step_cost
-
-    paper, demo = PRESETS["paper"], PRESETS["demo"]
-    seconds = paper.iters * CPU_PAPER_STEP_SECONDS[backbone] * step_cost(method, backbone, method)
-    return (f"--data-root {data_root} without --preset selects the paper preset ({paper.iters:,} "
-            f"iterations per user, batch {paper.batch_size}, {paper.crop}-px crops), made for a GPU; on this "
-            f"CPU {method}/{backbone} would take about {seconds / 86400:,.0f} days per user. Pass --preset "
-            f"paper to run it anyway, --preset demo ({demo.iters} iterations, {demo.crop}-px crops) or "
-            "--iters N")
-
-
-def interrupted_hint(argv: list[str], work: Path) -> str:
-    """What an interrupted run saved and how to go on: ``--resume`` only when there is something to
-    resume (a checkpoint, a finished user); otherwise the same command starts again."""
-    from pss_bench.harness.run import nothing_saved
-
-    if not (work / "run.json").is_file() or nothing_saved(work):
-        argv = [w for w in argv if w != "--resume"]
-        return ("nothing was saved yet; start again with: "
-                + shlex.join(["pss-bench", *(argv if argv[:1] == ["run"] else ["run", *argv])]))
-    return f"{saved_summary(work)}; continue with: {resume_command(argv, str(work))}"
-
-
 def main(args: argparse.Namespace) -> int:
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
@@ -223,8 +186,20 @@ def main(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             return fail("--device cuda: no CUDA device is available")
     preset = args.preset or ("paper" if args.data_root else "demo")
-    if args.data_root and args.preset is None and args.iters is None and not torch_cuda(args.device):
-        return fail(paper_on_cpu_message(args.method, args.backbone, args.data_root))
+    if args.data_root and not args.preset:
+        chosen = PRESETS[preset]
+        print(f"[pss-bench] preset: {preset} (--data-root without --preset): {args.iters or chosen.iters} "
+              f"iterations per user, crop {args.crop or chosen.crop}, batch {args.batch_size or chosen.batch_size}",
+              file=sys.stderr, flush=True)
+        import torch
+
+        on_cpu = args.device == "cpu" or not torch.cuda.is_available()
+        if on_cpu and args.iters is None:
+            hours = chosen.iters * CPU_SECONDS_PER_PAPER_STEP / 3600
+            return fail(f"--data-root {args.data_root}: the {preset} preset's schedule ({chosen.iters:,} "
+                        f"iterations per user at {chosen.crop} px, batch {chosen.batch_size}) on a CPU takes "
+                        f"about {hours:,.0f} hours per user (about {CPU_SECONDS_PER_PAPER_STEP} s a step); "
+                        "pass --preset paper to run it anyway, or --preset demo, or --iters N")
     data_root = args.data_root or str(ensure_default_data())
     cfg_options, problems = _parse_cfg_options(args.cfg_options)
     if users_given == "all":
@@ -240,17 +215,19 @@ def main(args: argparse.Namespace) -> int:
         pretrained=args.pretrained, seed=args.seed, resume=args.resume, launcher=args.launcher,
         select=args.select, cfg_options=cfg_options, protocol=args.protocol, groups=args.groups,
         target_users=args.target_users)
-    p = opts.settings
-    print(f"[pss-bench] preset {preset}{'' if args.preset else ' (the default ' + ('with' if args.data_root else 'without') + ' --data-root)'}: "
-          f"{p['iters']:,} iterations per user, batch {p['batch_size']}, {p['crop']}-px crops"
-          + ("" if args.iters is None else " (--iters)"), flush=True)
     try:
         run(opts, overlays=args.overlays, extra_problems=problems)
     except RunError as err:
         return fail(str(err))
     except KeyboardInterrupt:
         argv = getattr(args, "argv", None) or sys.argv[1:]
-        print(f"\npss-bench run: interrupted; {interrupted_hint(argv, Path(work_dir))}", file=sys.stderr,
-              flush=True)
+        from pss_bench.harness.run import saved_anything
+
+        if saved_anything(Path(work_dir)):
+            print(f"\npss-bench run: interrupted; {saved_summary(Path(work_dir))}; continue with: "
+                  f"{resume_command(argv, work_dir)}", file=sys.stderr, flush=True)
+        else:  # nothing to resume from: the same command starts again
+            print("\npss-bench run: interrupted before anything was saved; run the same command again "
+                  "to start over", file=sys.stderr, flush=True)
         return 130
     return 0

@@ -10,16 +10,13 @@ import re
 from pathlib import Path
 
 from pss_bench.commands.common import add_parser, add_users_option, error, merge_users
-from pss_bench.io import OutputError, input_clashes, resolve_output
 
 
 def register(subparsers) -> None:
-    from pss_bench.methods import BACKBONES
-
     p = add_parser(
         subparsers, "score",
         examples=["pss-bench score work_dirs/advent_resnet50_demo/predictions --users 1 2",
-                  "pss-bench score submission.zip --data-root /data/pss --backbone resnet50 --out result.json",
+                  "pss-bench score submission.zip --data-root /data/pss --out result.json",
                   "pss-bench score --codabench /app/input /app/output"],
         help="validate and score predictions (PRED_DIR/id<k>/<stem>.png, or a .zip/.tar.gz of it)",
         description="Validate a prediction folder or archive against the annotated photos of each "
@@ -38,9 +35,7 @@ def register(subparsers) -> None:
                         "(default: every user of the data root)")
     p.add_argument("--name", help="row name in the result record (default: PRED_DIR's name)")
     p.add_argument("--method", default="submission", help="method id in the record (default: submission)")
-    p.add_argument("--backbone", choices=sorted(BACKBONES),
-                   help="backbone of the predictions' model, for the record (needed with --out: the "
-                        "leaderboard keeps one table per backbone)")
+    p.add_argument("--backbone", default="unknown", help="backbone id in the record, e.g. resnet50")
     p.add_argument("--out", metavar="FILE", help="write the result record (JSON) here")
     p.add_argument("--scores-json", metavar="FILE", help="write flat Codabench-style scores.json here")
     p.add_argument("--per-image", metavar="FILE.csv",
@@ -100,18 +95,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail("give PRED_DIR (or --codabench INPUT_DIR OUTPUT_DIR)")
     if args.bootstrap < 0:
         return _fail("--bootstrap must be 0 or more")
-    if args.out and not args.backbone:
-        return _fail("--out writes a result record for the leaderboard, which keeps one table per "
-                     "backbone: give --backbone resnet50 or --backbone vgg16")
     for option in ("out", "scores_json", "per_image"):
         target = getattr(args, option)
         if target and Path(target).is_dir():
             return _fail(f"--{option.replace('_', '-')} {target}: is a folder, expected a file name")
-        if target:
-            try:
-                resolve_output(target)  # the output policy: never replace a device, a pipe, ...
-            except OutputError as err:
-                return _fail(f"--{option.replace('_', '-')} {err}")
     if args.confusion and Path(args.confusion).exists() and not Path(args.confusion).is_dir():
         return _fail(f"--confusion {args.confusion}: is a file, expected a folder")
     if args.data_root:
@@ -126,12 +113,16 @@ def run(args: argparse.Namespace) -> int:
     pred = Path(args.pred_dir)
     if not pred.exists():
         return _fail(f"{pred}: no such file or folder")
-    outputs = {f"--{o.replace('_', '-')}": getattr(args, o)
-               for o in ("out", "scores_json", "per_image", "confusion")}
-    clashes = input_clashes(outputs, {"the predictions": pred, "the data root": data_root})
-    if clashes:
-        return _fail(clashes[0] if len(clashes) == 1 else
-                     "outputs aimed at inputs:\n" + "\n".join(f"  {i}. {c}" for i, c in enumerate(clashes, 1)))
+    for option in ("out", "scores_json", "per_image", "confusion"):  # never over this command's inputs
+        target = getattr(args, option)
+        if not target:
+            continue
+        where = Path(target).resolve()
+        for label, source in (("the predictions", pred), ("the data root", data_root)):
+            source = source.resolve()
+            if where == source or source in where.parents:
+                return _fail(f"--{option.replace('_', '-')} {target}: inside {label} ({source}), an input "
+                             "of this command; write it elsewhere")
     try:
         users = merge_users(args.users)
     except ValueError as err:
@@ -140,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score(args, pred: Path, users, data_root: Path) -> int:
-    from pss_bench.io import atomic_write_many
+    from pss_bench.io import atomic_write_bytes, output_target
     from pss_bench.records import RecordError
     from pss_bench.scoring import DataError, SubmissionError, score_predictions
     from pss_bench.scoring.report import confusion_files, per_image_csv
@@ -167,13 +158,12 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
         print("Warnings:", file=sys.stderr)
         for warning in warnings:
             print(f"  - {warning}", file=sys.stderr)
-    record = None
     try:
+        record = None
         if args.out or args.format == "json":
-            record = result.to_record(args.name or _default_name(pred), args.method, args.backbone or "unknown",
+            record = result.to_record(args.name or _default_name(pred), args.method, args.backbone,
                                       source="submission", data_root=data_root)
-        # Everything is built first, then written all or nothing (pss_bench/io.py), then printed:
-        # a failed write leaves no half of the outputs, a closed stdout loses no file.
+        # Build everything first, then write: an error leaves no half of the outputs behind.
         outputs: list[tuple[Path, bytes]] = []
         if args.out:
             outputs.append((Path(args.out), (json.dumps(record, indent=2, allow_nan=False) + "\n").encode()))
@@ -183,19 +173,35 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
             outputs.append((Path(args.per_image), per_image_csv(result).encode()))
         if args.confusion:
             outputs += [(Path(args.confusion) / name, data) for name, data in confusion_files(result).items()]
-        atomic_write_many(outputs)
-    except RecordError as exc:
-        return _fail(f"cannot build the result record: {exc}")
-    except OSError as exc:  # pss_bench.io.OutputError names the file
-        return _fail(f"cannot write the results: {exc}; no output was written")
-    if not args.quiet:
-        for path, _ in outputs:
-            print(f"wrote {path}", file=sys.stderr)
-    if args.format == "json":
-        print(json.dumps(record, indent=2, allow_nan=False))
-    elif not args.quiet:
-        print(result.format_tables())
-    else:
-        print(f"{_default_name(pred)}: {len(result.users)} users, {result.n_images} photos: mean FIoU "
-              f"{result.mean['fiou']:.2f}, MIoU {result.mean['miou']:.2f} ({args.protocol})")
+        written: list[Path] = []
+        try:  # files first, then stdout: a closed pipe cannot lose them
+            for path, data in outputs:
+                atomic_write_bytes(path, data)
+                written.append(path)
+        except OSError:
+            for path in written:  # all of this command's outputs, or none
+                output_target(path).unlink(missing_ok=True)
+            raise
+        if not args.quiet:
+            for path in written:
+                print(f"wrote {path}", file=sys.stderr)
+        try:
+            if args.format == "json":
+                print(json.dumps(record, indent=2, allow_nan=False))
+            elif not args.quiet:
+                print(result.format_tables())
+            else:
+                print(f"{_default_name(pred)}: {len(result.users)} users, {result.n_images} photos: mean FIoU "
+                      f"{result.mean['fiou']:.2f}, MIoU {result.mean['miou']:.2f} ({args.protocol})")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head -1`: the reader left; the files are written
+            try:  # keep the interpreter's final flush from failing on the closed pipe
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+    except (RecordError, OSError) as exc:
+        name = getattr(exc, "filename", None)
+        if name:
+            return _fail(f"cannot write {name}: {exc.strerror or exc}; nothing was written")
+        return _fail(f"cannot write the results: {exc}")
     return 0

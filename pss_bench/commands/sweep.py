@@ -97,11 +97,22 @@ def status(args: argparse.Namespace) -> int:
     from pss_bench.sweep.plan import SweepError
     from pss_bench.sweep.state import format_status, sweep_status
 
+    if args.log_lines < 0:
+        return error("sweep status", f"--log-lines must be 0 or more, got {args.log_lines}")
     try:
         statuses = sweep_status(args.sweep_dir)
     except SweepError as err:
         return error("sweep", str(err))
     print(format_status(statuses, args.log_lines))
+    from pathlib import Path
+
+    from pss_bench.sweep.execute import unqueued_units
+
+    gone = unqueued_units(Path(args.sweep_dir), [s.unit.name for s in statuses if s.state in ("pending", "interrupted")])
+    if gone:
+        print(f"{len(gone)} unit(s) were submitted to Slurm but are no longer queued (cancelled with "
+              "scancel, or their array job ended before they ran): run the same `pss-bench sweep` command "
+              "again to resubmit them")
     return 1 if any(s.state == "failed" for s in statuses) else 0
 
 

@@ -1,9 +1,12 @@
 """An own photo album in the official layout (``pss-bench data album``).
 
-A folder of ``.jpg`` photos and a folder of index-PNG labels for some of them become
-``ROOT/personal/id<k>/``: ``JPEGImages/<stem>.jpg``, ``SegmentationClass/<stem>.png`` (the labelled
-photos), ``val_all.txt`` (the labelled photos: the evaluation set) and ``train_cluster<K>.txt`` (every
-photo in one group, 0; ``pss-bench data cluster`` regroups them). Layout: docs/data.md.
+For one user: every photo of ``PHOTOS`` (JPEG, PNG or another format Pillow reads) becomes
+``ROOT/personal/id<k>/JPEGImages/<stem>.jpg`` (JPEGs are copied byte for byte, others converted at
+quality 95); every label of ``LABELS`` (``<stem>.png``, class indices 0-20 and 255, the photo's
+size) becomes ``SegmentationClass/<stem>.png``, and the annotated photos are listed in
+``val_all.txt`` (group 0, docs/data.md). The photo groups (``train_cluster80.txt``) come next, from
+``pss-bench data cluster ROOT --k 80``. Everything is checked before anything is written, and a
+failure leaves no user folder behind.
 """
 from __future__ import annotations
 
@@ -14,83 +17,96 @@ from pathlib import Path
 
 from PIL import Image
 
-from pss_bench.data.labels import LabelError, open_index_png
-from pss_bench.data.layout import (DEFAULT_K, PERSONAL_DIR, VAL_LIST, ListEntry, cluster_list_name,
-                                   find_users, user_dir, write_list)
+from pss_bench.data.labels import LabelError, read_label_png, write_label_png
+from pss_bench.data.layout import VAL_LIST, ListEntry, user_dir, write_list
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class AlbumError(ValueError):
-    """Input that cannot become an album; the message names the file or folder."""
+    """The album cannot be written: ``problems`` lists every problem, each naming its file."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
 
 
-def write_album(photos: str | os.PathLike, labels: str | os.PathLike | None, root: str | os.PathLike,
-                user: int | None = None, k: int = DEFAULT_K) -> tuple[Path, int, int]:
-    """Write ``ROOT/personal/id<user>/`` from ``photos`` (and ``labels``); returns (folder, photos,
-    annotated). ``user`` None: the next free id. The folder appears whole or not at all (it is
-    assembled beside its place and renamed).
+def _photos(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in PHOTO_SUFFIXES:
+            found.setdefault(path.stem, path)
+    return found
+
+
+def write_album(photos: str | os.PathLike, root: str | os.PathLike, user: int,
+                labels: str | os.PathLike | None = None) -> Path:
+    """Write user ``user``'s album under ``root`` (see the module docstring); returns its folder.
 
     Raises:
-        AlbumError: no photos, a label without a photo, a label that is not an index PNG, an
-            existing user folder.
+        AlbumError: every problem found (missing folders, no photos, two photos with one stem, a
+            label without its photo, of the wrong size or with values outside 0-20 and 255, an
+            existing user folder); nothing is written then.
     """
     photos, root = Path(photos), Path(root)
+    target = user_dir(root, user)
+    problems: list[str] = []
+    if user < 1:
+        problems.append(f"--user {user}: user ids start at 1")
     if not photos.is_dir():
-        raise AlbumError(f"PHOTOS {photos}: " + ("not a folder" if photos.exists() else "no such folder"))
-    files = sorted(p for p in photos.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
-    if not files:
-        raise AlbumError(f"PHOTOS {photos}: no .jpg photos in the folder")
-    stems: dict[str, Path] = {}
-    for p in files:
-        if p.stem in stems:
-            raise AlbumError(f"PHOTOS {photos}: {stems[p.stem].name} and {p.name} share the stem {p.stem!r}")
-        stems[p.stem] = p
-    labelled: dict[str, Path] = {}
+        raise AlbumError([f"{photos}: no such folder (the user's photos)"])
+    if labels is not None and not Path(labels).is_dir():
+        raise AlbumError([f"--labels {labels}: no such folder"])
+    if target.exists():
+        problems.append(f"{target}: exists; choose another --user or remove it")
+    album = _photos(photos)
+    stems = [p.stem for p in sorted(photos.iterdir()) if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES]
+    for stem in sorted({s for s in stems if stems.count(s) > 1}):
+        problems.append(f"{photos}: several photos named {stem}.* (stems must be unique)")
+    if not album:
+        problems.append(f"{photos}: no photos ({', '.join(PHOTO_SUFFIXES)})")
+    annotated: dict[str, Path] = {}
     if labels is not None:
-        labels = Path(labels)
-        if not labels.is_dir():
-            raise AlbumError(f"--labels {labels}: " + ("not a folder" if labels.exists() else "no such folder"))
-        for png in sorted(labels.glob("*.png")):
-            if png.stem not in stems:
-                raise AlbumError(f"--labels {png}: no photo {png.stem}.jpg in {photos}")
-            try:
-                with open_index_png(png) as im, Image.open(stems[png.stem]) as ph:
-                    if im.size != ph.size:
-                        raise AlbumError(f"--labels {png}: {im.size[0]}x{im.size[1]} but its photo is "
-                                         f"{ph.size[0]}x{ph.size[1]}")
-            except LabelError as err:
-                raise AlbumError(f"--labels {err}") from None
-            labelled[png.stem] = png
-    if user is None:
-        user = max(find_users(root), default=0) + 1
-    dest = user_dir(root, user)
-    if dest.exists():
-        raise AlbumError(f"--user {user}: {dest} already exists; choose another --user")
-    (root / PERSONAL_DIR).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".id{user}.", dir=root / PERSONAL_DIR))
+        for path in sorted(Path(labels).iterdir()):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            if path.suffix.lower() != ".png":
+                problems.append(f"{path}: labels are .png files")
+            elif path.stem not in album:
+                problems.append(f"{path}: no photo {path.stem}.* in {photos}")
+            else:
+                try:
+                    label = read_label_png(path)
+                    with Image.open(album[path.stem]) as image:
+                        size = (image.height, image.width)
+                except (LabelError, OSError) as err:
+                    problems.append(str(err) if isinstance(err, LabelError) else f"{album[path.stem]}: {err}")
+                    continue
+                if label.shape != size:
+                    problems.append(f"{path}: {label.shape[0]}x{label.shape[1]} (HxW), the photo is "
+                                    f"{size[0]}x{size[1]}")
+                else:
+                    annotated[path.stem] = path
+    if problems:
+        raise AlbumError(problems)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".id{user}-", dir=target.parent))
     try:
         (tmp / "JPEGImages").mkdir()
-        (tmp / "SegmentationClass").mkdir()
-        every, annotated = [], []
-        for stem, src in stems.items():
-            shutil.copyfile(src, tmp / "JPEGImages" / f"{stem}.jpg")
-            entry = ListEntry(f"JPEGImages/{stem}.jpg", f"SegmentationClass/{stem}.png", 0)
-            every.append(entry)
-            if stem in labelled:
-                shutil.copyfile(labelled[stem], tmp / "SegmentationClass" / f"{stem}.png")
-                annotated.append(entry)
-        write_list(tmp / VAL_LIST, annotated)
-        write_list(tmp / cluster_list_name(k), every)
-        os.chmod(tmp, 0o777 & ~_umask())
-        os.rename(tmp, dest)
+        for stem, path in album.items():
+            out = tmp / "JPEGImages" / f"{stem}.jpg"
+            if path.suffix.lower() in (".jpg", ".jpeg"):
+                shutil.copyfile(path, out)
+            else:
+                with Image.open(path) as image:
+                    image.convert("RGB").save(out, format="JPEG", quality=95)
+        entries = []
+        for stem, path in annotated.items():
+            write_label_png(tmp / "SegmentationClass" / f"{stem}.png", read_label_png(path))
+            entries.append(ListEntry(f"JPEGImages/{stem}.jpg", f"SegmentationClass/{stem}.png", 0))
+        write_list(tmp / VAL_LIST, entries)
+        os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return dest, len(every), len(annotated)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return target

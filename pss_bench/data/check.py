@@ -1,6 +1,6 @@
 """Validation of a PSS install (real or PSS-Synth) against the official layout.
 
-``check_dataset(root)`` walks the user folders ``ROOT/personal/id<k>`` it finds (or those asked for) and ``ROOT/VOC2012`` and returns a
+``check_dataset(root)`` walks ``ROOT/personal/id1..id15`` and ``ROOT/VOC2012`` and returns a
 :class:`CheckReport`: a per-user summary (photos, annotated, groups) and a complete, numbered list of
 problems, each naming the file and what is wrong. It checks that
 
@@ -24,8 +24,8 @@ from PIL import Image, UnidentifiedImageError
 
 from pss_bench.classes import IGNORE_INDEX, NUM_CLASSES
 from pss_bench.data.layout import (
-    DEFAULT_K, PERSONAL_DIR, USER_IDS, VAL_LIST, VOC_DIR, VOC_TRAIN_LIST, ListEntry, ListFormatError,
-    cluster_list_name, find_users, parse_line, user_dir, voc_dir,
+    DEFAULT_K, PERSONAL_DIR, VAL_LIST, VOC_DIR, VOC_TRAIN_LIST, ListEntry, ListFormatError, find_users,
+    cluster_list_name, parse_line, user_dir, voc_dir,
 )
 from pss_bench.data.labels import LabelError, open_index_png
 
@@ -305,8 +305,9 @@ def check_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: int | I
     Args:
         root: the folder holding ``personal/`` and ``VOC2012/``.
         k: the cluster list to check, ``train_cluster{k}.txt``.
-        users: user ids to check; an int n means ``1..n``; None: the ``id<k>`` folders the root has
-            (the official 15 when it has none). Other ``id<k>`` folders are ignored.
+        users: user ids to check; an int n means ``1..n``; None: every ``id<k>`` folder present
+            (a data root of 3 users, from ``data synth --users 3`` or an own album, is complete).
+            Other ``id<k>`` folders are ignored.
         source: also check ``VOC2012/`` (``train_aug.txt``, its photos and labels).
 
     Raises:
@@ -317,8 +318,8 @@ def check_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: int | I
         raise NotADirectoryError(f"{root}: not a folder" if root.exists() else f"{root}: no such folder")
     if k < 1:
         raise ValueError(f"k must be a positive integer, got {k}")
-    if users is None:  # the users the root has; an empty personal/ is checked as the official 15
-        expected = find_users(root) or list(USER_IDS)
+    if users is None:
+        expected = find_users(root)
     elif isinstance(users, int):
         expected = list(range(1, users + 1))
     else:
@@ -327,6 +328,8 @@ def check_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: int | I
     report = CheckReport(root=root, k=k)
     if not (root / PERSONAL_DIR).is_dir():
         checker.add(root / PERSONAL_DIR, "missing folder of the user albums")
+    elif not expected:
+        checker.add(root / PERSONAL_DIR, "no user folders (id1, id2, ...)")
     else:
         report.users = [checker.check_user(u, k) for u in expected]
     if source:

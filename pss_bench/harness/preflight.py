@@ -15,6 +15,7 @@ loaded into the backbone); the work dir (writable; resume / finished-run rules).
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import tempfile
@@ -148,7 +149,7 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
             seg._forward(torch.zeros(1, 3, crop, crop))
     except Exception as err:
         out.append(f"--crop {crop}: the segmentor cannot run on {crop}x{crop} crops ({_short(err)})")
-    out += training_problems(cfg, model, where, given)
+    out += training_problems(opts, stage, cfg, model)
     if load_weights and getattr(seg, "backbone", None) is not None:
         try:
             with _quiet_mmengine():  # the init report (one entry per tensor) belongs in the run's log
@@ -158,69 +159,42 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
     return out
 
 
-SEED_RANGE = (0, 2**32 - 1)  # numpy.random.seed's range, which MMEngine's set_random_seed uses
+def training_problems(opts: RunOptions, stage: Stage, cfg, model) -> list[str]:
+    """Build what the Runner builds before its first iteration: the optimiser wrapper(s), the
+    parameter schedulers and the hooks, with the options (a wrong optimiser type or keyword, a
+    typo in a key fails here, not after the work dir exists)."""
+    from types import SimpleNamespace
 
-
-def training_problems(cfg, model, where: str = "", given: str = "") -> list[str]:
-    """Build what the Runner builds for training from ``cfg`` beside the model: the optimiser
-    wrapper(s) with their optimisers, the parameter schedulers, the default and custom hooks, and
-    the seed (``cfg.randomness.seed``). One problem per part that fails, naming it."""
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import HOOKS, PARAM_SCHEDULERS
-
-    out = []
-    seed = (cfg.get("randomness") or {}).get("seed")
-    if seed is not None and (not isinstance(seed, int) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]):
-        out.append(f"{where}--seed {seed}: must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]} "
-                   "(2**32 - 1)")
-    optim = None
-    try:
-        optim = build_optim_wrapper(model, cfg.optim_wrapper)
-    except Exception as err:  # a wrong optimiser type, a typo in a key, a kwarg it does not take
-        out.append(f"{where}optim_wrapper: the optimiser cannot be built{given}: {_short(err)}")
-    schedulers = cfg.get("param_scheduler")
-    if optim is not None and schedulers:
-        per_optimiser = (schedulers.items() if isinstance(schedulers, dict) and "type" not in schedulers
-                         else [(None, schedulers)])
-        for name, entries in per_optimiser:
-            wrapper = optim[name] if name is not None else optim
-            for entry in entries if isinstance(entries, (list, tuple)) else [entries]:
-                try:
-                    PARAM_SCHEDULERS.build(dict(entry), default_args=dict(optimizer=wrapper))
-                except Exception as err:
-                    label = f"param_scheduler{'.' + name if name else ''}"
-                    out.append(f"{where}{label}: {entry.get('type')} cannot be built{given}: {_short(err)}")
-    hooks = [(f"default_hooks.{k}", v) for k, v in (cfg.get("default_hooks") or {}).items() if v]
-    hooks += [(f"custom_hooks[{i}]", v) for i, v in enumerate(cfg.get("custom_hooks") or [])]
-    for label, hook in hooks:
-        try:
-            built = HOOKS.build(dict(hook))
-        except Exception as err:
-            out.append(f"{where}{label}: {hook.get('type')} cannot be built{given}: {_short(err)}")
-            continue
-        out += _checkpoint_hook_problems(label, built, where, given)
-    return out
-
-
-def _checkpoint_hook_problems(label: str, hook, where: str, given: str) -> list[str]:
-    """MMEngine's CheckpointHook takes any keyword and hands the unknown ones to
-    ``Runner.save_checkpoint`` at the first save (mmengine/hooks/checkpoint_hook.py, ``self.args``):
-    a typo would fail only then, after training. Those keys must be arguments of save_checkpoint."""
-    import inspect
-
-    from mmengine.hooks import CheckpointHook
+    from mmengine.logging import MMLogger
+    from mmengine.registry import HOOKS
     from mmengine.runner import Runner
 
-    if not isinstance(hook, CheckpointHook):
-        return []
-    params = inspect.signature(Runner.save_checkpoint).parameters
-    # Passed by the hook itself (filename, out_dir, save_optimizer, meta, by_epoch, file_client_args).
-    unknown = sorted(k for k in getattr(hook, "args", {}) if k not in params)
-    if not unknown:
-        return []
-    return [f"{where}{label}: CheckpointHook does not take {', '.join(unknown)}{given} (its keys: interval, "
-            "by_epoch, save_optimizer, save_param_scheduler, out_dir, max_keep_ckpts, save_last, "
-            "save_best, rule, filename_tmpl, ...)"]
+    where = f"stage {stage.name}: " if stage.name != "train" else ""
+    given = " (check --cfg-options)" if opts.cfg_options else ""
+    out = []
+    fake = SimpleNamespace(model=model, logger=MMLogger.get_current_instance(),
+                           _train_loop=cfg.get("train_cfg"), train_dataloader=[None])  # len() for epoch conversion
+    fake._build_param_scheduler = lambda scheduler, wrapper: Runner._build_param_scheduler(fake, scheduler, wrapper)
+    try:
+        with _quiet_mmengine():
+            fake.optim_wrapper = Runner.build_optim_wrapper(fake, copy.deepcopy(cfg.optim_wrapper))
+    except Exception as err:  # a wrong type, keyword or value for the optimiser or its wrapper
+        return [f"{where}the optimiser of {stage.get('method') or opts.method} cannot be built{given}: {_short(err)}"]
+    if cfg.get("param_scheduler"):
+        try:
+            with _quiet_mmengine():
+                Runner.build_param_scheduler(fake, copy.deepcopy(cfg.param_scheduler))
+        except Exception as err:
+            out.append(f"{where}the learning-rate schedule cannot be built{given}: {_short(err)}")
+    for hooks in (cfg.get("default_hooks") or {}).values(), cfg.get("custom_hooks") or []:
+        for hook in hooks:
+            if not hook:
+                continue
+            try:
+                HOOKS.build(copy.deepcopy(hook))
+            except Exception as err:
+                out.append(f"{where}hook {hook.get('type', '?')} cannot be built{given}: {_short(err)}")
+    return out
 
 
 def initialised_stage(stages: list[Stage]) -> Stage | None:
@@ -321,6 +295,8 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
     work = Path(opts.work_dir)
     problems += writable_problems(work)
     problems += work_dir_problems(opts, work, users)
+    if not 0 <= opts.seed < 2 ** 32:
+        problems.append(f"--seed {opts.seed}: must be between 0 and {2 ** 32 - 1}")
     if problems:
         raise PreflightError(problems)
     return Plan(users, stages, stage_options, pretrained)

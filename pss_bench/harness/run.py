@@ -297,31 +297,36 @@ def run_identity(opts: RunOptions, users: list[int]) -> dict:
                 config_sha256=sha256_file(config) if config.is_file() else None)
 
 
-def nothing_saved(work: Path) -> bool:
-    """A work dir whose run stopped before its first checkpoint (a crash in the first iterations):
-    no checkpoint, no finished stage or user, no record. The same command starts it again."""
-    if (work / "result.json").exists():
+def saved_anything(work: Path) -> bool:
+    """Whether a run in ``work`` saved anything a resume could continue from: a checkpoint, a
+    finished user (``done.json``) or the run's result."""
+    if not work.is_dir():
         return False
-    return not any(p.name == DONE or p.suffix == ".pth" or p.name == "last_checkpoint"
-                   for p in work.rglob("*") if p.is_file())
+    return any(True for _ in work.rglob("*.pth")) or any(True for _ in work.rglob("done.json")) \
+        or (work / "result.json").exists()
 
 
 def work_dir_problems(opts: RunOptions, work: Path, users: list[int]) -> list[str]:
     """Why ``work`` does not fit this invocation (empty: it does): a finished run without
-    ``--resume``, an unfinished one without it, a ``--resume`` of a missing or different run."""
+    ``--resume``, an unfinished one without it, a ``--resume`` of a missing or different run. A
+    run that stopped before it saved anything (a crash or Ctrl-C before the first checkpoint) is
+    started again by the plain command, with any settings, and cannot be resumed."""
     state_path = work / RUN_STATE
     if not opts.resume:
         if (work / "result.json").exists():
             return [f"--work-dir {work}: already holds a finished run ({work / 'result.json'}); "
                     "choose another --work-dir or pass --resume"]
-        if state_path.is_file() and not nothing_saved(work):
+        if state_path.is_file() and saved_anything(work):
             return [f"--work-dir {work}: holds an unfinished run; pass --resume to continue it, or "
                     "choose another --work-dir"]
-        return []  # a fresh folder, or a run that stopped before it saved anything: started anew
+        return []
     if not work.is_dir():
         return [f"--resume: {work} does not exist; run without --resume to start it"]
     if not state_path.is_file():
         return [f"--resume: {work} holds no pss-bench run ({RUN_STATE} is missing)"]
+    if not saved_anything(work):
+        return [f"--resume: {work}: the run there stopped before it saved a checkpoint; run the same "
+                "command without --resume to start it again"]
     try:
         state = json.loads(state_path.read_text())
         started = state["identity"]
@@ -342,8 +347,9 @@ def _open_work_dir(opts: RunOptions, work: Path, users: list[int]) -> dict:
         raise RunError(problems[0].removeprefix(f"--work-dir {work}: ").replace("\n", "\n  "))
     identity = run_identity(opts, users)
     state_path = work / RUN_STATE
-    # Without --resume an existing state belongs to a run that saved nothing: it starts anew.
-    state = json.loads(state_path.read_text()) if state_path.is_file() and opts.resume else None
+    state = json.loads(state_path.read_text()) if state_path.is_file() else None
+    if state is not None and not opts.resume:  # nothing saved: a new start, with this command's settings
+        state = dict(identity=identity, attempts=state.get("attempts", []))
     state = state or dict(identity=identity, attempts=[])
     state["attempts"].append(dict(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                   resumed=bool(opts.resume), seconds=0.0))

@@ -189,8 +189,8 @@ def ias(sources: list[LabelSource], data_root: str, user: int, out_dir: Path, al
             write_label_png(out / f"{stem}.png", label)
             counts[stem] = np.bincount(label[label != IGNORE_INDEX].ravel(), minlength=num_classes)
         written += len(labels)
-    donors = {str(c): sorted(([s, int(n[c])] for s, n in counts.items() if n[c] > 0),
-                             key=lambda item: (-item[1], item[0]))
+    # in file order (counts is filled in photo order), which breaks ties in the donor pool as released
+    donors = {str(c): [[s, int(n[c])] for s, n in counts.items() if n[c] > 0]
               for c in range(1, num_classes)}  # background never donates
     kept = sum(int(n.sum()) for n in counts.values())
     state = dict(thresholds=[float(t) for t in thresholds], class_confidence=confidence,

@@ -171,6 +171,34 @@ def _slurm_executor(sweep_dir: Path, options: SlurmOptions, job_name: str):
     return executor
 
 
+def partition_gres(partition: str | None) -> list[str] | None:
+    """The generic resources of the partition's nodes as ``sinfo -o %G`` lists them (``(null)``
+    dropped), or None when ``sinfo`` cannot tell."""
+    argv = ["sinfo", "-h", "-o", "%G"] + (["-p", partition] if partition else [])
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode:
+        return None
+    return sorted({g for line in done.stdout.split() for g in line.split(",") if g and g != "(null)"})
+
+
+def gpu_problem(options: SlurmOptions) -> str | None:
+    """Why this sweep's GPU request cannot be met on the cluster, before ``sbatch`` refuses it with
+    its own message ("Invalid generic resource (gres) specification")."""
+    if options.gpus_per_job < 1:
+        return None
+    gres = partition_gres(options.partition)
+    if gres is None or any(g.startswith("gpu") for g in gres):
+        return None
+    where = f"partition {options.partition}" if options.partition else "the default partition"
+    return (f"--executor slurm: {where} has no GPUs (sinfo lists its generic resources as "
+            f"{', '.join(gres) or 'none'}), and each unit asks for {options.gpus_per_job} GPU(s) "
+            "(--gpus-per-job, default 1); pass --gpus-per-job 0 --device cpu to run on its CPUs, or "
+            "--slurm-partition with a GPU partition")
+
+
 def submit_slurm(plan: SweepPlan, sweep_dir: Path, options: SlurmOptions, log=print) -> Outcome:
     """Submit one array job per wave of unfinished units; returns the array job ids.
 
@@ -291,6 +319,16 @@ def describe(plan: SweepPlan, sweep_dir: Path, executor: str, options: SlurmOpti
     return "\n".join(lines)
 
 
+def unqueued_units(sweep_dir: Path, names: list[str]) -> list[str]:
+    """Those of ``names`` that a Slurm submission of this sweep holds but ``squeue`` no longer
+    lists (cancelled, or lost); [] without submissions or without ``squeue``."""
+    submitted = {name for s in _read_submissions(sweep_dir) for name in s["units"].values()}
+    if not submitted or shutil.which("squeue") is None:
+        return []
+    queued = _queued_units(sweep_dir)
+    return sorted(n for n in names if n in submitted and n not in queued)
+
+
 def prepare(plan: SweepPlan, sweep_dir: Path) -> None:
     """Write (or check) the manifest before anything runs."""
     write_manifest(sweep_dir, plan)
@@ -352,6 +390,10 @@ def run_sweep(methods: list[str], backbones: list[str], users: list[int] | str |
     slurm = slurm or SlurmOptions()
     if dry_run:
         return describe(plan, sweep_dir, executor, slurm, step_seconds, max_parallel)
+    if executor == "slurm":  # before anything is written or submitted
+        problem = gpu_problem(slurm) if shutil.which("sinfo") else None
+        if problem:
+            raise SweepError(problem)
     prepare(plan, sweep_dir)
     if executor == "slurm":
         return submit_slurm(plan, sweep_dir, slurm, log=log)

@@ -1,0 +1,108 @@
+"""``pss-bench sweep --executor slurm`` on a real single-node Slurm (Debian's slurm-wlm and munge,
+started by ``tests/slurm_cluster.py``): real sbatch array jobs, squeue, scontrol, scancel; no
+accounting (sacct is disabled there, and nothing here needs it)."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from slurm_cluster import Cluster, missing  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing() is not None, reason=str(missing()))]
+PSS_BENCH = str(Path(sys.executable).with_name("pss-bench"))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("slurm")).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory, make_pss):
+    return make_pss(tmp_path_factory.mktemp("pss") / "pss", users=(1, 2), photos=4, annotated=2)
+
+
+def _sweep(cluster, root: Path, out: Path, *extra: str, methods: str = "source_only,advent"):
+    argv = [PSS_BENCH, "sweep", "--methods", methods, "--backbones", "vgg16", "--users", "1,2",
+            "--data-root", str(root), "--preset", "demo", "--iters", "1", "--batch-size", "2", "--crop", "32",
+            "--pretrained", "none", "--device", "cpu", "--executor", "slurm", "--out", str(out), *extra]
+    return subprocess.run(argv, env=cluster.env, capture_output=True, text=True, timeout=300, cwd=out.parent)
+
+
+def _status(cluster, out: Path) -> str:
+    done = subprocess.run([PSS_BENCH, "sweep", "status", str(out)], env=cluster.env, capture_output=True,
+                          text=True, timeout=120)
+    return done.stdout + done.stderr
+
+
+def test_defaults_on_a_cluster_without_gpus_say_what_to_pass(cluster, data_root, tmp_path):
+    out = tmp_path / "S"
+    run = _sweep(cluster, data_root, out)
+    assert run.returncode == 2 and "has no GPUs" in run.stderr and "--gpus-per-job 0 --device cpu" in run.stderr
+    assert "Invalid generic resource" not in run.stderr and "Traceback" not in run.stderr
+    assert not out.exists() and cluster.run("squeue", "-h").strip() == ""
+
+
+def test_array_jobs_run_to_records_and_leaderboard_without_a_second_command(cluster, data_root, tmp_path):
+    out = tmp_path / "S"
+    run = _sweep(cluster, data_root, out, "--gpus-per-job", "0", "--cpus-per-job", "1")
+    assert run.returncode == 0, run.stderr
+    assert "Slurm array job" in run.stdout + run.stderr
+    cluster.wait_idle(600)
+    records = sorted(p.name for p in (out / "results").iterdir())
+    assert records == ["advent_vgg16_seed0.json", "source_only_vgg16_seed0.json"]
+    record = json.loads((out / "results" / "advent_vgg16_seed0.json").read_text())
+    assert sorted(record["users"]) == ["1", "2"] and len(record["extra"]["sweep"]["units"]) == 2
+    assert "Advent" in (out / "LEADERBOARD.md").read_text() or "ADVENT" in (out / "LEADERBOARD.md").read_text()
+    status = _status(cluster, out)
+    assert "4 done (of 4 units)" in status and "all units done" in status
+    assert "accounting storage is disabled" in cluster.run("sacct", check=False) + subprocess.run(
+        ["sacct"], env=cluster.env, capture_output=True, text=True).stderr
+
+
+def test_a_failed_unit_is_reported_and_a_rerun_resubmits_only_it(cluster, make_pss, tmp_path):
+    root = make_pss(tmp_path / "pss", users=(1, 2), photos=4, annotated=2)
+    val = root / "personal" / "id2" / "val_all.txt"
+    good = val.read_text()
+    val.write_text("this is not a list line\n")
+    out = tmp_path / "S"
+    run = _sweep(cluster, root, out, "--gpus-per-job", "0", "--cpus-per-job", "1", methods="source_only")
+    assert run.returncode == 0, run.stderr
+    cluster.wait_idle(600)
+    status = _status(cluster, out)
+    assert re.search(r"^source_only_vgg16_seed0_id1\s+done\s", status, re.M), status
+    assert re.search(r"^source_only_vgg16_seed0_id2\s+failed\s", status, re.M), status
+    assert "id2/val_all.txt: line 1: expected 3 space-separated fields" in status  # why, from its log
+    assert "log: " in status and "|" in status  # and the log's last lines
+    val.write_text(good)
+    run = _sweep(cluster, root, out, "--gpus-per-job", "0", "--cpus-per-job", "1", methods="source_only")
+    assert run.returncode == 0, run.stderr
+    submissions = json.loads((out / "submissions.json").read_text())
+    assert len(submissions) == 2 and list(submissions[1]["units"].values()) == ["source_only_vgg16_seed0_id2"]
+    cluster.wait_idle(600)
+    assert "2 done (of 2 units)" in _status(cluster, out)
+    assert (out / "results" / "source_only_vgg16_seed0.json").is_file()
+
+
+def test_scancel_of_the_array_then_a_rerun_resumes(cluster, data_root, tmp_path):
+    out = tmp_path / "S"
+    run = _sweep(cluster, data_root, out, "--gpus-per-job", "0", "--cpus-per-job", "2", methods="source_only")
+    assert run.returncode == 0, run.stderr
+    array = json.loads((out / "submissions.json").read_text())[0]["array_job_id"]
+    cluster.run("scancel", array)
+    cluster.wait_idle(120)
+    status = _status(cluster, out)
+    assert "all units done" not in status
+    assert "no longer queued (cancelled with scancel" in status and "run the same `pss-bench sweep` command" in status
+    run = _sweep(cluster, data_root, out, "--gpus-per-job", "0", "--cpus-per-job", "1", methods="source_only")
+    assert run.returncode == 0, run.stderr
+    cluster.wait_idle(600)
+    assert "2 done (of 2 units)" in _status(cluster, out)
