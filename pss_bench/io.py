@@ -13,6 +13,7 @@ replaced.
 """
 from __future__ import annotations
 
+import contextvars
 import errno
 import hashlib
 import os
@@ -20,9 +21,10 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["OutputPathError", "atomic_output", "atomic_write_bytes", "atomic_write_text", "output_target",
+__all__ = ["OutputPathError", "OutputSession", "input_clashes", "output_session", "atomic_output", "atomic_write_bytes", "atomic_write_text", "output_target",
            "sha256_bytes", "sha256_file"]
 
 
@@ -57,6 +59,68 @@ def output_target(path: str | os.PathLike) -> Path:
     return target
 
 
+@dataclass
+class OutputSession:
+    """The files written through :func:`atomic_output` while a command runs (:func:`output_session`)."""
+
+    written: list[Path] = field(default_factory=list)
+    created: set[Path] = field(default_factory=set)   # files that did not exist before
+
+    def remove_written(self) -> list[Path]:
+        """Remove every file of this session that did not exist before it; returns them."""
+        removed = []
+        for path in reversed(self.written):
+            if path in self.created and path.is_file():
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except OSError:
+                    pass
+        return removed
+
+
+_SESSION: contextvars.ContextVar[OutputSession | None] = contextvars.ContextVar("pss_bench_outputs",
+                                                                                 default=None)
+
+
+@contextmanager
+def output_session() -> Iterator[OutputSession]:
+    """Remember the files written through :func:`atomic_output` in this block, so that a command
+    that fails half-way (a full disk) can remove what it wrote."""
+    session = OutputSession()
+    token = _SESSION.set(session)
+    try:
+        yield session
+    finally:
+        _SESSION.reset(token)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def input_clashes(outputs: dict[str, str | os.PathLike | None],
+                  inputs: dict[str, str | os.PathLike | None]) -> list[str]:
+    """Outputs aimed at an input of the same command, one message each (empty: none): an output
+    equal to an input file, inside an input folder, or (an output folder) holding an input.
+    Paths are compared after following symbolic links."""
+    problems = []
+    for option, out in outputs.items():
+        if out is None:
+            continue
+        real_out = Path(os.path.realpath(out))
+        for what, inp in inputs.items():
+            if inp is None:
+                continue
+            real_in = Path(os.path.realpath(inp))
+            if _inside(real_out, real_in) or (real_out.is_dir() and _inside(real_in, real_out)):
+                same = ("is" if real_out == real_in else "is inside" if _inside(real_out, real_in) else "holds")
+                problems.append(f"{option} {out}: {same} {what} ({inp}), an input of this command; "
+                                "choose a path outside it")
+                break
+    return problems
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -83,7 +147,13 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
+        existed = path.exists()
         os.replace(tmp, path)
+        session = _SESSION.get()
+        if session is not None:
+            session.written.append(path)
+            if not existed:
+                session.created.add(path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         if err.filename is None or str(err.filename) == str(tmp):  # name the destination, not the temp file

@@ -19,6 +19,9 @@ from pss_bench.harness.run import RUN_STATE, saved_anything, work_dir_problems
     (["--cfg-options", "optim_wrapper.segmentor.optimizer.lrr=0.1"], "unexpected keyword argument 'lrr'"),
     (["--seed", "-1"], "--seed -1: must be between 0 and 4294967295"),
     (["--cfg-options", "param_scheduler.segmentor.0.type=NoSuchLR"], "the learning-rate schedule cannot be built"),
+    # CheckpointHook takes any keyword and fails only at its first save, after training
+    (["--cfg-options", "default_hooks.checkpoint.intervall=3"],
+     "hook CheckpointHook does not take intervall (its keys: interval,"),
 ])
 def test_options_that_break_training_fail_the_preflight(tiny_pss, tmp_path, capsys, args, words):
     work = tmp_path / "work"

@@ -173,7 +173,8 @@ def main(args: argparse.Namespace) -> int:
     if args.overlays < 0:
         return fail(f"--overlays must be >= 0, got {args.overlays}")
     if args.data_root and not os.path.isdir(args.data_root):
-        return fail(f"--data-root {args.data_root}: no such folder")
+        return fail(f"--data-root {args.data_root}: "
+                    + ("not a folder" if os.path.exists(args.data_root) else "no such folder"))
 
     from pss_bench.data.synth import ensure_default_data
     from pss_bench.harness.config import RunOptions

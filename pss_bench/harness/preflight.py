@@ -191,10 +191,33 @@ def training_problems(opts: RunOptions, stage: Stage, cfg, model) -> list[str]:
             if not hook:
                 continue
             try:
-                HOOKS.build(copy.deepcopy(hook))
+                built = HOOKS.build(copy.deepcopy(hook))
             except Exception as err:
                 out.append(f"{where}hook {hook.get('type', '?')} cannot be built{given}: {_short(err)}")
+                continue
+            out += [f"{where}{p}{given}" for p in checkpoint_hook_problems(built)]
     return out
+
+
+def checkpoint_hook_problems(hook) -> list[str]:
+    """MMEngine's ``CheckpointHook`` takes any keyword and hands the ones it does not know to
+    ``Runner.save_checkpoint`` at the first save (mmengine 0.10.7, mmengine/hooks/checkpoint_hook.py:
+    ``self.args = kwargs``, passed as ``**self.args``): a typo such as ``intervall`` would fail
+    only after the first interval of training. Such keys must be arguments of save_checkpoint."""
+    import inspect
+
+    from mmengine.hooks import CheckpointHook
+    from mmengine.runner import Runner
+
+    if not isinstance(hook, CheckpointHook):
+        return []
+    params = inspect.signature(Runner.save_checkpoint).parameters
+    unknown = sorted(k for k in getattr(hook, "args", {}) if k not in params)
+    if not unknown:
+        return []
+    return [f"hook CheckpointHook does not take {', '.join(unknown)} (its keys: interval, by_epoch, "
+            "save_optimizer, save_param_scheduler, out_dir, max_keep_ckpts, save_last, save_best, rule, "
+            "filename_tmpl, ...)"]
 
 
 def initialised_stage(stages: list[Stage]) -> Stage | None:
