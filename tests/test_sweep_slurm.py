@@ -106,3 +106,4 @@ def test_scancel_of_the_array_then_a_rerun_resumes(cluster, data_root, tmp_path)
     assert run.returncode == 0, run.stderr
     cluster.wait_idle(600)
     assert "2 done (of 2 units)" in _status(cluster, out)
+
