@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pss_bench.commands.common import add_parser
 
@@ -45,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"pss-bench leaderboard: warning: {message}", file=sys.stderr)
 
     reference = None if args.no_reference else (args.reference or default_reference_dir())
+    if args.results and not Path(args.results).is_dir():  # e.g. run outside a checkout: not a record problem
+        where = " (the default; run inside a pss-bench checkout, or pass --results DIR)" \
+            if args.results == "leaderboard/results" else ""
+        print(f"pss-bench leaderboard: error: --results {args.results}: no such folder{where}", file=sys.stderr)
+        return 2
     try:
         out = render_leaderboard(args.results, reference, args.out, figures=not args.no_figures,
                                  html=args.html, skip_invalid=args.skip_invalid, warn=warn,

@@ -140,7 +140,7 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
         result = score_predictions(pred, data_root, users=users, protocol=args.protocol,
                                    jobs=args.jobs, allow_missing=args.allow_missing,
                                    resize=args.resize, bootstrap=args.bootstrap, seed=args.seed,
-                                   progress=not args.quiet, per_image=bool(args.per_image),
+                                   progress=not args.quiet and sys.stderr.isatty(), per_image=bool(args.per_image),
                                    other_users="skip" if users else "error")
     except SubmissionError as exc:
         print(exc.format(), file=sys.stderr)
