@@ -91,12 +91,8 @@ def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
 # bupt-ai-cz/HIAST f2f357aa ``code/sseg/datasets/augmentations.py`` 73-89 and its ``SomeOf``
 # 106-129; docs/methods/hiast.md 3.5). Images are float (3, H, W) RGB in [0, 255]; each sample
 # draws its own. The release runs albumentations 1.0.3 (its requirements.txt) on uint8 RGB images;
-# ColorJitter, RandomContrast and RandomBrightness keep those semantics here (below, with the
-# albumentations file:line each follows); the other ops act on the float image.
-def _gray(img: Tensor) -> Tensor:
-    return (0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]).expand(3, -1, -1)
-
-
+# every op but the blur keeps those semantics here (below, with the albumentations file:line each
+# follows); the blur acts on the float image.
 def _to_uint8(img: Tensor) -> np.ndarray:
     """``(3, H, W)`` float RGB -> ``(H, W, 3)`` uint8 RGB, the release's image type."""
     return img.detach().round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
@@ -190,14 +186,30 @@ def _blur(img: Tensor, rng: random.Random) -> Tensor:
     return out[:, 0]
 
 
-def _equalize(img: Tensor) -> Tensor:
-    out = torch.empty_like(img)
-    for ch in range(3):
-        values = img[ch].round().clamp(0, 255).long()
-        cdf = torch.bincount(values.flatten(), minlength=256).cumsum(0).to(img.dtype)
-        lo = cdf[cdf > 0][0]
-        out[ch] = ((cdf[values] - lo) / (cdf[-1] - lo).clamp(min=1) * 255).clamp(0, 255)
-    return out
+def posterize_uint8(arr: np.ndarray, bits: int = 4) -> np.ndarray:
+    """albumentations 1.0.3 ``posterize``: keep the ``bits`` high bits (``functional.py`` 322-326)."""
+    return arr & ~np.uint8(2 ** (8 - bits) - 1)
+
+
+def equalize_uint8(arr: np.ndarray) -> np.ndarray:
+    """albumentations 1.0.3 ``Equalize()`` (mode 'cv', by channels): OpenCV's ``equalizeHist`` per
+    channel (``functional.py`` 367-369, 442-450); a one-valued channel stays as it is."""
+    return np.stack([cv2.equalizeHist(np.ascontiguousarray(arr[..., ch])) for ch in range(3)], axis=-1)
+
+
+def solarize_uint8(arr: np.ndarray, threshold: int = 128) -> np.ndarray:
+    """albumentations 1.0.3 ``solarize`` on uint8: ``255 - x`` where ``x >= threshold`` (``functional.py``
+    281-289)."""
+    return np.where(arr < threshold, arr, 255 - arr).astype(np.uint8)
+
+
+def to_gray_uint8(arr: np.ndarray) -> np.ndarray:
+    """albumentations 1.0.3 ``to_gray``: OpenCV's RGB -> grey -> RGB, rounded (``functional.py`` 1236-1238)."""
+    return cv2.cvtColor(cv2.cvtColor(arr, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+def _uint8_op(fn):
+    return lambda img, rng: _from_uint8(fn(_to_uint8(img)), img)
 
 
 COLOUR_OPS = {
@@ -205,10 +217,10 @@ COLOUR_OPS = {
     "gaussian_blur": _blur,
     "contrast": _contrast,
     "brightness": _brightness,
-    "posterize": lambda img, r: torch.floor(img.clamp(0, 255) / 16) * 16,  # keep 4 bits
-    "equalize": lambda img, r: _equalize(img),
-    "solarize": lambda img, r: torch.where(img >= 128, 255 - img, img),
-    "to_gray": lambda img, r: _gray(img).clone(),
+    "posterize": _uint8_op(posterize_uint8),   # Posterize(num_bits=4)
+    "equalize": _uint8_op(equalize_uint8),     # Equalize()
+    "solarize": _uint8_op(solarize_uint8),     # Solarize() (threshold 128)
+    "to_gray": _uint8_op(to_gray_uint8),       # ToGray()
 }
 
 

@@ -81,10 +81,14 @@ class FusedEncoderDecoder(EncoderDecoder):
             raise ValueError("FusedEncoderDecoder needs exactly one auxiliary head")
         self.aux_weight = float(aux_weight)
 
-    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+    def fused_logits(self, inputs: Tensor) -> Tensor:
+        """``main + aux_weight * aux`` at the heads' resolution (stride 8), before any up-sampling."""
         feats = self.extract_feat(inputs)
-        fused = self.decode_head.forward(feats) + self.aux_weight * self.auxiliary_head.forward(feats)
-        return resize(fused, size=inputs.shape[2:], mode="bilinear", align_corners=self.align_corners)
+        return self.decode_head.forward(feats) + self.aux_weight * self.auxiliary_head.forward(feats)
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        return resize(self.fused_logits(inputs), size=inputs.shape[2:], mode="bilinear",
+                      align_corners=self.align_corners)
 
 
 __all__ = ["FusedEncoderDecoder", "MRNetHead", "SqueezeExcitation"]

@@ -377,3 +377,60 @@ def test_colour_op_draws_cover_the_released_ranges():
     assert 60 <= min(up) < 75 and 225 < max(up) <= 240  # 60 * U(1, 4), truncated
     shift = [float(COLOUR_OPS["brightness"](flat, random.Random(i))[0, 0, 0]) - 60 for i in range(200)]
     assert min(shift) < -50 and max(shift) > 110 and all(-60 <= v <= 128 for v in shift)
+
+
+def alb_solarize_uint8(img, threshold=128):
+    max_val = 255                                                            # 279
+    lut = [(i if i < threshold else max_val - i) for i in range(max_val + 1)]  # 282
+    return cv2.LUT(img, np.array(lut, dtype=img.dtype))                      # 285
+
+
+def alb_posterize_uint8(img, bits=4):
+    bits = np.uint8(bits)                                                    # 309
+    lut = np.arange(0, 256, dtype=np.uint8)                                  # 322
+    mask = ~np.uint8(2 ** (8 - bits) - 1)                                    # 323
+    lut &= mask                                                              # 324
+    return cv2.LUT(img, lut)                                                 # 326
+
+
+def alb_equalize_cv_channel(img):
+    """_equalize_cv 371-392 (the histogram over every pixel: cv2.equalizeHist's rule, 369)."""
+    histogram = np.bincount(img.ravel(), minlength=256).astype(np.float64)  # 371
+    i = 0                                                                    # 372
+    for val in histogram:                                                    # 373
+        if val > 0:                                                          # 374
+            break                                                            # 375
+        i += 1                                                               # 376
+    i = min(i, 255)                                                          # 377
+    total = np.sum(histogram)                                                # 379
+    if histogram[i] == total:                                                # 380
+        return np.full_like(img, i)                                          # 381
+    scale = 255.0 / (total - histogram[i])                                   # 383
+    _sum = 0                                                                 # 384
+    lut = np.zeros(256, dtype=np.uint8)                                      # 386
+    i += 1                                                                   # 387
+    for i in range(i, len(histogram)):                                       # 388
+        _sum += histogram[i]                                                 # 389
+        lut[i] = np.clip(round(_sum * scale), 0, 255)                        # 390
+    return cv2.LUT(img, lut)                                                 # 392
+
+
+def test_posterize_solarize_equalize_grey_are_albumentations():
+    """Posterize(4), Solarize(128), Equalize() by channels (functional.py 442-450) and ToGray
+    (1236-1238: OpenCV's rounded grey, replicated) on uint8 RGB, through COLOUR_OPS on the float
+    image; one channel holds a single value (Equalize leaves it as it is)."""
+    img = _rgb(3)
+    img[..., 2] = 77
+    floats = torch.from_numpy(img).permute(2, 0, 1).float()
+
+    def op(name):
+        return COLOUR_OPS[name](floats, random.Random(0)).permute(1, 2, 0).numpy()
+
+    assert np.array_equal(op("posterize"), alb_posterize_uint8(img))
+    assert np.array_equal(op("solarize"), alb_solarize_uint8(img))
+    assert np.array_equal(op("equalize"), np.stack([alb_equalize_cv_channel(np.ascontiguousarray(img[..., c]))
+                                                    for c in range(3)], axis=-1))
+    grey = op("to_gray")
+    formula = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
+    assert np.array_equal(grey, np.round(grey)) and (grey[..., :1] == grey).all()
+    assert np.abs(grey[..., 0] - formula).max() <= 0.5 + 1e-6

@@ -224,3 +224,66 @@ def test_head_equals_the_released_classifier_module():
     x = torch.randn(2, 64, 9, 11, dtype=torch.float64)
     with torch.no_grad():
         assert torch.allclose(head([x]), released_classifier_module(head, x), rtol=1e-9, atol=1e-10)
+
+
+# ------------------------------------------------------- generate_plabel_cityscapes.py transcription
+
+def released_plabel_scores(model, inputs, inputs2, size):
+    """generate_plabel_cityscapes.py:155, 159, 174-188 (``model`` returns (aux, main) at stride 8;
+    ``inputs2`` is the 1.25x view, which the release reads from a second loader)."""
+    interp = nn.Upsample(size=size, mode="bilinear", align_corners=True)  # 155
+    sm = nn.Softmax(dim=1)                                                 # 159
+    fliplr = lambda x: x.flip(-1)                                          # utils: flip the width axis
+    output1, output2 = model(inputs)                                       # 174
+    output_batch = interp(sm(0.5 * output1 + output2))                     # 175
+    output1, output2 = model(fliplr(inputs))                               # 179
+    output1, output2 = fliplr(output1), fliplr(output2)                    # 180
+    output_batch += interp(sm(0.5 * output1 + output2))                    # 181
+    output1, output2 = model(inputs2)                                      # 184
+    output_batch += interp(sm(0.5 * output1 + output2))                    # 185
+    output1, output2 = model(fliplr(inputs2))                              # 186
+    output1, output2 = fliplr(output1), fliplr(output2)                    # 187
+    output_batch += interp(sm(0.5 * output1 + output2))                    # 188
+    return output_batch                                                    # argmax: 200
+
+
+def test_tta_softmax_before_resize_equals_the_release(tiny_segmentor_cfg):
+    from mmseg.registry import MODELS
+
+    from pss_bench.inference.uda_labels import tta_probabilities
+
+    torch.manual_seed(0)
+    cfg = tiny_segmentor_cfg()
+    head = dict(type="MRNetHead", channels=16, branch_channels=8, dilations=(6, 12, 18, 24), se_reduction=4,
+                dropout_ratio=0.1, num_classes=C, norm_cfg=dict(type="GN", num_groups=4), align_corners=True)
+    cfg.update(type="FusedEncoderDecoder", aux_weight=0.5)
+    cfg.decode_head = dict(head, in_channels=[32, 64], in_index=[2, 3], input_transform="resize_concat")
+    cfg.auxiliary_head = dict(head, in_channels=32, in_index=2)
+    cfg.data_preprocessor = dict(type="SegDataPreProcessor", mean=[123.675, 116.28, 103.53],
+                                 std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255)
+    seg = MODELS.build(cfg).eval()
+    image = torch.randint(0, 256, (3, 40, 48), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    mean = torch.tensor([123.675, 116.28, 103.53])[:, None, None]
+    std = torch.tensor([58.395, 57.12, 57.375])[:, None, None]
+    views = []
+    for scale in (1.0, 1.25):  # the release's two loaders: 1x and 1.25x of the same photo
+        img = image.float()
+        if scale != 1.0:
+            img = F.interpolate(img[None], scale_factor=scale, mode="bilinear", align_corners=False)[0]
+        views.append(((img.flip(0) - mean) / std)[None])  # BGR -> RGB, normalised
+
+    def released_model(x):  # DeeplabMulti's forward: (aux, main) logits at the heads' stride
+        feats = seg.extract_feat(x)
+        return seg.auxiliary_head.forward(feats), seg.decode_head.forward(feats)
+
+    with torch.no_grad():
+        expected = released_plabel_scores(released_model, views[0], views[1], (50, 60))[0] / 4
+    got = tta_probabilities(seg, image, (50, 60), scales=(1.0, 1.25), flip=True, softmax_before_resize=True)
+    assert torch.allclose(got, expected, atol=1e-5)
+    # the default path (logits up-sampled, then the softmax) is a different computation
+    default = tta_probabilities(seg, image, (50, 60), scales=(1.0, 1.25), flip=True)
+    assert not torch.allclose(default, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="softmax_before_resize needs MRNet's FusedEncoderDecoder"):
+        plain = tiny_segmentor_cfg()
+        plain.data_preprocessor = cfg.data_preprocessor
+        tta_probabilities(MODELS.build(plain).eval(), image, (50, 60), softmax_before_resize=True)
