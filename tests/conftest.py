@@ -3,11 +3,13 @@ PSS-Synth generator so that dataset and scorer tests do not depend on it), the t
 training-step tests build, raw paired batches, and a torchvision-layout VGG-16-BN reference.
 
 Tests get these through fixtures (``make_pss``, ``tiny_pss``, ``tiny_segmentor_cfg``,
-``raw_paired_batch``, ``torchvision_vgg16_bn``), never by importing this file. End-to-end tests (a Runner, a subprocess)
+``raw_paired_batch``, ``torchvision_vgg16_bn``, ``png_with_filters``), never by importing this file. End-to-end tests (a Runner, a subprocess)
 carry the ``slow`` marker: ``pytest -m "not slow"`` gives a quick pass; the README's test command runs
 them all."""
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +161,44 @@ def _raw_paired_batch(n: int = 2, size: int = 32, seed: int = 0, pseudo: bool = 
 def raw_paired_batch():
     """A factory of raw paired batches (see :func:`_raw_paired_batch`)."""
     return _raw_paired_batch
+
+
+def _png_with_filters(indices: np.ndarray, filters: list[int]) -> bytes:
+    """A greyscale 8-bit PNG whose row ``r`` uses filter type ``filters[r % len]`` (PNG spec 1.2,
+    section 6: None 0, Sub 1, Up 2, Average 3, Paeth 4), written here so the rows are known."""
+    h, w = indices.shape
+    raw = bytearray()
+    prev = np.zeros(w, np.int32)
+    for r in range(h):
+        row = indices[r].astype(np.int32)
+        kind = filters[r % len(filters)]
+        left = np.concatenate(([0], row[:-1]))
+        upleft = np.concatenate(([0], prev[:-1]))
+        if kind == 0:
+            pred = np.zeros(w, np.int32)
+        elif kind == 1:
+            pred = left
+        elif kind == 2:
+            pred = prev
+        elif kind == 3:
+            pred = (left + prev) // 2
+        else:
+            p = left + prev - upleft
+            pa, pb, pc = abs(p - left), abs(p - prev), abs(p - upleft)
+            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
+        raw.append(kind)
+        raw += ((row - pred) % 256).astype(np.uint8).tobytes()
+        prev = row
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw)))
+            + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def png_with_filters():
+    """``f(indices, filters) -> PNG bytes`` with chosen filter types per row."""
+    return _png_with_filters

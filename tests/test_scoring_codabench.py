@@ -191,3 +191,39 @@ def test_scoring_loads_neither_torch_nor_mmseg(tiny_pss, tmp_path):
     rc, rc2, heavy = json.loads(out.stdout.strip().splitlines()[-1])
     assert rc == 0 and rc2 == 0 and heavy == []
     assert (tmp_path / "p.csv").is_file() and (tmp_path / "out" / "scores.json").is_file()
+
+
+def test_local_and_hosted_open_submissions_alike(synth, tmp_path, capsys):
+    """One wrapping folder and the worker's ``metadata`` file: the local ``pss-bench score`` (folder
+    and zip) and the hosted scorer take the same submission and give the same scores."""
+    sub = _submission(synth, tmp_path / "wrap" / "preds")
+    (tmp_path / "wrap" / "metadata").write_text("exitCode: 0\n")  # what Codabench's worker adds
+    with zipfile.ZipFile(tmp_path / "s.zip", "w") as zf:
+        for path in sorted(sub.rglob("*.png")):
+            zf.write(path, "preds/" + path.relative_to(sub).as_posix())
+    direct = score_predictions(sub, synth, progress=False).scores_json()
+    for pred in (tmp_path / "wrap", tmp_path / "s.zip"):
+        result = score_predictions(pred, synth, progress=False)
+        assert result.scores_json() == direct and result.warnings == []
+    inp = tmp_path / "input"
+    shutil.copytree(synth / "personal", inp / "ref" / "personal")
+    shutil.copytree(tmp_path / "wrap", inp / "res")
+    assert cli_main(["score", "--codabench", str(inp), str(tmp_path / "out")]) == 0
+    assert json.loads((tmp_path / "out" / "scores.json").read_text()) == pytest.approx(direct)
+    assert "Warnings" not in (tmp_path / "out" / "detailed_results.html").read_text()
+
+
+def test_csv_outputs_quote_what_needs_quoting():
+    """A stem with a comma or a quote stays one cell (the csv module writes the scorer's CSVs)."""
+    import csv
+    import io
+    from types import SimpleNamespace
+
+    from pss_bench.classes import CLASSES
+    from pss_bench.scoring.report import confusion_csv, per_image_csv
+
+    photo = SimpleNamespace(stem='a,b "c"', user=1, fiou=50.0, per_class_iou=[float("nan")] * 21)
+    rows = list(csv.reader(io.StringIO(per_image_csv(SimpleNamespace(per_image=[photo])))))
+    assert rows[1][:3] == ['a,b "c"', "1", "50.0000"] and len(rows[1]) == 3 + len(CLASSES)
+    rows = list(csv.reader(io.StringIO(confusion_csv(np.eye(21, dtype=np.int64)))))
+    assert len(rows) == 22 and rows[1][:3] == ["background", "1", "0"]

@@ -4,7 +4,7 @@ The one reader and writer of label PNGs: predictions, pseudo labels and PSS-Synt
 written by :func:`write_label_png`; :func:`open_index_png` is the shared first step of every reader
 (``data check``, :func:`read_label_png`), and :func:`decode_index_scanlines` the fast path of the
 scorer (the indices with the PNG's filter-type column zeroed, no copy), which falls back to Pillow for
-everything it does not handle. NumPy, Pillow and zlib-ng only.
+everything it does not handle. NumPy and Pillow; zlib-ng and OpenCV when installed.
 
 Why a decoder of our own: label PNGs are tiny (a few kB for ~200 kpx) and almost all the time of
 Pillow, OpenCV (``cv2.imdecode``) and libspng (``pyspng``) goes into zlib's inflate. zlib-ng's
@@ -98,8 +98,11 @@ def _idat(data: bytes) -> tuple[bytes, bool] | None:
 def _unfilter_c(height: int, width: int, raw: bytes) -> np.ndarray | None:
     """Unfilter 8-bit single-sample scanlines with libpng (OpenCV): the raw scanlines are
     re-wrapped in an uncompressed greyscale PNG, so no colour expansion happens and inflating
-    is a copy."""
-    import cv2  # lazy: only files with Average/Paeth rows need it
+    is a copy. None when OpenCV is not installed (the caller's Pillow path then decodes it)."""
+    try:
+        import cv2  # lazy: only files with Average/Paeth rows need it
+    except ImportError:
+        return None
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, _GREY, 0, 0, 0)
     body = _inflate.compress(raw, 0)

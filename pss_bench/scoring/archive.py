@@ -20,10 +20,13 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import tempfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .submission import SubmissionError
+from .submission import WORKER_FILES, SubmissionError
 
 MAX_MEMBERS = 200_000
 MAX_TOTAL_BYTES = 4 * 1024**3       # a full PSS submission is a few hundred MB at most
@@ -188,9 +191,12 @@ def _extract_tar(archive: Path, dest: Path) -> None:
 
 def submission_root(folder: Path) -> Path:
     """The folder holding the ``id<k>/`` folders: ``folder`` itself, or the single top-level
-    folder an archive tool wrapped around them (``preds.zip`` -> ``preds/id1/...``)."""
+    folder an archive tool wrapped around them (``zip -r s.zip preds/`` -> ``preds/id1/...``).
+    Hidden entries, ``__MACOSX`` and the files a scoring service adds (:data:`WORKER_FILES`) do not
+    count: on Codabench the unzipped submission arrives beside the worker's ``metadata`` file."""
     for _ in range(3):
-        entries = [e for e in folder.iterdir() if not e.name.startswith(".") and e.name != "__MACOSX"]
+        entries = [e for e in folder.iterdir() if not e.name.startswith(".") and e.name != "__MACOSX"
+                   and not (e.name in WORKER_FILES and e.is_file())]
         if any(e.is_dir() and e.name.startswith("id") for e in entries):
             return folder
         if len(entries) == 1 and entries[0].is_dir():
@@ -219,6 +225,35 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path
     else:
         raise SubmissionError([f"{archive.name}: unsupported archive type; use .zip or .tar.gz"])
     return submission_root(dest)
+
+
+@contextmanager
+def open_submission(path: str | os.PathLike) -> Iterator[Path]:
+    """The folder holding a submission's ``id<k>/`` folders, for a folder or an archive alike: the
+    one opener of the local ``pss-bench score`` and the hosted Codabench scorer, so both apply the
+    same rules (one wrapping folder is entered, :func:`submission_root`). An archive is extracted
+    into a temporary folder, removed on exit.
+
+    Raises:
+        SubmissionError: ``path`` is a file but not a supported archive, or the archive is unsafe
+            or unreadable (every problem listed).
+    """
+    path = Path(path)
+    if is_archive(path):
+        tmp = tempfile.mkdtemp(prefix="pss-bench-submission-")
+        try:
+            root = extract_archive(path, tmp)
+            if not any(files for _, _, files in os.walk(root)):  # named by the archive, not the temp folder
+                raise SubmissionError([f"{path}: the archive holds no files; expected id<k>/<stem>.png"])
+            yield root
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    elif path.is_file():
+        raise SubmissionError([f"{path}: not a folder or a .zip / .tar.gz archive"])
+    elif path.is_dir():
+        yield submission_root(path)
+    else:
+        yield path  # plan_submission names the missing folder
 
 
 def remove_tree(path: str | os.PathLike) -> None:

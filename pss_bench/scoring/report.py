@@ -3,6 +3,8 @@ tables printed by ``pss-bench score`` (users as columns as in the paper, or as r
 does not fit the terminal, and the per-class IoU table)."""
 from __future__ import annotations
 
+import csv
+import io
 import math
 import shutil
 from typing import TYPE_CHECKING
@@ -126,26 +128,30 @@ def per_image_csv(result: "ScoreResult") -> str:
     ``strict``). Needs a result scored with ``per_image=True``."""
     if result.per_image is None:
         raise ValueError("per-image scores were not kept; score with per_image=True")
-    lines = [",".join(["stem", "user", "FIoU", *CLASSES])]
-    for photo in result.per_image:
-        lines.append(",".join([photo.stem, str(photo.user), _cell(photo.fiou),
-                               *(_cell(v) for v in photo.per_class_iou)]))
-    return "\n".join(lines) + "\n"
+    rows = [["stem", "user", "FIoU", *CLASSES]]
+    rows += [[photo.stem, str(photo.user), _cell(photo.fiou), *(_cell(v) for v in photo.per_class_iou)]
+             for photo in result.per_image]
+    return _csv(rows)
 
 
 def confusion_csv(matrix) -> str:
     """A ``(21, 21)`` confusion matrix as CSV: rows = GT class, columns = predicted class,
     pixel counts (GT 255 left out)."""
-    lines = [",".join(["gt\\pred", *CLASSES])]
-    lines += [",".join([name, *(str(int(v)) for v in row)]) for name, row in zip(CLASSES, matrix)]
-    return "\n".join(lines) + "\n"
+    rows = [["gt\\pred", *CLASSES]]
+    rows += [[name, *(str(int(v)) for v in row)] for name, row in zip(CLASSES, matrix)]
+    return _csv(rows)
+
+
+def _csv(rows: list[list[str]]) -> str:
+    """Rows as CSV text (the csv module: a stem holding a comma or a quote is quoted)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 def confusion_png(matrix, title: str) -> bytes:
     """The confusion matrix as a PNG heat map, rows normalised to the GT class's pixels (so each
     row reads as "where did class c go"); matplotlib is imported here, only when asked for."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed; set before pyplot is imported

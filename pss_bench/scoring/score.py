@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from pss_bench.evaluation.metrics import (
     photo_fiou,
 )
 
-from .archive import extract_archive, is_archive
+from .archive import open_submission
 from .submission import (
     DataError, PhotoTask, SubmissionError, describe_bad_values, expected_photos, plan_submission,
     read_label, read_prediction,
@@ -270,19 +268,9 @@ def score_predictions(pred_dir: str | os.PathLike, data_root: str | os.PathLike,
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
     expected = expected_photos(data_root, list(users) if users is not None else None)
-    pred_path = Path(pred_dir)
-    if is_archive(pred_path):
-        tmp = tempfile.mkdtemp(prefix="pss-bench-submission-")
-        try:
-            root = extract_archive(pred_path, tmp)
-            return _score_folder(root, expected, protocol, jobs, allow_missing, resize, bootstrap,
-                                 seed, progress, per_image, other_users)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if pred_path.is_file():
-        raise SubmissionError([f"{pred_path}: not a folder or a .zip / .tar.gz archive"])
-    return _score_folder(pred_path, expected, protocol, jobs, allow_missing, resize, bootstrap,
-                         seed, progress, per_image, other_users)
+    with open_submission(pred_dir) as root:
+        return _score_folder(root, expected, protocol, jobs, allow_missing, resize, bootstrap,
+                             seed, progress, per_image, other_users)
 
 
 def _score_folder(pred_dir: Path, expected, protocol: str, jobs: int, allow_missing: bool,

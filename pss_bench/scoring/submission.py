@@ -33,6 +33,24 @@ PNG_PIXEL_LIMIT = 50_000_000
 _LIST_LIMIT = 10  # names shown per grouped message ("... and N more")
 _USER_DIR = re.compile(r"^id(\d+)$")
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+WORKER_FILES = frozenset({"metadata"})
+"""Files a scoring service adds beside the submission's own files, ignored without a warning:
+Codabench's compute worker writes ``metadata`` (the prediction step's exit code and times) into the
+output it hands to the scoring step as ``input/res`` (``compute_worker/compute_worker.py`` 1344-1366,
+``push_output``, at codalab/codabench c7dbc756)."""
+
+HINT_ALLOW_MISSING = " (use --allow-missing to score them as all background)"
+HINT_RESIZE = " (or pass --resize nearest)"
+LOCAL_HINTS = (HINT_ALLOW_MISSING, HINT_RESIZE)
+"""The parts of problem messages that name ``pss-bench score`` options; a hosted scorer, where the
+participant passes no options, removes them (:func:`without_local_hints`)."""
+
+
+def without_local_hints(problem: str) -> str:
+    """``problem`` without the suggestions of options only a local ``pss-bench score`` takes."""
+    for hint in LOCAL_HINTS:
+        problem = problem.replace(hint, "")
+    return problem
 
 
 class SubmissionError(Exception):
@@ -44,11 +62,11 @@ class SubmissionError(Exception):
         self.warnings = list(warnings or [])
         super().__init__(self.format())
 
-    def format(self) -> str:
-        """The numbered list shown to participants."""
+    def format(self, outcome: str = "nothing was scored or written") -> str:
+        """The numbered list shown to participants; ``outcome`` says what happened instead."""
         n = len(self.problems)
         lines = [f"The submission cannot be scored: {n} problem{'s' if n != 1 else ''} found "
-                 "(nothing was scored or written):"]
+                 f"({outcome}):"]
         width = len(str(n))
         lines += [f"  {i:>{width}}. {p}" for i, p in enumerate(self.problems, 1)]
         if self.warnings:
@@ -217,6 +235,8 @@ def plan_submission(pred_dir: str | os.PathLike, expected: dict[int, list[Expect
         if _is_ignored(name):
             plan.warnings.append(f"{name}: ignored (hidden or system file)")
             continue
+        if name in WORKER_FILES and entry.is_file():
+            continue
         if entry.is_dir():
             match = _USER_DIR.match(name)
             if match and str(int(match.group(1))) == match.group(1) and int(match.group(1)) in expected:
@@ -284,7 +304,7 @@ def plan_submission(pred_dir: str | os.PathLike, expected: dict[int, list[Expect
                 plan.tasks += [PhotoTask(user, p.stem, p.gt_path, None, f"id{user}/{p.stem}.png")
                                for p in missing]
             else:
-                plan.problems.append(what + " (use --allow-missing to score them as all background)")
+                plan.problems.append(what + HINT_ALLOW_MISSING)
     order = {(p.user, p.stem): i for i, p in enumerate(p for u in users for p in expected[u])}
     plan.tasks.sort(key=lambda t: order[(t.user, t.stem)])
     return plan
@@ -349,7 +369,7 @@ def read_prediction(data: bytes, display: str, label_hw: tuple[int, int],
     if (height, width) != (h, w):
         if resize is None:
             return None, [f"{display}: wrong size: {height}x{width} (HxW), the label is {h}x{w}; "
-                          "predict at the label's resolution (or pass --resize nearest)"]
+                          "predict at the label's resolution" + HINT_RESIZE]
         if width * height > PNG_PIXEL_LIMIT:
             return None, [f"{display}: refused, {height}x{width} = {width * height} pixels is over "
                           f"the {PNG_PIXEL_LIMIT}-pixel limit (possible decompression bomb)"]
