@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,53 @@ def test_scancel_of_the_array_then_a_rerun_resumes(cluster, data_root, tmp_path)
     cluster.wait_idle(600)
     assert "2 done (of 2 units)" in _status(cluster, out)
 
+
+
+# The ResNet-50 PSPNet shrunk to ResNet-18 depth at 1/8 width (as tests/test_sweep_execute.py), so
+# that 40 iterations take seconds; a checkpoint every 10.
+TINY_RESNET = ["model.segmentor.backbone.depth=18", "model.segmentor.backbone.stem_channels=16",
+               "model.segmentor.backbone.base_channels=8", "model.segmentor.decode_head.in_channels=64",
+               "model.segmentor.decode_head.channels=16", "model.segmentor.auxiliary_head.in_channels=32",
+               "model.segmentor.auxiliary_head.channels=16", "default_hooks.checkpoint.interval=10"]
+
+
+def _predictions(work: Path) -> dict[str, bytes]:
+    return {p.relative_to(work).as_posix(): p.read_bytes() for p in sorted((work / "predictions").rglob("*.png"))}
+
+
+def test_a_unit_requeued_mid_training_resumes_to_the_same_predictions(cluster, data_root, tmp_path):
+    env = {**cluster.env, "OMP_NUM_THREADS": "1"}
+
+    def sweep(out: Path) -> None:
+        argv = [PSS_BENCH, "sweep", "--methods", "source_only", "--backbones", "resnet50", "--users", "1",
+                "--data-root", str(data_root), "--preset", "demo", "--iters", "40", "--batch-size", "2",
+                "--crop", "32", "--pretrained", "none", "--device", "cpu", "--executor", "slurm",
+                "--gpus-per-job", "0", "--cpus-per-job", "1", "--out", str(out), "--cfg-options", *TINY_RESNET]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, cwd=out.parent)
+        assert done.returncode == 0, done.stderr
+
+    straight, requeued = tmp_path / "straight", tmp_path / "requeued"
+    sweep(requeued)
+    unit = requeued / "units" / "source_only_resnet50_seed0_id1"
+    task = next(iter(json.loads((requeued / "submissions.json").read_text())[0]["units"]))
+    deadline = time.monotonic() + 300
+    while not (unit / "id1" / "iter_10.pth").is_file():  # stopped right after its first checkpoint
+        assert time.monotonic() < deadline, cluster.run("squeue", check=False)
+        time.sleep(0.05)
+    cluster.run("scontrol", "suspend", task)
+    assert not (unit / "result.json").exists() and not (unit / "id1" / "iter_40.pth").exists()
+    cluster.run("scontrol", "requeue", task)
+    # Once its processes are gone the task is pending again: held, as it was requeued while
+    # suspended (JobHeldAdmin), and eligible only 2 minutes later (its EligibleTime): not waited for.
+    while cluster.run("squeue", "-h", "-j", task, "-o", "%T", check=False).strip() != "PENDING":
+        assert time.monotonic() < deadline, cluster.run("squeue", check=False)
+        time.sleep(0.2)
+    cluster.run("scontrol", "release", task, check=False)
+    cluster.run("scontrol", "update", f"JobId={task}", "StartTime=now")
+    sweep(straight)  # the same unit uninterrupted
+    cluster.wait_idle(600)
+    attempts = json.loads((unit / "sweep_unit.json").read_text())["attempts"]
+    assert [a["job_id"] for a in attempts] == [task, task] and attempts[-1]["outcome"] == "done"
+    assert json.loads((unit / "result.json").read_text())["provenance"]["resumes"] == 1
+    a, b = _predictions(straight / "units" / unit.name), _predictions(unit)
+    assert a and a == b
