@@ -154,7 +154,7 @@ def test_a_unit_requeued_mid_training_resumes_to_the_same_predictions(cluster, d
     sweep(straight)  # the same unit uninterrupted
     cluster.wait_idle(600)
     attempts = json.loads((unit / "sweep_unit.json").read_text())["attempts"]
-    assert len(attempts) == 2 and attempts[-1]["outcome"] == "done"
+    assert [a["job_id"] for a in attempts] == [task, task] and attempts[-1]["outcome"] == "done"
     assert json.loads((unit / "result.json").read_text())["provenance"]["resumes"] == 1
     a, b = _predictions(straight / "units" / unit.name), _predictions(unit)
     assert a and a == b
