@@ -122,6 +122,13 @@ def _predictions(work: Path) -> dict[str, bytes]:
     return {p.relative_to(work).as_posix(): p.read_bytes() for p in sorted((work / "predictions").rglob("*.png"))}
 
 
+def attempts_of(unit: Path) -> int:
+    try:
+        return len(json.loads((unit / "sweep_unit.json").read_text())["attempts"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def test_a_unit_requeued_mid_training_resumes_to_the_same_predictions(cluster, data_root, tmp_path):
     env = {**cluster.env, "OMP_NUM_THREADS": "1"}
 
@@ -144,14 +151,18 @@ def test_a_unit_requeued_mid_training_resumes_to_the_same_predictions(cluster, d
     cluster.run("scontrol", "suspend", task)
     assert not (unit / "result.json").exists() and not (unit / "id1" / "iter_40.pth").exists()
     cluster.run("scontrol", "requeue", task)
-    # Once its processes are gone the task is pending again: held, as it was requeued while
-    # suspended (JobHeldAdmin), and eligible only 2 minutes later (its EligibleTime): not waited for.
-    while cluster.run("squeue", "-h", "-j", task, "-o", "%T", check=False).strip() != "PENDING":
-        assert time.monotonic() < deadline, cluster.run("squeue", check=False)
-        time.sleep(0.2)
-    cluster.run("scontrol", "release", task, check=False)
-    cluster.run("scontrol", "update", f"JobId={task}", "StartTime=now")
     sweep(straight)  # the same unit uninterrupted
+    # The requeued task is pending again once its processes are gone, but held (it was requeued
+    # while suspended: JobHeldAdmin) and eligible only 2 minutes later (its EligibleTime); a launch
+    # while slurmd still cleans up the first one fails and holds it again ("launch failed requeued
+    # held"). Released and made eligible until it starts.
+    while cluster.run("squeue", "-h", "-j", task, "-o", "%T", check=False).strip() == "PENDING" or \
+            not attempts_of(unit) > 1:
+        assert time.monotonic() < deadline, cluster.run("squeue", check=False)
+        if cluster.run("squeue", "-h", "-j", task, "-o", "%T", check=False).strip() == "PENDING":
+            cluster.run("scontrol", "release", task, check=False)
+            cluster.run("scontrol", "update", f"JobId={task}", "StartTime=now", check=False)
+        time.sleep(1)
     cluster.wait_idle(600)
     attempts = json.loads((unit / "sweep_unit.json").read_text())["attempts"]
     assert [a["job_id"] for a in attempts] == [task, task] and attempts[-1]["outcome"] == "done"
