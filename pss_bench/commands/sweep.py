@@ -94,7 +94,10 @@ def register(subparsers) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
-    from pss_bench.sweep.plan import SweepError
+    from pathlib import Path
+
+    from pss_bench.sweep.assemble import LEADERBOARD, AssemblyError, assemble_ready
+    from pss_bench.sweep.plan import RESULTS_DIR, SweepError
     from pss_bench.sweep.state import format_status, sweep_status
 
     try:
@@ -102,6 +105,17 @@ def status(args: argparse.Namespace) -> int:
     except SweepError as err:
         return error("sweep", str(err))
     print(format_status(statuses, args.log_lines))
+    # The units assemble their (method, backbone, seed) when its last one ends; a unit that could
+    # not (its process killed right after its record) is assembled here.
+    try:
+        written = assemble_ready(args.sweep_dir)
+    except AssemblyError as err:
+        return error("sweep", f"{args.sweep_dir}: cannot assemble the records: {err}", 1)
+    for path in written:
+        print(f"record written: {path}")
+    results = Path(args.sweep_dir) / RESULTS_DIR
+    if results.is_dir() and any(results.glob("*.json")):
+        print(f"records: {results}/; leaderboard: {Path(args.sweep_dir) / LEADERBOARD}")
     return 1 if any(s.state == "failed" for s in statuses) else 0
 
 

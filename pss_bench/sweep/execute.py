@@ -24,9 +24,9 @@ from pathlib import Path
 from pss_bench.io import atomic_write_text
 from pss_bench.sweep.plan import (DEFAULT_STEP_SECONDS, JOBS_DIR, RESULTS_DIR, PlannedUnit, SweepError, SweepPlan,
                                   estimate, write_manifest)
+from pss_bench.sweep.slurm import SUBMISSIONS, check_cluster, queued_units, read_submissions
 from pss_bench.sweep.state import unit_status
 
-SUBMISSIONS = "submissions.json"  # Slurm array jobs submitted for this sweep (read by `status`)
 
 
 @dataclass
@@ -174,20 +174,20 @@ def _slurm_executor(sweep_dir: Path, options: SlurmOptions, job_name: str):
 def submit_slurm(plan: SweepPlan, sweep_dir: Path, options: SlurmOptions, log=print) -> Outcome:
     """Submit one array job per wave of unfinished units; returns the array job ids.
 
+    The cluster was checked first (:func:`pss_bench.sweep.slurm.check_cluster`, before the manifest).
+
     Raises:
-        SweepError: ``srun``/``sbatch`` are not on PATH, or sbatch refused the job.
+        SweepError: sbatch refused the job.
     """
     import submitit
 
     from pss_bench.sweep.job import UnitJob
 
-    if shutil.which("sbatch") is None or shutil.which("srun") is None:
-        raise SweepError("--executor slurm: sbatch/srun not found on PATH (not on a Slurm login node?)")
     outcome = Outcome()
-    queued = _queued_units(sweep_dir)
+    queued = queued_units(sweep_dir)
     todo = [p for p in _todo(plan, sweep_dir, outcome) if p.unit.name not in queued]
-    outcome.busy += sorted(n for n in queued if n in {p.unit.name for p in plan.units})
-    submissions = _read_submissions(sweep_dir)
+    outcome.busy += sorted(n for n in queued if n in {p.unit.name for p in plan.units} and n not in outcome.busy)
+    submissions = read_submissions(sweep_dir)
     previous = None
     todo_units = {p.unit for p in todo}
     for wave, members in enumerate(plan.waves()):
@@ -210,29 +210,6 @@ def submit_slurm(plan: SweepPlan, sweep_dir: Path, options: SlurmOptions, log=pr
         log(f"[pss-bench sweep] wave {wave}: Slurm array job {array_id} with {len(members)} unit(s)")
     atomic_write_text(sweep_dir / SUBMISSIONS, json.dumps(submissions, indent=1))
     return outcome
-
-
-def _read_submissions(sweep_dir: Path) -> list[dict]:
-    try:
-        return json.loads((sweep_dir / SUBMISSIONS).read_text())
-    except (OSError, ValueError):
-        return []
-
-
-def _queued_units(sweep_dir: Path) -> set[str]:
-    """Units whose array task of an earlier submission is still pending or running (``squeue``)."""
-    submissions = _read_submissions(sweep_dir)
-    if not submissions or shutil.which("squeue") is None:
-        return set()
-    ids = ",".join(s["array_job_id"] for s in submissions)
-    try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ids], capture_output=True,
-                             text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return set()
-    task_units = {job: name for s in submissions for job, name in s["units"].items()}
-    return {task_units[job] for job, _ in (line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
-            if job in task_units}
 
 
 def sbatch_script(plan: SweepPlan, sweep_dir: Path, options: SlurmOptions, n: int, wave: int = 0) -> str:
@@ -352,6 +329,8 @@ def run_sweep(methods: list[str], backbones: list[str], users: list[int] | str |
     slurm = slurm or SlurmOptions()
     if dry_run:
         return describe(plan, sweep_dir, executor, slurm, step_seconds, max_parallel)
+    if executor == "slurm":  # before anything is written or submitted
+        check_cluster(slurm.partition, slurm.gpus_per_job)
     prepare(plan, sweep_dir)
     if executor == "slurm":
         return submit_slurm(plan, sweep_dir, slurm, log=log)
