@@ -108,7 +108,8 @@ def _expand(tasks: str) -> list[str]:
 
 
 def task_states(array_ids: list[str]) -> dict[str, str]:
-    """``{"<array>_<task>": JobState}`` of the array tasks Slurm still knows (``scontrol show job``:
+    """``{"<array>_<task>": JobState}`` (``{"<job>": JobState}`` for a one-unit wave, which submitit
+    submits as a plain job) of the array tasks Slurm still knows (``scontrol show job``:
     queued, running, and ended ones for ``MinJobAge`` seconds; no accounting needed)."""
     states: dict[str, str] = {}
     for array in array_ids:
@@ -117,10 +118,13 @@ def task_states(array_ids: list[str]) -> dict[str, str]:
             continue
         for line in out.splitlines():
             fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-            if fields.get("ArrayJobId") != array or "ArrayTaskId" not in fields:
-                continue
-            for task in _expand(fields["ArrayTaskId"]):
-                states[f"{array}_{task}"] = fields.get("JobState", "UNKNOWN")
+            state = fields.get("JobState", "UNKNOWN")
+            if "ArrayTaskId" not in fields:  # a wave of one unit is a plain job
+                if fields.get("JobId") == array:
+                    states[array] = state
+            elif fields.get("ArrayJobId") == array:
+                for task in _expand(fields["ArrayTaskId"]):
+                    states[f"{array}_{task}"] = state
     return states
 
 
