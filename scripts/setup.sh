@@ -11,6 +11,7 @@
 #   PSS_TORCH         torch requirement (default: torch==2.13.0; on a CUDA machine pass e.g.
 #                     "torch==2.13.0 --index-url <your CUDA wheel index>")
 #   PSS_NO_CHROMIUM   set to skip installing chromium (the leaderboard's browser test then skips)
+#   PSS_NO_SLURM      set to skip installing slurm-wlm and munge (the real-cluster sweep tests then skip)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${PSS_VENV:-$ROOT/.venv}
@@ -35,6 +36,32 @@ if [[ -z ${PSS_NO_CHROMIUM:-} ]] && ! command -v chromium >/dev/null 2>&1 \
     # shellcheck disable=SC2086
     { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium; } >/dev/null \
       || echo "[setup] warning: apt-get could not install chromium; the browser test will skip" >&2
+  fi
+fi
+
+# A single-node Slurm cluster (Debian's slurm-wlm: slurmctld, slurmd and the clients; munge for
+# authentication) runs the sweep's real-cluster tests (tests/test_sweep_slurm.py, which start and
+# stop their own daemons and never use the system's services). Installed only when missing, as
+# chromium above; a failure is a warning and those tests then skip.
+if [[ -z ${PSS_NO_SLURM:-} ]] && command -v apt-get >/dev/null 2>&1; then
+  slurm_missing=""
+  for c in sbatch srun squeue scontrol scancel sinfo slurmctld slurmd munged; do
+    command -v "$c" >/dev/null 2>&1 || [[ -x /usr/sbin/$c ]] || slurm_missing="$slurm_missing $c"
+  done
+  if [[ -n $slurm_missing ]]; then
+    as_root=""
+    if [[ $(id -u) -ne 0 ]]; then
+      if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; else as_root="none"; fi
+    fi
+    if [[ $as_root == none ]]; then
+      echo "[setup] Slurm missing ($slurm_missing) and apt-get needs root: the real-cluster sweep tests will skip" >&2
+    else
+      echo "[setup] installing slurm-wlm and munge with apt-get (for tests/test_sweep_slurm.py)" >&2
+      # shellcheck disable=SC2086
+      { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq \
+          --no-install-recommends slurm-wlm munge; } >/dev/null \
+        || echo "[setup] warning: apt-get could not install slurm-wlm and munge; the real-cluster sweep tests will skip" >&2
+    fi
   fi
 fi
 
