@@ -65,3 +65,21 @@ def test_the_latest_submission_of_a_unit_counts(answers, tmp_path):
 def test_slurm_state_over_the_folder_state(local, slurm_state, shown):
     status = with_slurm(UnitStatus(Unit("minent", "resnet50", 0, 1), local), "7_1", slurm_state)
     assert status.state == shown and status.slurm == slurm_state and status.job_id == "7_1"
+
+
+def test_the_cluster_is_checked_before_the_sweep_folder_is_written(answers, monkeypatch, make_pss, tmp_path):
+    from pss_bench.sweep.execute import run_sweep
+    from pss_bench.sweep.plan import SweepError
+
+    root = make_pss(tmp_path / "pss", users=(1,), photos=2, annotated=1)
+    kw = dict(data_root=str(root), preset="demo", iters=1, pretrained="none", device="cpu", executor="slurm",
+              log=lambda *_: None)
+    monkeypatch.setattr(slurm.shutil, "which", lambda name: None)
+    with pytest.raises(SweepError, match="sbatch/srun not found on PATH"):
+        run_sweep(["source_only"], ["resnet50"], [1], [0], tmp_path / "S", **kw)
+    assert not (tmp_path / "S").exists()
+    monkeypatch.setattr(slurm.shutil, "which", lambda name: f"/usr/bin/{name}")
+    answers[("sinfo", "-h", "-o", "%G")] = "(null)\n"
+    with pytest.raises(SweepError, match="has no GPUs"):
+        run_sweep(["source_only"], ["resnet50"], [1], [0], tmp_path / "S", **kw)
+    assert not (tmp_path / "S").exists()
