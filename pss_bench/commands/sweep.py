@@ -85,8 +85,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=main, sweep_parser=p)
     sub = p.add_subparsers(dest="sweep_command", metavar="status")
     s = add_parser(sub, "status", help="print the state of every unit of a sweep and the estimated time left",
-                   description="One line per unit (pending, running, failed, interrupted, done), the last "
-                               "lines of each failed unit's log, the counts and the estimated time left.",
+                   description="One line per unit (pending, running, failed, interrupted, done; on Slurm also "
+                               "queued and cancelled, with Slurm's state of its array task), the last "
+                               "lines of each failed unit's log, the counts and the estimated time left. "
+                               "Writes the record of any (method, backbone, seed) whose units are all "
+                               "done and that has none yet.",
                    examples=["pss-bench sweep status sweeps/synth"])
     s.add_argument("sweep_dir", metavar="SWEEP_DIR", help="the folder given to `pss-bench sweep --out`")
     s.add_argument("--log-lines", type=int, default=12, help="lines of a failed unit's log (default 12)")
@@ -107,9 +110,11 @@ def status(args: argparse.Namespace) -> int:
     print(format_status(statuses, args.log_lines))
     # The units assemble their (method, backbone, seed) when its last one ends; a unit that could
     # not (its process killed right after its record) is assembled here.
+    from pss_bench.records import RecordError
+
     try:
         written = assemble_ready(args.sweep_dir)
-    except AssemblyError as err:
+    except (AssemblyError, RecordError, OSError) as err:
         return error("sweep", f"{args.sweep_dir}: cannot assemble the records: {err}", 1)
     for path in written:
         print(f"record written: {path}")

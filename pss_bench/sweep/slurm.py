@@ -1,4 +1,4 @@
-"""What the Slurm cluster says, through its own clients (``sinfo``, ``scontrol``, ``squeue``), for a
+"""What the Slurm cluster says, through its own clients (``sinfo``, ``scontrol``), for a
 sweep: the partition's generic resources (checked before ``sbatch``) and the state of each array task
 the sweep submitted (``submissions.json``).
 
