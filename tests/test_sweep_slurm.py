@@ -98,6 +98,11 @@ def test_array_job_runs_to_the_records_and_leaderboard_without_a_second_command(
     assert "4 done (of 4 units)" in status and "all units done" in status, status
     assert "record written" not in status  # nothing was left for status to assemble
     assert re.search(r"^minent_resnet50_seed0_id2\s+done\s.*COMPLETED$", status, re.M), status
+    # A record the tasks could not write (a task killed right after its unit's record) is written by status.
+    (out / "results" / "minent_resnet50_seed0.json").unlink()
+    status = _status(cluster, out)
+    assert f"record written: {out / 'results' / 'minent_resnet50_seed0.json'}" in status, status
+    assert json.loads((out / "results" / "minent_resnet50_seed0.json").read_text())["users"] == record["users"]
     # No accounting on this cluster: sacct says so, and nothing above needed it.
     sacct = subprocess.run(["sacct"], env=cluster.env, capture_output=True, text=True)
     assert "accounting storage is disabled" in sacct.stdout + sacct.stderr
