@@ -130,7 +130,16 @@ class Cluster:
             time.sleep(1)
 
     def stop(self) -> None:
-        """End the daemons started here (slurmd, slurmctld, munged), SIGKILL after 20 s."""
+        """Cancel this cluster's jobs left by a failed test (their processes end through slurmd), then
+        end the daemons started here (slurmd, slurmctld, munged), SIGKILL after 20 s."""
+        if self.procs and all(p.poll() is None for p in self.procs):
+            jobs = self.run("squeue", "-h", "-o", "%A", check=False).split()
+            if jobs:
+                self.run("scancel", *jobs, check=False)
+                try:
+                    self.wait_idle(30)
+                except TimeoutError:
+                    pass
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
