@@ -14,7 +14,8 @@ One sub-network per scale, the input average-pooled (3x3, stride 2) between scal
 
     conv3x3 s2 C->32, conv3x3 s1 32->32, conv3x3 s2 32->32, conv3x3 s1 32->32, conv3x3 s2 32->64,
     4 residual blocks (two 3x3 convs, 64 ch), 1x1 conv -> 1
-    LeakyReLU(0.2) after every conv but the last, reflect padding (1-pixel maps: replicate), no normalisation, N(0, 0.02) init.
+    LeakyReLU(0.2) after every conv but the last, zero padding (as released: the pad layers of its
+    ``Conv2dBlock`` are commented out, ``ms_discriminator.py`` 428-438, 475), no normalisation, N(0, 0.02) init.
 """
 from __future__ import annotations
 
@@ -70,25 +71,17 @@ class FCDiscriminator(BaseModule):
 __all__ = ["FCDiscriminator", "MIN_INPUT_SIZE"]
 
 
-class _PadConv(nn.Conv2d):
-    """3x3 conv with reflect padding (released); a 1-pixel map, where reflection is undefined (crops
-    under 64 px reach it at the third scale), is padded by replication instead."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
-        super().__init__(c_in, c_out, 3, stride, padding=0)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(F.pad(x, (1, 1, 1, 1), mode="reflect" if min(x.shape[-2:]) > 1 else "replicate"))
-
-
 def _conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
-    return [_PadConv(c_in, c_out, stride), nn.LeakyReLU(0.2, inplace=True)]
+    """Released ``Conv2dBlock``: a 3x3 conv with bias and zero padding 1 (its pad layers are
+    commented out and the conv pads by itself, ``model/ms_discriminator.py`` 428-438, 475), then
+    LeakyReLU(0.2) (459)."""
+    return [nn.Conv2d(c_in, c_out, 3, stride, padding=1), nn.LeakyReLU(0.2, inplace=True)]
 
 
 class _ResBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(*_conv(channels, channels, 1), _PadConv(channels, channels, 1))
+        self.body = nn.Sequential(*_conv(channels, channels, 1), nn.Conv2d(channels, channels, 3, 1, padding=1))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -155,9 +148,13 @@ def ls_discriminator_loss(fake_outs: list[Tensor], real_outs: list[Tensor]) -> T
 
 
 def r1_penalty(real_outs: list[Tensor], real: Tensor) -> Tensor:
-    """R1: batch mean of the squared norm of ``d sum(D(real)) / d real`` (``real`` needs grad)."""
-    grad, = torch.autograd.grad(sum(o.sum() for o in real_outs), real, create_graph=True)
-    return grad.pow(2).flatten(1).sum(dim=1).mean()
+    """R1 as released: one penalty per scale, summed (``ms_discriminator.py`` 133-137):
+    ``sum_s mean_b ||d sum(D_s(real)) / d real||^2`` (``compute_grad2``, 171-180); ``real`` needs grad."""
+    total = real.new_zeros(())
+    for out in real_outs:
+        grad, = torch.autograd.grad(out.sum(), real, create_graph=True, retain_graph=True)
+        total = total + grad.pow(2).flatten(1).sum(dim=1).mean()
+    return total
 
 
 __all__ = ["MultiScaleDiscriminator", "ls_discriminator_loss", "ls_generator_loss", "r1_penalty"]

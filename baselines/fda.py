@@ -9,7 +9,7 @@ Notation (one paired batch; ``raw`` = 0-255 RGB before normalisation, ``norm`` =
     p        softmax of the main logits at the heads' resolution (stride 8, as released)
     h        = -sum_c p_c ln p_c / ln C                                   C = 21: ln 21, not ln 19
     L_rent   = mean over pixels of (h^2 + 1e-8)^eta                       eta = 2
-    L        = CE(x_{s->t}, y_s) + 1[iter >= ent_start_iter] * 0.005 * L_rent(x_t)
+    L        = CE(x_{s->t}, y_s) + 1[iter > ent_start_iter] * 0.005 * L_rent(x_t)   (released: i > switch2entropy)
     SSL      : + lambda_pseudo * CE(x_pl, y_pl) and L_rent on x_pl (from step 0), released SStrain.py
 
 CE is the suite's main + 0.4 aux (released FDA: main only). One model holds one member per beta:
@@ -31,7 +31,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 from torch import Tensor, nn
 
-from .spectral import fda_source_to_target, window_half_size
+from .spectral import WINDOWS, fda_source_to_target, window_half_size
 from .uda import UDASegmentor, check_single_update
 
 ETA = 2.0          # --ita
@@ -75,14 +75,18 @@ class FDA(UDASegmentor):
         betas: relative window sizes, one member each (``fda``: one; ``fda_mbt``: 0.01, 0.05, 0.09).
         lambda_ent: weight of the robust entropy (0 disables it).
         eta: exponent of the robust entropy.
-        ent_start_iter: first iteration with the entropy term on the target (released
-            ``--switch2entropy``); the pseudo-labelled branch always has it.
+        ent_start_iter: the entropy term on the target is on after this iteration, ``iter >
+            ent_start_iter`` as released (``--switch2entropy``, YanchaoYang/FDA ``train.py`` 99); the
+            pseudo-labelled branch always has it.
+        window: the spectral window, ``"symmetric"`` (default) or ``"released"``
+            (:func:`pss_bench.baselines.spectral.fda_source_to_target`).
         lambda_pseudo: weight of the pseudo-label CE when the batch has a pseudo branch.
         **kwargs: see :class:`UDASegmentor`.
     """
 
     def __init__(self, segmentor: dict, betas: Sequence[float] = (0.09,), lambda_ent: float = LAMBDA_ENT,
-                 eta: float = ETA, ent_start_iter: int = 0, lambda_pseudo: float = 1.0, **kwargs: Any) -> None:
+                 eta: float = ETA, ent_start_iter: int = 0, lambda_pseudo: float = 1.0,
+                 window: str = "symmetric", **kwargs: Any) -> None:
         super().__init__(copy.deepcopy(segmentor), **kwargs)
         betas = tuple(float(b) for b in (betas if isinstance(betas, (list, tuple)) else [betas]))
         if not betas:
@@ -94,6 +98,9 @@ class FDA(UDASegmentor):
                              f"got {lambda_ent}, {eta}, {ent_start_iter}, {lambda_pseudo}")
         self.betas, self.lambda_ent, self.eta = betas, float(lambda_ent), float(eta)
         self.ent_start_iter, self.lambda_pseudo = int(ent_start_iter), float(lambda_pseudo)
+        if window not in WINDOWS:
+            raise ValueError(f"FDA: window must be one of {WINDOWS}, got {window!r}")
+        self.window = window
         # member 0 is self.segmentor (what export and mmseg's inference_model see); the others here.
         # MMEngine's ModuleList, not torch's: init_weights() only reaches children that have it, and
         # with torch's the extra members kept PyTorch's default init instead of loading their
@@ -148,13 +155,13 @@ class FDA(UDASegmentor):
             raise ValueError(f"FDA needs source and target crops of one size, got {tuple(source.shape)} "
                              f"and {tuple(target.shape)} (set the preprocessor's size to the crop)")
         iteration = MessageHub.get_current_instance().get_info("iter", 0)
-        entropy_on = self.lambda_ent > 0 and iteration >= self.ent_start_iter
+        entropy_on = self.lambda_ent > 0 and iteration > self.ent_start_iter
         raw_source, raw_target = self._raw(source), self._raw(target)
         log_vars: dict[str, Tensor] = {}
         total = source.new_zeros(())
         for k, (seg, beta) in enumerate(zip(self.members, self.betas)):
             prefix = f"m{k}." if len(self.members) > 1 else ""
-            restyled = self._normalise(fda_source_to_target(raw_source, raw_target, beta))
+            restyled = self._normalise(fda_source_to_target(raw_source, raw_target, beta, self.window))
             with optim.optim_context(self):
                 src_total, src_log = self.log_losses(_ce(seg, _heads(seg, restyled), source_samples))
             optim.backward(src_total)

@@ -9,14 +9,15 @@ Notation (``z_main``, ``z_aux`` logits upsampled to the input size, ``p = softma
                    included) else 1; released: 64 * 64 * n pixels at 512 x 1024 crops, i.e. 1/128 of
                    the crop area, scaled here to the crop. o_c = 7 if absent else 1,
                    o_bar <- 0.9 o_bar + 0.1 o (a buffer). Weight of class c: w_c * o_bar_c.
-    CE_w           per-pixel CE with those weights; hard mining keeps the pixels at or above the
-                   80th percentile of the labelled pixels' loss; mean over the kept pixels.
+    CE_w           per-pixel weighted CE l = w_y * CE (0 at ignored pixels); hard mining keeps the
+                   labelled pixels with l at or above the 80th percentile of l over all pixels
+                   (ignored ones at 0); weighted mean sum(w_y CE) / sum(w_y) over the kept pixels.
     source         CE_w(z_main, y) + 0.5 CE_w(z_aux, y)
     adversarial    sum_level lambda_adv[level] * sum_scales 2 * mean((D(p_t) - 1)^2)
     memory         p_bar = softmax(z_main + 0.5 z_aux) of the target, detached;
                    L_mr = [KL(p_bar || p_main) + KL(p_bar || p_aux)] / (n h w), lambda_kl 0.1,
                    from ``kl_start_iter`` on
-    discriminator  sum_scales mean(D(p_t)^2) + mean((D(r) - 1)^2) + 0.01 R1(r),
+    discriminator  sum_scales [mean(D(p_t)^2) + mean((D(r) - 1)^2) + 0.01 R1_scale(r)],
                    r = softmax(z_main_s + 0.5 z_aux_s) (the fused source prediction) for both levels
     rectified      (stage 2, head a with partner b) D_kl = sum_c p_b (log p_b - log p_a) per pixel,
                    L_rect(a) = mean over all pixels of CE_w(z_a, y_pl) * exp(-D_kl) + mean(D_kl);
@@ -59,19 +60,27 @@ def class_weights(labels: Tensor, num_classes: int, small_fraction: float = SMAL
 
 def hard_weighted_ce(logits: Tensor, labels: Tensor, weight: Tensor | None,
                      percentile: float = HARD_PERCENTILE) -> Tensor:
-    """Class-weighted per-pixel CE, mean over the labelled pixels whose loss is at or above the
-    ``percentile``-th percentile (0: every labelled pixel). Returns 0 (with a graph) if none is labelled."""
+    """The released hard-pixel class-weighted CE (layumi/Seg-Uncertainty 6fce9eae ``trainer_ms.py``).
+
+    ``l = w_y * CE`` per pixel, 0 at ignored pixels (155-157, ``reduction='none'``); the threshold is
+    the ``percentile``-th percentile of ``l`` over *all* pixels, ignored ones included at 0 (160-161,
+    ``np.percentile``, linear interpolation as ``torch.quantile``); pixels with ``l`` under it are
+    ignored (163); the loss is PyTorch's weighted mean over the rest, ``sum(w_y * CE) / sum(w_y)``
+    (152, 180-181). ``percentile`` 0 keeps every labelled pixel. No pixel left: 0 with a graph (the
+    release divides 0 by 0: NaN).
+    """
     logits = logits.float() if logits.dtype != torch.float64 else logits
     weight = weight.to(logits.dtype) if weight is not None else None
-    ce = F.cross_entropy(logits, labels.long(), weight=weight, ignore_index=IGNORE_INDEX, reduction="none")
-    valid = labels != IGNORE_INDEX
-    if not bool(valid.any()):
-        return logits.sum() * 0.0
-    keep = valid
+    labels = labels.long()
+    loss = F.cross_entropy(logits, labels, weight=weight, ignore_index=IGNORE_INDEX, reduction="none")
+    keep = labels != IGNORE_INDEX
     if percentile > 0:
-        threshold = torch.quantile(ce[valid].detach().float(), percentile / 100.0)
-        keep = valid & (ce >= threshold)
-    return ce[keep].mean()
+        threshold = torch.quantile(loss.detach().flatten().to(torch.float64), percentile / 100.0)
+        keep = keep & (loss.detach().to(torch.float64) >= threshold)
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    w_pixel = weight[labels[keep]] if weight is not None else torch.ones_like(loss[keep])
+    return loss[keep].sum() / w_pixel.sum()
 
 
 def memory_kl(logits_main: Tensor, logits_aux: Tensor, aux_weight: float = 0.5) -> Tensor:

@@ -3,9 +3,11 @@ IJCV 2021; layumi/Seg-Uncertainty ``model/deeplab_multi.py``; docs/methods/basel
 
 Head, on the stride-8 features (main: concat(stage 4, stage 3); aux: stage 3)::
 
-    5 parallel branches: 1x1 conv, 3x3 convs at dilation 6/12/18/24, each -> 256 ch + GN + ReLU
-    concat (1280 ch) -> squeeze-excitation -> 3x3 conv 512 + GN + ReLU -> Dropout2d(p) -> 1x1 conv -> C
-    (no bias), p = 0.1 in stage 1 and 0.2 in stage 2.
+    5 parallel branches: 1x1 conv, 3x3 convs at dilation 6/12/18/24, each -> 256 ch (conv with bias)
+    + GN + ReLU; concat (1280 ch) -> squeeze-excitation -> 3x3 conv 512 (with bias) + GN, no ReLU ->
+    Dropout2d(p) -> 1x1 conv -> C (no bias), p = 0.1 in stage 1 and 0.2 in stage 2.
+    (``Classifier_Module``, ``model/deeplab_multi.py`` 129-159 at layumi/Seg-Uncertainty 6fce9eae:
+    branches 133-147, bottleneck 150-156, classifier 158-159.)
 
 ``FusedEncoderDecoder`` is an ``EncoderDecoder`` whose logits are ``main + aux_weight * aux``
 (aux_weight 0.5): MRNet's inference rule, so MMSegmentation's test loop and ``inference_model`` give
@@ -51,13 +53,16 @@ class MRNetHead(BaseDecodeHead):
     def __init__(self, dilations=(6, 12, 18, 24), branch_channels: int = 256, use_se: bool = True,
                  se_reduction: int = 16, **kwargs) -> None:
         super().__init__(**kwargs)
-        cfg = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+        # bias=True: the released convs have biases though a norm follows (deeplab_multi.py 135, 145, 155)
+        cfg = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, bias=True)
         self.branches = nn.ModuleList(
-            [ConvModule(self.in_channels, branch_channels, 1, **cfg)]
-            + [ConvModule(self.in_channels, branch_channels, 3, padding=d, dilation=d, **cfg) for d in dilations])
+            [ConvModule(self.in_channels, branch_channels, 1, act_cfg=self.act_cfg, **cfg)]
+            + [ConvModule(self.in_channels, branch_channels, 3, padding=d, dilation=d, act_cfg=self.act_cfg, **cfg)
+               for d in dilations])
         fused = branch_channels * (len(dilations) + 1)
         self.se = SqueezeExcitation(fused, se_reduction) if use_se else nn.Identity()
-        self.bottleneck = ConvModule(fused, self.channels, 3, padding=1, **cfg)
+        # no activation after the bottleneck's norm (deeplab_multi.py 154-156)
+        self.bottleneck = ConvModule(fused, self.channels, 3, padding=1, act_cfg=None, **cfg)
         self.conv_seg = nn.Conv2d(self.channels, self.out_channels, 1, bias=False)  # released: no bias
 
     def forward(self, inputs) -> Tensor:
@@ -76,10 +81,14 @@ class FusedEncoderDecoder(EncoderDecoder):
             raise ValueError("FusedEncoderDecoder needs exactly one auxiliary head")
         self.aux_weight = float(aux_weight)
 
-    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+    def fused_logits(self, inputs: Tensor) -> Tensor:
+        """``main + aux_weight * aux`` at the heads' resolution (stride 8), before any up-sampling."""
         feats = self.extract_feat(inputs)
-        fused = self.decode_head.forward(feats) + self.aux_weight * self.auxiliary_head.forward(feats)
-        return resize(fused, size=inputs.shape[2:], mode="bilinear", align_corners=self.align_corners)
+        return self.decode_head.forward(feats) + self.aux_weight * self.auxiliary_head.forward(feats)
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        return resize(self.fused_logits(inputs), size=inputs.shape[2:], mode="bilinear",
+                      align_corners=self.align_corners)
 
 
 __all__ = ["FusedEncoderDecoder", "MRNetHead", "SqueezeExcitation"]

@@ -14,14 +14,14 @@ COMMAND_MODULES = ("run", "pretrain", "predict", "sweep", "score", "leaderboard"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pss_bench.commands.common import HelpFormatter
+    from pss_bench.commands.common import ArgumentParser, HelpFormatter
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="pss-bench",
         description="Benchmark suite for Personalized Image Semantic Segmentation (PSS).",
         formatter_class=HelpFormatter,
         epilog="examples:\n  pss-bench run --method advent --backbone resnet50\n"
-               "  pss-bench predict WORK/id1/config.py WORK/id1/iter_30.pth --out preds --show-dir show\n"
+               "  pss-bench predict WORK/id1/config.py WORK/id1/iter_40.pth --out preds --show-dir show\n"
                "  pss-bench score preds --users 1 2\n"
                "  pss-bench completion bash > ~/.local/share/bash-completion/completions/pss-bench\n"
                "`pss-bench COMMAND --help` has the options and examples of each command.",
@@ -31,6 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(f"pss_bench.commands.{name}").register(subparsers)
     return parser
+
+
+def _quiet_closed_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush into the closed pipe does
+    not print "Exception ignored ... BrokenPipeError"."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind stdout (e.g. captured)
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # e.g. for the --resume command printed after Ctrl-C
     try:
         return int(args.func(args) or 0)
-    except BrokenPipeError:  # output piped into e.g. `head`
-        sys.stderr.close()
+    except BrokenPipeError:  # stdout piped into e.g. `head`, which has exited: files are written first
+        _quiet_closed_stdout()
         return 0
     except KeyboardInterrupt:  # commands that save state say what; the others stop cleanly
         print(f"\npss-bench {args.command}: interrupted", file=sys.stderr)

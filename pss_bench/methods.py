@@ -63,3 +63,18 @@ def configs_dir() -> Path:
 
 def available(method: str, backbone: str) -> bool:
     return method in METHODS and METHODS[method].config(backbone).is_file()
+
+
+# What the project registers in MMSegmentation's registries, as data, so that ``pss-bench list``
+# prints it without importing torch or mmseg. ``tests/test_commands_list.py`` checks it against
+# the registries themselves after ``import pss_bench.plugins``.
+REGISTERED = {
+    "Datasets": ("PSSDataset", "PseudoLabelDataset", "SelfTrainingDataset", "UDAPairDataset", "VOCAugDataset"),
+    "Samplers": ("GroupBatchSampler", "PseudoStreamBatchSampler"),
+    "Metrics": ("PSSMetric",),
+    "Models": ("AdaptSeg", "AdvEnt", "FCDiscriminator", "FDA", "FusedEncoderDecoder", "HIAST", "IAST", "MRNet",
+               "MRNetHead", "MRNetRectified", "MaxSquare", "MinEnt", "MultiScaleDiscriminator", "PSPGroupHead",
+               "PairedSegDataPreProcessor", "PseudoLabelAdvEnt", "ReleasedPSPHead", "SourceOnly",
+               "UDASegmentor", "VGG16BNOS8"),
+}
+

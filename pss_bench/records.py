@@ -403,6 +403,8 @@ def dataset_info(data_root: str | os.PathLike, users: Sequence[int] | None = Non
     from pss_bench.data.synth.generate import COMPLETE_MARKER, PARTIAL_MARKER
 
     root = Path(data_root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: " + ("not a folder" if root.exists() else "no such folder"))
     if not (root / "personal").is_dir():
         raise DatasetError(f"{root}: not a PSS data root (no personal/ folder inside)")
     if (root / PARTIAL_MARKER).exists():

@@ -11,7 +11,7 @@
 #   PSS_TORCH         torch requirement (default: torch==2.13.0; on a CUDA machine pass e.g.
 #                     "torch==2.13.0 --index-url <your CUDA wheel index>")
 #   PSS_NO_CHROMIUM   set to skip installing chromium (the leaderboard's browser test then skips)
-#   PSS_NO_SLURM      set to skip installing slurm-wlm and munge (the real-cluster sweep tests then skip)
+#   PSS_NO_SLURM      set to skip installing slurm-wlm and munge (the real-Slurm sweep tests then skip)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${PSS_VENV:-$ROOT/.venv}
@@ -20,50 +20,33 @@ TORCH_SPEC=${PSS_TORCH:-torch==2.13.0}
 WHEELHOUSE=${PSS_WHEELHOUSE:-$ROOT/../shared/wheels:$ROOT/wheels}
 CONSTRAINTS=$ROOT/requirements/constraints.txt
 
-# chromium drives the web leaderboard's browser test. Installed only when missing and apt-get can
-# (root or password-less sudo); a failure is a warning, the test then skips. Runs before the
-# up-to-date check so an existing .venv gets it too.
-if [[ -z ${PSS_NO_CHROMIUM:-} ]] && ! command -v chromium >/dev/null 2>&1 \
-    && ! command -v chromium-browser >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  as_root=""
+# Debian packages the tests drive for real: chromium (the web leaderboard's browser test) and
+# slurm-wlm + munge (a single-node Slurm cluster for the sweep's tests, tests/slurm_cluster.py).
+# Installed only when missing and apt-get can (root or password-less sudo); a failure is a warning,
+# those tests then skip. Runs before the up-to-date check so an existing .venv gets them too.
+apt_install() {  # apt_install <what it is for> <skip variable value> <command that must exist> <packages...>
+  local why=$1 skip=$2 probe=$3; shift 3
+  if [[ -n $skip ]] || command -v "$probe" >/dev/null 2>&1 || [[ -x /usr/sbin/$probe ]] \
+      || ! command -v apt-get >/dev/null 2>&1; then
+    return 0
+  fi
+  local as_root=""
   if [[ $(id -u) -ne 0 ]]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; else as_root="none"; fi
   fi
   if [[ $as_root == none ]]; then
-    echo "[setup] chromium missing and apt-get needs root: the browser test will skip" >&2
-  else
-    echo "[setup] installing chromium with apt-get (for tests/test_leaderboard_browser.py)" >&2
-    # shellcheck disable=SC2086
-    { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium; } >/dev/null \
-      || echo "[setup] warning: apt-get could not install chromium; the browser test will skip" >&2
+    echo "[setup] $* missing and apt-get needs root: $why will skip" >&2
+    return 0
   fi
+  echo "[setup] installing $* with apt-get (for $why)" >&2
+  # shellcheck disable=SC2086
+  { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq "$@"; } >/dev/null \
+    || echo "[setup] warning: apt-get could not install $*; $why will skip" >&2
+}
+if ! command -v chromium-browser >/dev/null 2>&1; then
+  apt_install "tests/test_leaderboard_browser.py" "${PSS_NO_CHROMIUM:-}" chromium chromium
 fi
-
-# A single-node Slurm cluster (Debian's slurm-wlm: slurmctld, slurmd and the clients; munge for
-# authentication) runs the sweep's real-cluster tests (tests/test_sweep_slurm.py, which start and
-# stop their own daemons and never use the system's services). Installed only when missing, as
-# chromium above; a failure is a warning and those tests then skip.
-if [[ -z ${PSS_NO_SLURM:-} ]] && command -v apt-get >/dev/null 2>&1; then
-  slurm_missing=""
-  for c in sbatch srun squeue scontrol scancel sinfo slurmctld slurmd munged; do
-    command -v "$c" >/dev/null 2>&1 || [[ -x /usr/sbin/$c ]] || slurm_missing="$slurm_missing $c"
-  done
-  if [[ -n $slurm_missing ]]; then
-    as_root=""
-    if [[ $(id -u) -ne 0 ]]; then
-      if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; else as_root="none"; fi
-    fi
-    if [[ $as_root == none ]]; then
-      echo "[setup] Slurm missing ($slurm_missing) and apt-get needs root: the real-cluster sweep tests will skip" >&2
-    else
-      echo "[setup] installing slurm-wlm and munge with apt-get (for tests/test_sweep_slurm.py)" >&2
-      # shellcheck disable=SC2086
-      { $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq \
-          --no-install-recommends slurm-wlm munge; } >/dev/null \
-        || echo "[setup] warning: apt-get could not install slurm-wlm and munge; the real-cluster sweep tests will skip" >&2
-    fi
-  fi
-fi
+apt_install "tests/test_sweep_slurm.py" "${PSS_NO_SLURM:-}" slurmctld slurm-wlm munge
 
 # The stamp records what the environment was built from; same inputs -> nothing to do.
 fingerprint=$(cat "$ROOT/pyproject.toml" "$CONSTRAINTS" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-16)

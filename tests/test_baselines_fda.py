@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
@@ -85,9 +86,9 @@ def test_source_ce_is_taken_on_the_restyled_raw_images(tiny_segmentor_cfg, monke
 
     real = fda_module.fda_source_to_target
 
-    def spy(src, tgt, beta):
-        seen.update(src=src.clone(), tgt=tgt.clone(), beta=beta)
-        return real(src, tgt, beta)
+    def spy(src, tgt, beta, window):
+        seen.update(src=src.clone(), tgt=tgt.clone(), beta=beta, window=window)
+        return real(src, tgt, beta, window)
 
     monkeypatch.setattr(fda_module, "fda_source_to_target", spy)
     batch = raw_paired_batch()
@@ -97,17 +98,48 @@ def test_source_ce_is_taken_on_the_restyled_raw_images(tiny_segmentor_cfg, monke
     assert torch.allclose(seen["src"], expect_src, atol=1e-3)  # raw, before normalisation
 
 
-def test_entropy_switches_on_at_its_iteration(tiny_segmentor_cfg, raw_paired_batch):
+def test_entropy_switches_on_after_its_iteration(tiny_segmentor_cfg, raw_paired_batch):
+    """``i > switch2entropy`` as released (YanchaoYang/FDA b9a0cdf0 ``train.py`` 99)."""
     from mmengine.logging import MessageHub
 
     model = _model(tiny_segmentor_cfg(), ent_start_iter=5)
     optim = build_optim_wrapper(model, dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01)))
     hub = MessageHub.get_current_instance()
-    hub.update_info("iter", 4)
-    assert "loss_ent" not in model.train_step(raw_paired_batch(), optim)
     hub.update_info("iter", 5)
+    assert "loss_ent" not in model.train_step(raw_paired_batch(), optim)
+    hub.update_info("iter", 6)
     assert float(model.train_step(raw_paired_batch(), optim)["loss_ent"]) > 0
     hub.update_info("iter", 0)
+
+
+def released_fda_source_to_target(src_img, trg_img, L):
+    """YanchaoYang/FDA b9a0cdf0 ``utils/__init__.py`` 4-18, 38-60, with torch.fft for the removed
+    ``torch.rfft`` / ``torch.irfft(onesided=False)`` (a C2R transform of the one-sided half)."""
+    fft_src = torch.fft.fft2(src_img.clone())                           # 43 (rfft, onesided=False)
+    fft_trg = torch.fft.fft2(trg_img.clone())                           # 44
+    amp_src, pha_src = fft_src.abs(), torch.atan2(fft_src.imag, fft_src.real)  # 47, 6-8
+    amp_trg = fft_trg.abs()                                              # 48
+    _, _, h, w = amp_src.size()                                          # 12
+    b = int(np.floor(np.amin((h, w)) * L))                               # 13
+    amp_src[:, :, 0:b, 0:b] = amp_trg[:, :, 0:b, 0:b]                    # 14
+    amp_src[:, :, 0:b, w - b:w] = amp_trg[:, :, 0:b, w - b:w]            # 15
+    amp_src[:, :, h - b:h, 0:b] = amp_trg[:, :, h - b:h, 0:b]            # 16
+    amp_src[:, :, h - b:h, w - b:w] = amp_trg[:, :, h - b:h, w - b:w]    # 17
+    fft_src_ = torch.complex(torch.cos(pha_src) * amp_src, torch.sin(pha_src) * amp_src)  # 54-56
+    return torch.fft.irfft2(fft_src_[..., : w // 2 + 1], s=(h, w))      # 60 (irfft, onesided=False)
+
+
+@pytest.mark.parametrize("beta", [0.01, 0.05, 0.09])
+def test_released_window_equals_the_release_and_how_far_ours_is(beta):
+    from pss_bench.baselines.spectral import fda_source_to_target
+
+    g = torch.Generator().manual_seed(0)
+    src = torch.rand(2, 3, 320, 320, generator=g, dtype=torch.float64) * 255
+    trg = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 320, 320, generator=g, dtype=torch.float64) * 255, 9, 1, 4)
+    released = released_fda_source_to_target(src, trg, beta)
+    assert torch.allclose(fda_source_to_target(src, trg, beta, window="released"), released, atol=1e-8)
+    gap = float((fda_source_to_target(src, trg, beta) - released).abs().max())
+    assert 0.5 < gap < 10  # measurably apart, the same transfer (sizes: docs/methods/fda.md)
 
 
 def test_ensemble_trains_every_member_and_predicts_the_mean_softmax(tiny_segmentor_cfg, raw_paired_batch):

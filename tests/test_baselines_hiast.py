@@ -4,6 +4,9 @@ from __future__ import annotations
 import math
 import random
 
+import cv2
+import numpy as np
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -279,3 +282,155 @@ def test_frozen_norm_stats_keep_the_running_statistics(kind, tiny_segmentor_cfg)
             assert all(torch.equal(v, before[k]) for k, v in stats(model.teacher).items())
     with pytest.raises(ValueError, match="freeze_norm_stats"):
         _model(kind, tiny_segmentor_cfg, freeze_norm_stats="yes")
+
+
+# ------------------------------------------- the strong view's colour ops against albumentations 1.0.3
+# Transcribed from albumentations-team/albumentations at tag 1.0.3 (929cbd84), the version in
+# bupt-ai-cz/HIAST's requirements.txt; augmentations/functional.py line numbers in the comments.
+
+def alb_brightness_contrast_adjust_uint(img, alpha=1, beta=0, beta_by_max=False):
+    dtype = np.dtype("uint8")                                        # 1165
+    max_value = 255                                                  # 1167 (MAX_VALUES_BY_DTYPE[uint8])
+    lut = np.arange(0, max_value + 1).astype("float32")              # 1169
+    if alpha != 1:                                                   # 1171
+        lut *= alpha                                                 # 1172
+    if beta != 0:                                                    # 1173
+        if beta_by_max:                                              # 1174
+            lut += beta * max_value                                  # 1175
+        else:
+            lut += beta * np.mean(img)                               # 1177
+    lut = np.clip(lut, 0, max_value).astype(dtype)                   # 1179
+    return cv2.LUT(img, lut)                                         # 1180-1181
+
+
+def alb_adjust_brightness_torchvision_uint8(img, factor):
+    lut = np.arange(0, 256) * factor                                 # 1634
+    lut = np.clip(lut, 0, 255).astype(np.uint8)                      # 1635
+    return cv2.LUT(img, lut)                                         # 1636
+
+
+def alb_adjust_contrast_torchvision(img, factor):
+    if factor == 1:                                                  # 1662
+        return img
+    mean = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).mean()              # 1668
+    lut = np.arange(0, 256) * factor                                 # 1653
+    lut = lut + mean * (1 - factor)                                  # 1654
+    lut = np.clip(lut, 0, 255).astype(img.dtype)                     # 1655 (clip(), 31-32)
+    return cv2.LUT(img, lut)                                         # 1657
+
+
+def alb_adjust_saturation_torchvision(img, factor, gamma=0):
+    if factor == 1:                                                  # 1686
+        return img
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)                     # 1693
+    gray = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)                    # 1694
+    return cv2.addWeighted(img, factor, gray, 1 - factor, gamma=gamma)  # 1699
+
+
+def alb_adjust_hue_torchvision_uint8(img, factor):
+    img = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)                       # 1707
+    lut = np.arange(0, 256, dtype=np.int16)                          # 1709
+    lut = np.mod(lut + 180 * factor, 180).astype(np.uint8)           # 1710
+    img[..., 0] = cv2.LUT(img[..., 0], lut)                          # 1711
+    return cv2.cvtColor(img, cv2.COLOR_HSV2RGB)                      # 1713
+
+
+def _rgb(seed, h=23, w=17):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    img[:5] = [250, 3, 128]  # saturated and dark corners
+    return img
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.37, 2.5, 4.0])
+def test_contrast_is_albumentations_random_contrast(alpha):
+    from pss_bench.baselines.hiast import scale_shift_uint8
+    img = _rgb(0)
+    assert np.array_equal(scale_shift_uint8(img, alpha, 0.0), alb_brightness_contrast_adjust_uint(img, alpha, 0, True))
+
+
+@pytest.mark.parametrize("beta", [-0.5, -0.123, 0.31, 0.5])
+def test_brightness_is_albumentations_random_brightness(beta):
+    from pss_bench.baselines.hiast import scale_shift_uint8
+    img = _rgb(1)
+    assert np.array_equal(scale_shift_uint8(img, 1.0, beta), alb_brightness_contrast_adjust_uint(img, 1, beta, True))
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]])
+@pytest.mark.parametrize("factors", [(0.8, 1.2, 0.85, -0.2), (1.17, 0.83, 1.2, 0.13)])
+def test_jitter_is_albumentations_color_jitter(order, factors):
+    from pss_bench.baselines.hiast import jitter_uint8
+    b, c, s, h = factors
+    steps = [lambda x: alb_adjust_brightness_torchvision_uint8(x, b), lambda x: alb_adjust_contrast_torchvision(x, c),
+             lambda x: alb_adjust_saturation_torchvision(x, s), lambda x: alb_adjust_hue_torchvision_uint8(x, h)]
+    expected = _rgb(2)
+    for k in order:
+        expected = steps[k](expected)
+    assert np.array_equal(jitter_uint8(_rgb(2), b, c, s, h, order), expected)
+
+
+def test_colour_op_draws_cover_the_released_ranges():
+    """Contrast multiplies by U(1, 4) without centring, brightness adds U(-0.5, 0.5) * 255: a flat
+    grey image shows both directly."""
+    flat = torch.full((3, 4, 4), 60.0)
+    up = [float(COLOUR_OPS["contrast"](flat, random.Random(i))[0, 0, 0]) for i in range(200)]
+    assert 60 <= min(up) < 75 and 225 < max(up) <= 240  # 60 * U(1, 4), truncated
+    shift = [float(COLOUR_OPS["brightness"](flat, random.Random(i))[0, 0, 0]) - 60 for i in range(200)]
+    assert min(shift) < -50 and max(shift) > 110 and all(-60 <= v <= 128 for v in shift)
+
+
+def alb_solarize_uint8(img, threshold=128):
+    max_val = 255                                                            # 279
+    lut = [(i if i < threshold else max_val - i) for i in range(max_val + 1)]  # 282
+    return cv2.LUT(img, np.array(lut, dtype=img.dtype))                      # 285
+
+
+def alb_posterize_uint8(img, bits=4):
+    bits = np.uint8(bits)                                                    # 309
+    lut = np.arange(0, 256, dtype=np.uint8)                                  # 322
+    mask = ~np.uint8(2 ** (8 - bits) - 1)                                    # 323
+    lut &= mask                                                              # 324
+    return cv2.LUT(img, lut)                                                 # 326
+
+
+def alb_equalize_cv_channel(img):
+    """_equalize_cv 371-392 (the histogram over every pixel: cv2.equalizeHist's rule, 369)."""
+    histogram = np.bincount(img.ravel(), minlength=256).astype(np.float64)  # 371
+    i = 0                                                                    # 372
+    for val in histogram:                                                    # 373
+        if val > 0:                                                          # 374
+            break                                                            # 375
+        i += 1                                                               # 376
+    i = min(i, 255)                                                          # 377
+    total = np.sum(histogram)                                                # 379
+    if histogram[i] == total:                                                # 380
+        return np.full_like(img, i)                                          # 381
+    scale = 255.0 / (total - histogram[i])                                   # 383
+    _sum = 0                                                                 # 384
+    lut = np.zeros(256, dtype=np.uint8)                                      # 386
+    i += 1                                                                   # 387
+    for i in range(i, len(histogram)):                                       # 388
+        _sum += histogram[i]                                                 # 389
+        lut[i] = np.clip(round(_sum * scale), 0, 255)                        # 390
+    return cv2.LUT(img, lut)                                                 # 392
+
+
+def test_posterize_solarize_equalize_grey_are_albumentations():
+    """Posterize(4), Solarize(128), Equalize() by channels (functional.py 442-450) and ToGray
+    (1236-1238: OpenCV's rounded grey, replicated) on uint8 RGB, through COLOUR_OPS on the float
+    image; one channel holds a single value (Equalize leaves it as it is)."""
+    img = _rgb(3)
+    img[..., 2] = 77
+    floats = torch.from_numpy(img).permute(2, 0, 1).float()
+
+    def op(name):
+        return COLOUR_OPS[name](floats, random.Random(0)).permute(1, 2, 0).numpy()
+
+    assert np.array_equal(op("posterize"), alb_posterize_uint8(img))
+    assert np.array_equal(op("solarize"), alb_solarize_uint8(img))
+    assert np.array_equal(op("equalize"), np.stack([alb_equalize_cv_channel(np.ascontiguousarray(img[..., c]))
+                                                    for c in range(3)], axis=-1))
+    grey = op("to_gray")
+    formula = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
+    assert np.array_equal(grey, np.round(grey)) and (grey[..., :1] == grey).all()
+    assert np.abs(grey[..., 0] - formula).max() <= 0.5 + 1e-6

@@ -57,3 +57,10 @@ def test_every_option_has_help_and_every_command_an_example():
         for field in ("iters", "batch_size", "crop"):
             assert f"{preset.name} {getattr(preset, field)}" in run, (preset.name, field)
     assert "(default: 0)" in run and "--seed" in run
+
+
+def test_usage_errors_are_two_lines_without_the_usage_block(capsys):
+    assert main(["score", "preds", "--jobs", "x"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["pss-bench score: error: argument --jobs/-j: invalid int value: 'x'",
+                   "(`pss-bench score --help` lists the options)"]

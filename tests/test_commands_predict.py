@@ -54,3 +54,62 @@ def test_bad_input_is_listed(root, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"CHECKPOINT {junk}" in err and "--unsafe-load" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(root, tmp_path_factory) -> Path:
+    """A two-iteration advent run on user 1: its work dir."""
+    work = tmp_path_factory.mktemp("trained") / "work"
+    assert main(["run", "--method", "advent", "--backbone", "vgg16", "--data-root", str(root),
+                 "--work-dir", str(work), "--users", "1", "--iters", "2", "--crop", "32",
+                 "--batch-size", "2", "--pretrained", "none", "--preset", "demo", "--overlays", "0"]) == 0
+    return work
+
+
+def test_truncated_checkpoint_is_a_damaged_file(trained, root, tmp_path, capsys):
+    data = (trained / "id1" / "iter_2.pth").read_bytes()
+    cut = tmp_path / "cut.pth"  # outside a work dir: the trust rule would apply to an intact file
+    cut.write_bytes(data[: len(data) // 2])
+    assert main(["predict", str(trained / "id1" / "config.py"), str(cut), "--out", str(tmp_path / "o"),
+                 "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert f"CHECKPOINT {cut}: damaged file (truncated" in err and "--unsafe-load" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_outputs_aimed_at_inputs_and_a_missing_config_root(trained, root, tmp_path, capsys):
+    config, ckpt = trained / "id1" / "config.py", trained / "id1" / "iter_2.pth"
+    inside = root / "personal" / "id1" / "preds"
+    assert main(["predict", str(config), str(ckpt), "--out", str(inside), "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {inside}: is inside the data root" in err and not inside.exists()
+    moved = tmp_path / "config.py"  # a config whose test data root is not on this machine
+    moved.write_text(config.read_text().replace(str(root), str(tmp_path / "elsewhere")))
+    assert main(["predict", str(moved), str(ckpt), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"CONFIG {moved}: its test data root {tmp_path / 'elsewhere'} does not exist" in err
+    assert "pass --data-root" in err
+    assert main(["predict", str(config), str(ckpt), "--out", str(tmp_path / "o"),
+                 "--data-root", "/etc/passwd"]) == 2
+    assert "--data-root /etc/passwd: not a folder" in capsys.readouterr().err
+
+
+def test_full_disk_names_the_file_and_removes_the_predictions(trained, root, tmp_path, capsys):
+    import subprocess
+
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({done.stderr.strip() or 'mount failed'})")
+    try:
+        code = main(["predict", str(trained / "id1" / "config.py"), str(trained / "id1" / "iter_2.pth"),
+                     "--out", str(mnt / "pred"), "--data-root", str(root), "--users", "1", "-q"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"pss-bench predict: error: cannot write {mnt / 'pred' / 'id1'}" in err
+        assert "No space left on device" in err and "Traceback" not in err
+        assert [p for p in mnt.rglob("*") if p.is_file()] == []
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)

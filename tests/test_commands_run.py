@@ -119,3 +119,22 @@ def test_ctrl_c_message(root, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(run_module, "_train", real)
     assert main(words[1:]) == 0  # the printed command continues the run
     assert (work / "result.json").is_file() and len(list((work / "show" / "id1").glob("*.png"))) == 2
+
+
+def test_data_root_says_its_preset_and_refuses_the_paper_schedule_on_a_cpu(tiny_pss, tmp_path, capsys):
+    from pss_bench.cli import main as cli_main
+
+    work = tmp_path / "w"
+    rc = cli_main(["run", "--method", "advent", "--backbone", "resnet50", "--data-root", str(tiny_pss),
+                   "--device", "cpu", "--work-dir", str(work)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "preset: paper (--data-root without --preset): 120000 iterations per user" in err
+    assert "on a CPU takes about 2,000 hours per user" in err and "--preset paper to run it anyway" in err
+    assert not work.exists()
+
+
+def test_messages_name_the_real_problem(root, tmp_path, capsys):
+    code, err = _run(capsys, Path("/etc/passwd"), tmp_path / "w")
+    assert code == 2 and "--data-root /etc/passwd: not a folder" in err
+    assert main(["pretrain", "--backbone", "vgg16", "--method", "nosuch"]) == 2
+    assert capsys.readouterr().err.startswith("pss-bench pretrain: error: --method nosuch: unknown method")

@@ -37,3 +37,39 @@ def test_users_subset_and_hint(tmp_path, make_pss, capsys):
     assert main(["score", str(pred), "--data-root", str(root), "-j", "1", "-q"]) == 2
     err = capsys.readouterr().err
     assert "id3/: user folder missing" in err and "--users 1 2" in err
+
+
+def test_an_empty_zip_is_named_by_its_own_path_and_logs_get_no_progress_bar(tmp_path, tiny_pss):
+    """The messages name what the user gave, not a temporary folder; a non-terminal stderr gets no
+    progress bar (a log keeps no "scoring: 0%" line)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from pss_bench.cli import main as cli_main
+
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    run = subprocess.run([sys.executable, "-m", "pss_bench.cli", "score", str(empty), "--data-root", str(tiny_pss)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and f"{empty}: the archive holds no files" in run.stderr
+    assert "pss-bench-submission-" not in run.stderr
+    pred = tmp_path / "pred"
+    from pss_bench.data.layout import annotated_entries
+    for user in (1, 2):
+        (pred / f"id{user}").mkdir(parents=True)
+        for entry in annotated_entries(tiny_pss, user):
+            (pred / f"id{user}" / f"{entry.stem}.png").write_bytes((tiny_pss / "personal" / f"id{user}" / entry.label).read_bytes())
+    run = subprocess.run([sys.executable, "-m", "pss_bench.cli", "score", str(pred), "--data-root", str(tiny_pss)],
+                         capture_output=True, text=True, timeout=120)
+    assert "scoring" not in run.stderr.lower() or "%" not in run.stderr
+
+
+def test_leaderboard_without_its_results_folder_says_so(tmp_path, capsys, monkeypatch):
+    from pss_bench.cli import main as cli_main
+
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["leaderboard", "--out", str(tmp_path / "LB.md")]) == 2
+    err = capsys.readouterr().err
+    assert "--results leaderboard/results: no such folder (the default; run inside a pss-bench checkout" in err
+    assert "--skip-invalid" not in err and not (tmp_path / "LB.md").exists()

@@ -141,12 +141,28 @@ def test_every_bad_line_is_reported(root: Path):
     assert len(problems) == 5
 
 
-def test_official_user_count_and_usage_errors(pristine: Path, tmp_path: Path):
-    report = check_dataset(pristine)  # the official 15 users: 13 are missing here
+def test_users_present_by_default_the_official_15_when_asked_and_usage_errors(pristine: Path, tmp_path: Path):
+    report = check_dataset(pristine)  # a data root of 2 users is complete: its users are checked
+    assert report.ok and [s.user for s in report.users] == [1, 2]
+    assert "users checked: 1, 2" in report.format()
+    report = check_dataset(pristine, users=range(1, 16))  # the official 15, asked for: 13 missing
     missing = [str(p) for p in report.problems if "missing user folder" in str(p)]
     assert len(missing) == 13 and missing[0].startswith("personal/id3:")
+    (tmp_path / "empty" / "personal").mkdir(parents=True)
+    report = check_dataset(tmp_path / "empty", source=False)
+    assert [str(p) for p in report.problems] == ["personal: no user folders (id1, id2, ...)"]
     with pytest.raises(NotADirectoryError):
         check_dataset(tmp_path / "nowhere")
+
+
+def test_synth_with_three_users_then_check_passes(tmp_path: Path, capsys):
+    """The help's own example: `data synth --out D --users 3`, then `data check D`."""
+    out = tmp_path / "d"
+    assert run_cli("data", "synth", "--out", str(out), "--users", "3") == 0
+    capsys.readouterr()
+    assert run_cli("data", "check", str(out)) == 0
+    text = capsys.readouterr().out
+    assert "users checked: 1, 2, 3" in text and "OK: no problems found" in text
 
 
 def test_cli_exit_codes_and_numbered_list(root: Path, tmp_path: Path, capsys):

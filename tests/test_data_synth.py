@@ -135,6 +135,18 @@ def test_marker_protocol(tmp_path: Path):
     assert json.loads((root / ".complete").read_text())["params"]["seed"] == 2
 
 
+def test_force_does_not_delete_files_a_user_added(tmp_path: Path):
+    root = tmp_path / "r"
+    generate(root, seed=1, **TINY)
+    (root / "personal" / "id1" / "notes.txt").write_text("mine")
+    with pytest.raises(SynthError, match=r"holds 1 file\(s\) PSS-Synth did not write: personal/id1/notes.txt"):
+        generate(root, seed=2, overwrite=True, **TINY)
+    assert (root / "personal" / "id1" / "notes.txt").read_text() == "mine"
+    (root / "personal" / "id1" / "notes.txt").unlink()
+    generate(root, seed=2, overwrite=True, **TINY)  # a set of its own files only is replaced
+    assert json.loads((root / ".complete").read_text())["params"]["seed"] == 2
+
+
 def test_refuses_foreign_folder(tmp_path: Path):
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(SynthError, match="refusing to delete"):

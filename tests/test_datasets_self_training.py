@@ -46,9 +46,9 @@ def test_hard_classes_probabilities_and_donor_pools():
     w = np.array([0.8 ** 2, 0.5 ** 2, 0.1 ** 2])
     np.testing.assert_allclose(probs, w / w.sum())
     entries = [[f"s{i}", n] for i, n in enumerate([5, 50, 7, 1, 30, 2, 9, 11, 40, 3, 8, 6])]
-    pool = donor_pool(entries, 0.1)  # 12 donors: the smallest floor(1.2) = 1 (s3, 1 pixel) goes
-    assert len(pool) == 11 and "s3" not in pool and pool[0] == "s1"
-    assert donor_pool(entries[:5], 0.1) == ["s1", "s4", "s2", "s0", "s3"]
+    pool = donor_pool(entries, 0.1)  # 12 donors: the smallest round(1.2) = 1 (s3, 1 pixel) goes
+    assert len(pool) == 11 and "s3" not in pool and pool[-1] == "s1"
+    assert donor_pool(entries[:5], 0.1) == ["s3", "s0", "s2", "s4", "s1"]  # round(0.5) = 0: none dropped
 
 
 @pytest.fixture
@@ -131,3 +131,25 @@ def test_dataset_errors_name_the_problem(tiny_pss, pseudo_dir, tmp_path):
                pipeline=[dict(type="LoadImageFromFile"), dict(type="PackSegInputs")])
     with pytest.raises(ValueError, match="must start with"):
         SelfTrainingDataset(pseudo=cfg)
+
+
+def released_samples_with_class(entries: list, ratio: float = 0.1) -> list[str]:
+    """bupt-ai-cz/HIAST f2f357aa ``code/sseg/datasets/loader/base_dataset.py`` 71-74, one class."""
+    samples = []                                                               # 71
+    for file, pixels in sorted(entries, key=lambda item: item[1]):             # 72
+        samples.append(file.split('/')[-1])                                    # 73
+    return samples[round(len(samples) * ratio):]                               # 74
+
+
+@pytest.mark.parametrize("n", range(1, 61))
+def test_donor_pool_equals_the_release_for_album_sizes_1_to_60(n):
+    """round, not floor (they differ at n = 6-9, 15-19, 26-29, 35-39, ...), and ties at the cut
+    broken by file order: half the photos share one pixel count."""
+    rng = np.random.default_rng(n)
+    counts = [int(c) for c in rng.integers(1, 6, n)]  # many ties
+    entries = [[f"p{rng.integers(10**6):06d}_{i}", c] for i, c in enumerate(counts)]  # stems not in file order
+    assert donor_pool(entries, 0.1) == released_samples_with_class(entries, 0.1)
+
+
+def test_donor_pool_of_an_empty_class():
+    assert donor_pool([], 0.1) == [] == released_samples_with_class([], 0.1)

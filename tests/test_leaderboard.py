@@ -65,11 +65,32 @@ def tables(markdown: str) -> dict[str, list[list[str]]]:
 
 
 def entry_name(cell: str) -> str:
-    return cell.rstrip(" †‡§¶‖◊").replace("\\|", "|")
+    return cell.rstrip(" †‡§¶‖◊°").replace("\\|", "|")
 
 
-def by_name(rows: list[list[str]]) -> dict[str, list[str]]:
-    return {entry_name(r[0]): r for r in rows[1:]}
+def label_index(header: list[str]) -> int:
+    return header.index("Variant") if "Variant" in header else header.index("Entry")
+
+
+def names(rows: list[list[str]]) -> list[str]:
+    k = label_index(rows[0])
+    return [entry_name(r[k]) for r in rows[1:]]
+
+
+def by_name(rows: list[list[str]]) -> dict[str, dict[str, str]]:
+    """``{entry name: {column title: cell}}``; the label cell under ``"label"``."""
+    k = label_index(rows[0])
+    return {entry_name(r[k]): {**dict(zip(rows[0], r)), "label": r[k]} for r in rows[1:]}
+
+
+VALUE_COLUMNS = ("Mean",) + tuple(str(u) for u in range(1, 16))
+
+
+def value_columns(header: list[str]) -> list[int]:
+    """Indices of the numeric columns (Mean and the users; a per-class table: every class)."""
+    if "Mean" in header:
+        return [j for j, c in enumerate(header) if c in VALUE_COLUMNS]
+    return list(range(1, len(header)))
 
 
 @pytest.fixture(scope="module")
@@ -84,21 +105,27 @@ def test_reference_records_reproduce_every_printed_mean_and_a_sample_of_cells(pa
     text, found = paper_board
     for table_id, means in PAPER_MEANS.items():
         rows = found[table_id]
-        assert rows[0][-1] == "Mean" and [c for c in rows[0] if c.isdigit()] == [str(u) for u in range(1, 16)]
-        assert {entry_name(r[0]): r[-1].strip("*") for r in rows[1:]} == means, table_id
+        header = rows[0]
+        # Mean right after the rank, label and source (or run option), before the users
+        assert header.index("Mean") < header.index("1") and header.index("Mean") <= 3
+        assert [c for c in header if c.isdigit()] == [str(u) for u in range(1, 16)]
+        assert {n: r["Mean"].strip("*") for n, r in by_name(rows).items()} == means, table_id
     for (table_id, row, user), value in PAPER_CELLS.items():
-        header = found[table_id][0]
-        assert by_name(found[table_id])[row][header.index(user)].strip("*") == value
+        assert by_name(found[table_id])[row][user].strip("*") == value
     assert sum(len(m) for m in PAPER_MEANS.values()) == 42
 
 
 def test_main_tables_rank_by_mean_and_ablations_keep_the_paper_order(paper_board):
     _, found = paper_board
     for table_id in ("table1-fiou-resnet50", "table2-miou-vgg16"):
-        means = [float(r[-1].strip("*")) for r in found[table_id][1:]]
+        rows = found[table_id]
+        assert rows[0][:4] == ["#", "Entry", "Source", "Mean"]
+        means = [float(r[3].strip("*")) for r in rows[1:]]
         assert means == sorted(means, reverse=True)
-    assert [entry_name(r[0]) for r in found["table4-fiou-vgg16"][1:]] == ["K=1", "K=10", "K=80", "K=200"]
-    assert [entry_name(r[0]) for r in found["table3-fiou-vgg16"][1:]] == ["None", "Global", "OURS"]
+        assert [r[0] for r in rows[1:]] == [str(i) for i in range(1, len(rows))]  # ranks
+        assert {r[2] for r in rows[1:]} == {"paper"}
+    assert names(found["table4-fiou-vgg16"]) == ["K=1", "K=10", "K=80", "K=200"]
+    assert names(found["table3-fiou-vgg16"]) == ["None", "Global", "OURS"]
 
 
 def test_ablation_rows_name_the_run_option_they_vary(paper_board):
@@ -112,18 +139,19 @@ def test_ablation_rows_name_the_run_option_they_vary(paper_board):
 
 def test_bold_marks_the_best_value_of_each_column_within_a_table(paper_board):
     text, found = paper_board
-    resnet = found["table1-fiou-resnet50"]
-    header = resnet[0]
-    for row in resnet[1:]:
-        for user, cell in zip(header[1:], row[1:]):
+    resnet = by_name(found["table1-fiou-resnet50"])
+    for name, row in resnet.items():
+        for user in [str(u) for u in range(1, 16)] + ["Mean"]:
             winner = {"1": "MRNet", "6": "OURS-S1"}.get(user, "OURS-S2")
-            assert cell.startswith("**") == (entry_name(row[0]) == winner), (user, row[0])
-    for table_id, rows in found.items():      # every table: bold == column maximum
-        first = 2 if rows[0][1] == "Run option" else 1
-        for j in range(first, len(rows[0])):
-            column = [float(r[j].strip("*")) for r in rows[1:]]
+            assert row[user].startswith("**") == (name == winner), (user, name)
+    for table_id, rows in found.items():      # every table: bold == the column's unique, non-zero maximum
+        for j in value_columns(rows[0]):
+            column = [float(r[j].strip("*")) if r[j] != "–" else None for r in rows[1:]]
+            present = [v for v in column if v is not None]
+            best = max(present) if present else None
+            unique = present.count(best) == 1 and best != 0
             for r, value in zip(rows[1:], column):
-                assert r[j].startswith("**") == (value == max(column)), (table_id, rows[0][j])
+                assert r[j].startswith("**") == (unique and value == best), (table_id, rows[0][j])
     # The one place the paper's own bold is not the column's best is said so.
     assert ("Column 1: the paper prints OURS-S2 25.53 in bold, but the best value is ADVENT 27.32"
             in text)
@@ -172,21 +200,22 @@ def test_scored_records_bold_maxima_sorting_and_footnotes(results, tmp_path):
     text = render_leaderboard(results, None, tmp_path / "LB.md", figures=False).read_text()
     found = tables(text)
     fiou = found["pss-pss2021-users-1-2-fiou-resnet50"]
-    assert fiou[0] == ["Entry", "1", "2", "Mean"]
-    assert [entry_name(r[0]) for r in fiou[1:]] == ["Beta", "Alpha", "Gamma|sub"]   # by Mean
+    assert fiou[0] == ["#", "Entry", "Source", "Mean", "1", "2"]
+    assert names(fiou) == ["Beta", "Alpha", "Gamma|sub"]   # by Mean
     rows = by_name(fiou)
-    # user 1: 60.00 (Alpha) ties 59.996 -> "60.00" (Gamma): both bold; user 2: Beta 55.00
-    assert rows["Alpha"][1] == "**60.00**" and rows["Gamma|sub"][1] == "**60.00**"
-    assert rows["Beta"][1] == "50.00" and rows["Beta"][2] == "**55.00**" and rows["Alpha"][2] == "40.00"
-    assert rows["Beta"][3] == "**52.50**" and rows["Alpha"][3] == "50.00"
+    # user 1: 60.00 (Alpha) ties 59.996 -> "60.00" (Gamma): a tie, so neither is bold; user 2: Beta 55.00
+    assert rows["Alpha"]["1"] == "60.00" and rows["Gamma|sub"]["1"] == "60.00"
+    assert rows["Beta"]["1"] == "50.00" and rows["Beta"]["2"] == "**55.00**" and rows["Alpha"]["2"] == "40.00"
+    assert rows["Beta"]["Mean"] == "**52.50**" and rows["Alpha"]["Mean"] == "50.00"
+    assert [rows[n]["Source"] for n in ("Beta", "Alpha", "Gamma|sub")] == ["reproduced", "reproduced", "submitted"]
     miou = by_name(found["pss-pss2021-users-1-2-miou-resnet50"])
-    assert miou["Beta"][1] == "**31.00**" and miou["Beta"][2] == "**21.00**" and miou["Alpha"][2] == "20.00"
-    assert rows["Beta"][0].endswith("‡§") and rows["Gamma|sub"][0].endswith("¶")
-    assert not rows["Alpha"][0].endswith(("†", "‡", "§", "¶"))
+    assert miou["Beta"]["1"] == "**31.00**" and miou["Beta"]["2"] == "**21.00**" and miou["Alpha"]["2"] == "20.00"
+    assert rows["Beta"]["label"].endswith("‡§") and rows["Gamma|sub"]["label"].endswith("¶")
+    assert not rows["Alpha"]["label"].endswith(("†", "‡", "§", "¶"))
     assert "- § trained from random initialisation" in text and "- ‡ checkpoint selected on the target" in text
     assert "- ¶ some predictions were missing" in text and "†" not in text
     per_class = by_name(found["pss-pss2021-users-1-2-classes-resnet50"])
-    assert per_class["Alpha"][1] == "25.00"
+    assert per_class["Alpha"]["background"] == "25.00"
 
 
 def test_protocols_backbones_datasets_and_user_sets_never_share_a_table(results, tmp_path):
@@ -196,15 +225,15 @@ def test_protocols_backbones_datasets_and_user_sets_never_share_a_table(results,
     _write(results, "old.json", "Old record", {1: _user(95.0, 95.0), 2: _user(95.0, 95.0)}, dataset=None)
     text = render_leaderboard(results, default_reference_dir(), tmp_path / "LB.md", figures=False).read_text()
     found = tables(text)
-    names = {table_id: {entry_name(r[0]) for r in rows[1:]} for table_id, rows in found.items()}
-    assert names["pss-strict-users-1-2-fiou-resnet50"] == {"Strict one"}
-    assert names["pss-pss2021-users-1-2-fiou-vgg16"] == {"Vgg"}
-    assert names["pss-pss2021-users-1-2-3-fiou-resnet50"] == {"Three users"}
-    assert names["pss-synth-v1-aaaaaaaaaaaa-pss2021-users-1-2-fiou-resnet50"] == {"On synth"}
-    assert names["unrecorded-pss2021-users-1-2-fiou-resnet50"] == {"Old record"}
-    assert names["pss-pss2021-users-1-2-fiou-resnet50"] == {"Alpha", "Beta", "Gamma|sub"}
+    shown = {table_id: set(names(rows)) for table_id, rows in found.items()}
+    assert shown["pss-strict-users-1-2-fiou-resnet50"] == {"Strict one"}
+    assert shown["pss-pss2021-users-1-2-fiou-vgg16"] == {"Vgg"}
+    assert shown["pss-pss2021-users-1-2-3-fiou-resnet50"] == {"Three users"}
+    assert shown["pss-synth-v1-aaaaaaaaaaaa-pss2021-users-1-2-fiou-resnet50"] == {"On synth"}
+    assert shown["unrecorded-pss2021-users-1-2-fiou-resnet50"] == {"Old record"}
+    assert shown["pss-pss2021-users-1-2-fiou-resnet50"] == {"Alpha", "Beta", "Gamma|sub"}
     assert all(n in {"OURS-S2", "OURS-S1", "MRNet", "ADVENT", "FDA", "MaxSquare", "AdaptSeg", "No-DA"}
-               for n in names["table1-fiou-resnet50"])
+               for n in shown["table1-fiou-resnet50"])
     # The paper's board comes first, its ablations right after it.
     assert text.index("## PSS · protocol `pss2021` · users 1–15") < text.index("## Paper ablations")
     assert text.index("## Paper ablations") < text.index("## PSS · protocol `pss2021` · users 1, 2")
@@ -235,11 +264,11 @@ def test_a_ground_truth_copy_on_pss_synth_is_not_ranked_with_the_paper(tmp_path)
     write_record(results / "gt.json", record)
     text = render_leaderboard(results, default_reference_dir(), tmp_path / "LB.md", figures=False).read_text()
     found = tables(text)
-    assert all("Ground truth copy" not in {entry_name(r[0]) for r in rows[1:]}
+    assert all("Ground truth copy" not in names(rows)
                for table_id, rows in found.items() if table_id.startswith("table"))
     synth = [rows for table_id, rows in found.items() if table_id.startswith("pss-synth-v1-")
              and table_id.endswith("-miou-resnet50")]
-    assert len(synth) == 1 and [entry_name(r[0]) for r in synth[0][1:]] == ["Ground truth copy"]
+    assert len(synth) == 1 and names(synth[0]) == ["Ground truth copy"]
     # Every class it meets is perfect (void aside): a copy that must not be read as a method.
     per_class = record["users"]["1"]["per_class_iou"]
     assert {v for v in per_class.values() if v} == {100.0}
@@ -252,8 +281,8 @@ def test_duplicate_submissions_appear_once(results, tmp_path):
     _write(results, "again.json", "Team A again", users, source="submission", digest="1" * 64,
            created="2026-01-02T00:00:00+00:00")
     text = render_leaderboard(results, None, tmp_path / "LB.md", figures=False).read_text()
-    names = [entry_name(r[0]) for r in tables(text)["pss-pss2021-users-1-2-fiou-resnet50"][1:]]
-    assert names.count("Team A") == 1 and "Team A again" not in names
+    shown = names(tables(text)["pss-pss2021-users-1-2-fiou-resnet50"])
+    assert shown.count("Team A") == 1 and "Team A again" not in shown
     assert "Shown once (same submission digest): `results/again.json` = `results/first.json`" in text
 
 
@@ -293,13 +322,7 @@ def test_scores_json_is_not_a_record_and_subfolders_are_read(results, tmp_path, 
     assert sorted(Path(w.split(":")[0]).name for w in warnings) == ["codabench.json", "scores.json"]
 
 
-def test_output_is_deterministic_links_its_figures_and_removes_stale_ones(results, tmp_path):
-    first = render_leaderboard(results, default_reference_dir(), tmp_path / "one" / "LEADERBOARD.md")
-    stale = first.parent / "LEADERBOARD_pss2021_resnet50_fiou.png"   # an older render's name
-    stale.write_bytes(b"old")
-    (first.parent / "csv" / "gone.csv").write_text("old\n")
-    other = first.parent / "notes.png"                              # not ours: kept
-    other.write_bytes(b"x")
+def test_output_is_deterministic_and_links_its_figures(results, tmp_path):
     first = render_leaderboard(results, default_reference_dir(), tmp_path / "one" / "LEADERBOARD.md")
     second = render_leaderboard(results, default_reference_dir(), tmp_path / "two" / "LEADERBOARD.md")
     assert first.read_bytes() == second.read_bytes()
@@ -309,13 +332,47 @@ def test_output_is_deterministic_links_its_figures_and_removes_stale_ones(result
                        "LEADERBOARD_pss-pss2021-users-1-2_vgg16_fiou.png",
                        "LEADERBOARD_pss-pss2021_resnet50_fiou.png", "LEADERBOARD_pss-pss2021_vgg16_fiou.png",
                        "LEADERBOARD_pss-strict-users-1-2_resnet50_fiou.png"]
-    assert not stale.exists() and other.exists() and not (first.parent / "csv" / "gone.csv").exists()
     for name in figures:
         assert f"]({name})" in text
         assert (first.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes()
     for path in (first.parent / "csv").iterdir():
         assert path.read_bytes() == (second.parent / "csv" / path.name).read_bytes()
+
+
+def test_the_board_removes_and_replaces_only_its_own_files(results, tmp_path, capsys):
+    """A manifest lists what a render wrote: the next render removes the listed files it no longer
+    produces and leaves every other file alone; a file of someone else's at an output path is
+    refused (named, exit 2, nothing written) unless --force."""
+    import json
+
+    out = tmp_path / "site" / "LB.md"
+    render_leaderboard(results, None, out, html=True)
+    manifest = json.loads((tmp_path / "site" / "LB.manifest.json").read_text())["files"]
+    assert "LB.md" in manifest and "index.html" in manifest and "csv/pss-strict-users-1-2-fiou-resnet50.csv" in manifest
+    mine = [tmp_path / "site" / "csv" / "my_notes.csv", tmp_path / "site" / "notes.png",
+            tmp_path / "site" / "LB_pss2021_resnet50_fiou.png"]  # the last: an older render's name, not listed
+    for path in mine:
+        path.write_text("mine\n")
+    (results / "d.json").unlink()  # the strict board goes: its files are removed, the others stay
+    render_leaderboard(results, None, out, html=True)
+    assert not (tmp_path / "site" / "csv" / "pss-strict-users-1-2-fiou-resnet50.csv").exists()
+    assert not (tmp_path / "site" / "LB_pss-strict-users-1-2_resnet50_fiou.png").exists()
+    assert all(path.read_text() == "mine\n" for path in mine)
+    # A foreign index.html where the page would go: refused, and nothing is written.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "index.html").write_text("<p>my page</p>")
+    parser = argparse.ArgumentParser()
+    leaderboard_command.register(parser.add_subparsers())
+    argv = ["leaderboard", "--results", str(results), "--out", str(other / "LB.md"), "--html", "--no-figures"]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert f"{other / 'index.html'}: exists and was not written by an earlier render" in err and "--force" in err
+    assert (other / "index.html").read_text() == "<p>my page</p>" and sorted(p.name for p in other.iterdir()) == ["index.html"]
+    args = parser.parse_args(argv + ["--force"])
+    assert args.func(args) == 0 and "PSS leaderboard" in (other / "index.html").read_text()
 
 
 def test_csv_of_a_table_holds_its_rows(paper_board, tmp_path):
@@ -326,17 +383,17 @@ def test_csv_of_a_table_holds_its_rows(paper_board, tmp_path):
     assert rows[2]["3"] == "43.14" and rows[2]["Marks"] == "†‡"
 
 
-def test_figure_uses_a_fixed_scale_and_stays_legible_for_one_row_and_two_users():
+def test_figure_colours_span_the_values_shown_and_stay_legible_for_one_row_and_two_users():
     from pss_bench.leaderboard.figure import draw_heatmap
 
     small = draw_heatmap("t", ["only row"], ["1", "2", "Mean"], [[40.0, 42.0, 41.0]])
-    assert small.axes[0].images[0].get_clim() == (0.0, 100.0)
+    assert small.axes[0].images[0].get_clim() == (40.0, 42.0)  # 30 and 58 no longer look the same
     width, height = small.get_size_inches()
     assert width >= 6.0 and height >= 2.6
     assert [t.get_text() for t in small.axes[0].texts] == ["40.0", "42.0", "41.0"]
     big = draw_heatmap("t", [f"r{i}" for i in range(8)], [str(u) for u in range(1, 16)] + ["Mean"],
                        [[50.0] * 16] * 8)
-    assert big.axes[0].images[0].get_clim() == (0.0, 100.0)
+    assert big.axes[0].images[0].get_clim() == (49.5, 50.5)  # one value: a 1-point-wide scale
 
 
 def test_files_get_the_users_umask(tmp_path):
@@ -389,5 +446,64 @@ def test_rows_from_standin_weights_are_marked(tmp_path):
     _write(folder, "i.json", "Imagenet", {1: _user(31.0, 12.0), 2: _user(41.0, 14.0)})
     text = render_leaderboard(folder, None, tmp_path / "LB.md", figures=False).read_text()
     rows = by_name(tables(text)["pss-pss2021-users-1-2-fiou-resnet50"])
-    assert rows["Standin"][0].endswith("◊") and not rows["Imagenet"][0].endswith("◊")
+    assert rows["Standin"]["label"].endswith("◊") and not rows["Imagenet"]["label"].endswith("◊")
     assert "- ◊ initialised from a stand-in" in text
+
+
+def _run_record(folder: Path, file: str, name: str, method: str, fiou: float, ci=None, *, iters=None,
+                seed=0, source="run", users=range(1, 16)):
+    users = {u: _user(fiou, 30.0) for u in users}
+    mean = {"fiou": fiou, "miou": 30.0}
+    if ci:
+        mean["fiou_ci"] = list(ci)
+    extra = {"preset": "demo", "settings": {"iters": 40 if iters is None else iters}, "seed": seed}
+    record = build_record(name, method, "resnet50", "pss2021", source, users, mean,
+                          pretrained="b" * 64 if source == "run" else None, extra=extra,
+                          dataset=_dataset(users))
+    write_record(folder / file, record)
+
+
+def test_reproduced_rows_show_source_difference_to_the_paper_and_separation(tmp_path):
+    """Rank and Mean first; a reproduced row says so and shows Mean minus the paper's row of the same
+    method and backbone with its interval ("within" when the paper's number is inside it); a row
+    whose interval overlaps the row above is marked not separated."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    _run_record(folder, "a.json", "ADVENT (pss-bench paper)", "advent", 56.0, (54.9, 57.2))   # paper 56.59
+    _run_record(folder, "m.json", "MRNet (pss-bench paper)", "mrnet", 55.5, (55.1, 55.9))     # paper 57.02
+    _run_record(folder, "s.json", "Team X", "advent", 40.0, (39.0, 41.0), source="submission")
+    text = render_leaderboard(folder, default_reference_dir(), tmp_path / "LB.md", figures=False).read_text()
+    rows = tables(text)["table1-fiou-resnet50"]
+    assert rows[0][:6] == ["#", "Entry", "Source", "Mean", "95 % CI", "Δ paper"]
+    named = by_name(rows)
+    advent = named["ADVENT (pss-bench paper)"]
+    assert advent["Source"] == "reproduced" and named["ADVENT"]["Source"] == "paper"
+    assert advent["95 % CI"] == "54.90 to 57.20"
+    assert advent["Δ paper"] == "-0.59 (-1.69 to +0.61, within)"
+    assert named["MRNet (pss-bench paper)"]["Δ paper"] == "-1.52 (-1.92 to -1.12)"
+    assert named["Team X"]["Source"] == "submitted" and named["Team X"]["Δ paper"].startswith("-16.59")
+    assert named["ADVENT"]["Δ paper"] == "" and named["ADVENT"]["95 % CI"] == "–"
+    # By Mean the ADVENT run (56.00, 54.90 to 57.20) comes right above the MRNet run (55.50), whose
+    # interval 55.10 to 55.90 overlaps it: not separated.
+    order = names(rows)
+    assert order.index("ADVENT (pss-bench paper)") + 1 == order.index("MRNet (pss-bench paper)")
+    assert named["MRNet (pss-bench paper)"]["#"].endswith("≈")
+    assert named["ADVENT (pss-bench paper)"]["#"].endswith("≈")  # its interval holds the paper ADVENT's 56.59 above it
+    assert not named["Team X"]["#"].endswith("≈") and not any(r["#"].endswith("≈") for n, r in named.items()
+                                                                 if n in ("OURS-S1", "FDA"))
+
+
+def test_runs_of_other_schedules_and_seeds_get_their_own_names(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for iters in (1, 2, 40):
+        _run_record(folder, f"i{iters}.json", "ADVENT (pss-bench demo)", "advent", 30.0 + iters, iters=iters,
+                    users=(1, 2))
+    _run_record(folder, "seed.json", "ADVENT (pss-bench demo)", "advent", 20.0, seed=3, users=(1, 2))
+    text = render_leaderboard(folder, None, tmp_path / "LB.md", figures=False).read_text()
+    shown = names(tables(text)["pss-pss2021-users-1-2-fiou-resnet50"])
+    assert shown == ["ADVENT (pss-bench demo)", "ADVENT (pss-bench demo) [2 iters]",
+                     "ADVENT (pss-bench demo) [1 iter]", "ADVENT (pss-bench demo) [seed 3]"]
+    labels = {r["label"] for r in by_name(tables(text)["pss-pss2021-users-1-2-fiou-resnet50"]).values()}
+    assert "ADVENT (pss-bench demo) [2 iters] °" in labels and "ADVENT (pss-bench demo) ◊" not in labels
+    assert "- ° trained for a number of iterations other than its preset's" in text

@@ -49,7 +49,7 @@ def _rows(dom: str, table_id: str) -> list[tuple[str, list[str]]]:
     out = []
     for row in re.findall(r"<tr data-i=\"\d+\">(.*?)</tr>", table, re.S):
         cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-        out.append((cells[0].rstrip("†‡§¶‖◊"), cells[1:]))
+        out.append((cells[1].rstrip("†‡§¶‖◊°"), cells[2:]))  # after the rank: name, then Source, Mean, users
     return out
 
 
@@ -65,13 +65,13 @@ def test_page_is_self_contained(page):
 def test_rows_render_and_the_url_hash_sorts_a_column(page, tmp_path):
     plain = _rows(_browser(tmp_path, "--dump-dom", page.as_uri()), TABLE)
     assert [name for name, _ in plain][:2] == ["OURS-S2", "OURS-S1"] and len(plain) == 8
-    dom = _browser(tmp_path, "--dump-dom", page.as_uri() + f"#sort={TABLE}:3:desc")
+    dom = _browser(tmp_path, "--dump-dom", page.as_uri() + f"#sort={TABLE}:6:desc")  # column 6: user 3
     rows = _rows(dom, TABLE)
-    user3 = [float(cells[2]) for _, cells in rows]
+    user3 = [float(cells[4]) for _, cells in rows]
     assert user3 == sorted(user3, reverse=True) and len(rows) == 8
     assert [name for name, _ in rows][:3] == ["OURS-S2", "OURS-S1", "MRNet"]   # 54.81, 54.74, 54.29
-    assert re.search(rf'id="{TABLE}"[^>]*data-sorted="3:desc"', dom)
-    asc = _rows(_browser(tmp_path, "--dump-dom", page.as_uri() + f"#sort={TABLE}:0:asc"), TABLE)
+    assert re.search(rf'id="{TABLE}"[^>]*data-sorted="6:desc"', dom)
+    asc = _rows(_browser(tmp_path, "--dump-dom", page.as_uri() + f"#sort={TABLE}:1:asc"), TABLE)
     assert [n for n, _ in asc] == sorted((n for n, _ in asc), key=str.lower)
 
 
@@ -156,11 +156,11 @@ def test_clicking_a_header_sorts_through_the_same_function(page, tmp_path):
                            " && typeof sortTable === 'function'"):
             assert time.monotonic() < deadline, "page did not load"
             time.sleep(0.1)
-        box = evaluate(f"(() => {{ const th = document.querySelector('#{TABLE} thead th:nth-child(6)');"
+        box = evaluate(f"(() => {{ const th = document.querySelector('#{TABLE} thead th:nth-child(9)');"
                        "th.scrollIntoView(); const r = th.getBoundingClientRect();"
                        "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
         order = (f"Array.from(document.querySelectorAll('#{TABLE} tbody tr'))"
-                 ".map(r => [r.cells[0].textContent, parseFloat(r.cells[5].textContent)])")
+                 ".map(r => [r.cells[1].textContent, parseFloat(r.cells[8].textContent)])")  # user 5
 
         def click() -> None:
             for kind in ("mousePressed", "mouseReleased"):
@@ -171,21 +171,73 @@ def test_clicking_a_header_sorts_through_the_same_function(page, tmp_path):
         rows = evaluate(order)
         assert [v for _, v in rows] == sorted((v for _, v in rows), reverse=True)
         assert rows[0][0].startswith("OURS-S2") and rows[0][1] == 66.87
-        assert evaluate("location.hash") == f"#sort={TABLE}:5:desc"
-        assert evaluate(f"document.querySelector('#{TABLE}').dataset.sorted") == "5:desc"
+        assert evaluate("location.hash") == f"#sort={TABLE}:8:desc"
+        assert evaluate(f"document.querySelector('#{TABLE}').dataset.sorted") == "8:desc"
         click()  # second click: reversed
         rows = evaluate(order)
         assert [v for _, v in rows] == sorted(v for _, v in rows)
         # The click handler and the URL hash call the same sortTable.
-        assert evaluate(f"sortTable('{TABLE}', 16, 'asc') && document.querySelector('#{TABLE} tbody tr')"
-                        ".cells[0].textContent").startswith("No-DA")
+        assert evaluate(f"sortTable('{TABLE}', 3, 'asc') && document.querySelector('#{TABLE} tbody tr')"
+                        ".cells[1].textContent").startswith("No-DA")  # column 3: Mean
         shot = tools.call("Page.captureScreenshot", {"format": "png"}, session)["data"]
         assert len(shot) > 10_000
     finally:
         tools.close()
 
 
+def test_headers_sort_from_the_keyboard_and_say_their_order(page, tmp_path):
+    """Each header holds a button: Tab moves between them, Enter and Space sort, and aria-sort
+    says the order (Mean, descending, as rendered)."""
+    tools = DevTools(page.as_uri(), tmp_path / "cdp-profile")
+    try:
+        deadline = time.monotonic() + 30
+        targets = []
+        while not targets and time.monotonic() < deadline:
+            targets = [t for t in tools.call("Target.getTargets")["targetInfos"] if t["type"] == "page"]
+        session = tools.call("Target.attachToTarget", {"targetId": targets[0]["targetId"],
+                                                       "flatten": True})["sessionId"]
+
+        def evaluate(expression: str):
+            result = tools.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
+            assert "exceptionDetails" not in result, result
+            return result["result"].get("value")
+
+        def press(key: str, code: int, text: str = "") -> None:
+            for kind in ("keyDown", "keyUp"):
+                params = {"type": kind, "key": key, "code": key if key != " " else "Space",
+                          "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
+                if kind == "keyDown" and text:
+                    params["text"] = text
+                tools.call("Input.dispatchKeyEvent", params, session)
+
+        while not evaluate(f"document.readyState === 'complete' && !!document.getElementById('{TABLE}')"
+                           " && typeof sortTable === 'function'"):
+            assert time.monotonic() < deadline, "page did not load"
+            time.sleep(0.1)
+        sorts = f"Array.from(document.querySelectorAll('#{TABLE} thead th')).map(th => th.getAttribute('aria-sort'))"
+        initial = evaluate(sorts)
+        assert initial[3] == "descending" and [s for i, s in enumerate(initial) if i != 3] == [None] * (len(initial) - 1)
+        assert evaluate(f"document.querySelector('#{TABLE} thead th:nth-child(4) button').textContent") == "Mean"
+        evaluate(f"document.querySelector('#{TABLE} thead th:nth-child(4) button').focus()")
+        press("Tab", 9)  # to the next header's button: the 95 % CI / Δ paper columns are absent here: user 1
+        focused = evaluate("[document.activeElement.tagName, document.activeElement.textContent,"
+                           " document.activeElement.closest('th').cellIndex]")
+        assert focused == ["BUTTON", "1", 4]
+        press("Enter", 13, "\r")
+        order = (f"Array.from(document.querySelectorAll('#{TABLE} tbody tr'))"
+                 ".map(r => parseFloat(r.cells[4].textContent))")
+        values = evaluate(order)
+        assert values == sorted(values, reverse=True)
+        assert evaluate(sorts)[4] == "descending" and evaluate(sorts)[3] is None
+        press(" ", 32, " ")
+        values = evaluate(order)
+        assert values == sorted(values) and evaluate(sorts)[4] == "ascending"
+        assert evaluate("location.hash") == f"#sort={TABLE}:4:asc"
+    finally:
+        tools.close()
+
+
 def test_screenshot(page, tmp_path):
     shot = tmp_path / "page.png"
-    _browser(tmp_path, f"--screenshot={shot}", page.as_uri() + f"#sort={TABLE}:3:desc")
+    _browser(tmp_path, f"--screenshot={shot}", page.as_uri() + f"#sort={TABLE}:6:desc")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

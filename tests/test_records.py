@@ -212,8 +212,11 @@ def test_dataset_info_names_what_is_wrong(tmp_path, change, message):
     users = [1, 7] if message == "no folder for user" else [1]
     with pytest.raises(DatasetError, match=message):
         dataset_info(root, users)
-    with pytest.raises(DatasetError, match="not a PSS data root"):
+    with pytest.raises(DatasetError, match="nowhere: no such folder"):  # not "not a PSS data root"
         dataset_info(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir(exist_ok=True)
+    with pytest.raises(DatasetError, match="not a PSS data root"):
+        dataset_info(tmp_path / "empty")
 
 
 def test_score_to_record_carries_the_dataset(tmp_path):

@@ -75,6 +75,8 @@ def codabench_unpack(bundle: Path, tmp: Path) -> dict:
         for kind in ("ingestion_program", "input_data", "scoring_program", "reference_data"):
             if kind in task and not (tmp / task[kind]).exists():  # base_unpacker.py:39-55
                 raise Unpack(f'Cannot find dataset: "{task[kind]}"')
+            if kind in task and (tmp / task[kind]).is_dir() and not task[kind].endswith("/"):
+                raise Unpack(f"{kind}: a folder path without '/' is zipped outside the unpack folder")  # utils.py:19-23
         out["tasks"][task["index"]] = task
     for solution in comp.get("solutions") or []:  # v2.py:113-158
         if "index" not in solution or "tasks" not in solution:
@@ -85,6 +87,8 @@ def codabench_unpack(bundle: Path, tmp: Path) -> dict:
             raise Unpack("Solution missing path")
         if not (tmp / solution["path"]).exists():  # base_unpacker.py:39-55
             raise Unpack(f'Cannot find dataset: "{solution["path"]}"')
+        if (tmp / solution["path"]).is_dir() and not solution["path"].endswith("/"):  # utils.py:19-23
+            raise Unpack("solution: a folder path without '/' is zipped outside the unpack folder")
     try:  # v2.py:160-168
         terms = comp["terms"]
     except KeyError:
@@ -94,8 +98,14 @@ def codabench_unpack(bundle: Path, tmp: Path) -> dict:
         raise Unpack(f"Unable to find page: {terms}")
     if not (tmp / terms).read_text():  # v2.py:176-177
         raise Unpack(f"{terms} is empty, it must contain content.")
-    if comp.get("image") and not (tmp / comp["image"]).is_file():  # base_unpacker.py:61-71
+    if "image" not in comp:  # base_unpacker.py:200-204
+        raise Unpack("An image for this competition could not be found in the yaml")
+    if not (tmp / comp["image"]).is_file():  # base_unpacker.py:61-71
         raise Unpack(f"Unable to find image: {comp['image']}")
+    if len(comp.get("title") or "") > 256:  # competitions/models.py:36 (CharField max_length)
+        raise Unpack("title over 256 characters")
+    if len(comp.get("docker_image", "")) > 128:  # competitions/models.py:49
+        raise Unpack("docker_image over 128 characters")
     try:  # v2.py:184-188
         phases = sorted(comp["phases"], key=lambda p: p.get("index", 0))
     except KeyError:
@@ -121,6 +131,10 @@ def codabench_unpack(bundle: Path, tmp: Path) -> dict:
     for board in boards:
         if len(board["title"]) > 64 or len(board["key"]) > 36:  # leaderboards/models.py:25-26
             raise Unpack("leaderboard title/key too long")
+        if board.get("submission_rule", "Add") not in (  # leaderboards/models.py:7-20, 28 (choices)
+                "Add", "Add_And_Delete", "Add_And_Delete_Multiple", "Force_Last",
+                "Force_Latest_Multiple", "Force_Best"):
+            raise Unpack(f"submission_rule {board['submission_rule']!r} is not a valid choice")
         columns = board["columns"]
         if not columns:  # serializers/leaderboards.py:62-64
             raise Unpack("Leaderboards require at least 1 column")
@@ -161,13 +175,21 @@ def test_codabench_unpacker_accepts_the_bundle(bundle, tmp_path):
 
 
 def test_the_unpacker_transcription_rejects_what_codabench_rejects(bundle, tmp_path):
-    """The transcription can fail: the bundle without terms, with an empty page, or with a
-    folder path without its slash is refused."""
+    """The transcription can fail: the bundle without terms, with an empty page, without an
+    image, with a folder path without its slash, an unknown submission rule or an over-long title
+    is refused."""
     with zipfile.ZipFile(bundle) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
     comp = yaml.safe_load(files["competition.yaml"])
     variants = {"no terms": {k: v for k, v in comp.items() if k != "terms"},
-                "empty page": comp, "no slash": {**comp, "phases": [{**comp["phases"][0], "public_data": "public_data"}]}}
+                "empty page": comp, "no slash": {**comp, "phases": [{**comp["phases"][0], "public_data": "public_data"}]},
+                "no image": {k: v for k, v in comp.items() if k != "image"},
+                "task without slash": {**comp, "tasks": [{**comp["tasks"][0], "scoring_program": "scoring_program"}]},
+                "bad rule": {**comp, "leaderboards": [{**comp["leaderboards"][0], "submission_rule": "Force_Latest"}]},
+                "long title": {**comp, "title": "x" * 257}}
+    why = {"no terms": "terms of this competition", "empty page": "is empty", "no slash": "public_data: a folder",
+           "no image": "An image", "task without slash": "scoring_program: a folder",
+           "bad rule": "not a valid choice", "long title": "title over 256"}
     for i, (what, variant) in enumerate(variants.items()):
         changed = dict(files, **{"competition.yaml": yaml.safe_dump(variant).encode()})
         if what == "empty page":
@@ -176,7 +198,7 @@ def test_the_unpacker_transcription_rejects_what_codabench_rejects(bundle, tmp_p
         with zipfile.ZipFile(path, "w") as zf:
             for name, data in changed.items():
                 zf.writestr(name, data)
-        with pytest.raises(Unpack):
+        with pytest.raises(Unpack, match=why[what]):
             codabench_unpack(path, tmp_path / f"u{i}")
 
 
@@ -228,6 +250,27 @@ def test_phase_dates_are_checked(synth, tmp_path, capsys):
         assert not out.exists()
 
 
+def test_option_problems_are_listed_together(synth, tmp_path, capsys):
+    """Every option Codabench would refuse (competitions/models.py:36 title <= 256, :49
+    docker_image <= 128) is listed with the others in one numbered list, exit 2, nothing written."""
+    out = tmp_path / "b.zip"
+    (tmp_path / "taken.zip").mkdir()
+    cases = (
+        (["--out", str(tmp_path / "taken.zip"), "--start", "tomorrow", "--title", "t" * 300,
+          "--docker-image", "my image"],
+         ["4 problems:", "  1. --out", "is a folder", "  2. --start tomorrow: not a date",
+          "  3. --title: 300 characters; Codabench stores at most 256",
+          "  4. --docker-image 'my image': not an image name"]),
+        (["--out", str(out), "--docker-image", "r/" + "i" * 130, "--title", " "],
+         ["2 problems:", "  1. --title: empty", "  2. --docker-image: 132 characters; Codabench stores at most 128"]),
+    )
+    for args, words in cases:
+        assert cli_main(["codabench", "bundle", "--data-root", str(synth), *args]) == 2
+        err = capsys.readouterr().err
+        assert all(w in err for w in words), err
+        assert "Traceback" not in err and not out.exists()
+
+
 def test_no_photos_and_expected_files(synth, tmp_path):
     files = bundle_files(synth, start="2026-01-01", photos=False)
     comp = yaml.safe_load(files["competition.yaml"])
@@ -259,9 +302,34 @@ def test_starting_kit_make_submission(bundle, synth, tmp_path):
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert cli_main(["score", str(tmp_path / "s.zip"), "--data-root", str(synth), "-q"]) == 0
+    nowhere = subprocess.run([sys.executable, str(kit / "make_submission.py"), str(pred),
+                              str(tmp_path / "no" / "u.zip")], capture_output=True, text=True, timeout=60)
+    assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr and "Traceback" not in nowhere.stderr
     first = sorted((pred / "id1").iterdir())[0]
     Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(first)
     bad = subprocess.run([sys.executable, str(kit / "make_submission.py"), str(pred), str(tmp_path / "t.zip")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and f"id1/{first.name}: PNG mode RGB" in bad.stderr
     assert not (tmp_path / "t.zip").exists()
+
+
+def test_make_submission_leaves_nothing_when_the_zip_cannot_be_written(bundle, tmp_path):
+    """A write that fails (here: a full disk when the finished zip is moved into place) is one
+    message, exit 1, and no partial file beside the output."""
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(tmp_path / "b")
+    kit = tmp_path / "b" / "starting_kit"
+    with zipfile.ZipFile(kit / "sample_submission.zip") as zf:
+        zf.extractall(tmp_path / "pred")
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import os, runpy, sys\n"
+            "def full(src, dst):\n"
+            "    raise OSError(28, 'No space left on device')\n"
+            "os.replace = full\n"
+            f"sys.argv = ['make_submission.py', {str(tmp_path / 'pred')!r}, {str(out / 's.zip')!r}]\n"
+            f"runpy.run_path({str(kit / 'make_submission.py')!r}, run_name='__main__')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert "No space left on device" in run.stderr and "nothing was written" in run.stderr
+    assert "Traceback" not in run.stderr and list(out.iterdir()) == []

@@ -29,8 +29,8 @@ def register(subparsers) -> None:
     b.add_argument("--protocol", choices=("pss2021", "strict"), default="pss2021",
                    help="pss2021 = the official PSS code's metric; strict = VOC/MMSeg semantics")
     b.add_argument("--docker-image", default=None,
-                   help="scoring image: Python >= 3.10 with numpy and Pillow (default: "
-                        "codalab/codalab-legacy:py312, Codabench's Python 3.12 image)")
+                   help="scoring image; it must hold Python >= 3.10, NumPy and Pillow (default: "
+                        "codalab/codalab-legacy:py312, Codabench's Python 3.12 image, which does)")
     b.add_argument("--start", metavar="YYYY-MM-DD", help="phase start date (default: today)")
     b.add_argument("--end", metavar="YYYY-MM-DD", help="phase end date (default: no end)")
     b.add_argument("--no-photos", action="store_true",
@@ -45,20 +45,24 @@ def _fail(message: str) -> int:
 
 
 def run_bundle(args: argparse.Namespace) -> int:
-    from pss_bench.scoring.bundle import DEFAULT_DOCKER_IMAGE, BundleError, build_bundle
+    from pss_bench.scoring.bundle import DEFAULT_DOCKER_IMAGE, BundleError, build_bundle, option_problems
     from pss_bench.scoring.submission import DataError
 
     out = Path(args.out)
+    image = DEFAULT_DOCKER_IMAGE if args.docker_image is None else args.docker_image
+    problems = []  # every option problem at once, before anything is read or written
     if out.is_dir():
-        return _fail(f"--out {out}: is a folder, expected a .zip file name")
-    if out.suffix.lower() != ".zip":
-        return _fail(f"--out {out}: Codabench bundles are .zip files")
+        problems.append(f"--out {out}: is a folder, expected a .zip file name")
+    elif out.suffix.lower() != ".zip":
+        problems.append(f"--out {out}: Codabench bundles are .zip files")
     if not Path(args.data_root).is_dir():
-        return _fail(f"--data-root {args.data_root}: no such folder")
+        problems.append(f"--data-root {args.data_root}: no such folder")
+    problems += option_problems(args.title, image, args.start, args.end)
+    if problems:
+        return _fail(str(BundleError(problems)))
     try:
         build_bundle(args.data_root, out, title=args.title, protocol=args.protocol,
-                     users=merge_users(args.users),
-                     docker_image=args.docker_image or DEFAULT_DOCKER_IMAGE, start=args.start,
+                     users=merge_users(args.users), docker_image=image, start=args.start,
                      end=args.end, photos=not args.no_photos)
     except (BundleError, DataError) as exc:
         return _fail(str(exc))

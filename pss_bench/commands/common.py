@@ -27,6 +27,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the one error format: ``pss-bench <command>: error: <message>`` and a pointer to
+    ``--help``, exit status 2, without the full usage block before it."""
+
+    def error(self, message: str):  # noqa: D102  (argparse's hook)
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
+
+
 def parse_user_ids(text: str) -> list[int]:
     """``"1-3"`` -> [1, 2, 3]; ``"1,4-6"`` -> [1, 4, 5, 6]; ``"7"`` -> [7].
 

@@ -43,9 +43,22 @@ def register(subparsers) -> None:
     c.add_argument("root", nargs="?", metavar="ROOT",
                    help="dataset root holding personal/ and VOC2012/ (default: the embedded PSS-Synth set)")
     c.add_argument("--k", type=int, default=80, help="check train_cluster{K}.txt (default 80)")
-    add_users_option(c, "users to check (default 1-15)")
+    add_users_option(c, "users to check (default: every id<k> folder of the data root)")
     c.add_argument("--no-source", action="store_true", help="skip the VOC2012 source part")
     c.set_defaults(func=run_check)
+    a = add_parser(sub, "album", help="write an own photo album in the official layout (val_all.txt "
+                                      "from the annotated photos)",
+                   examples=["pss-bench data album ~/photos/anna --labels ~/labels/anna --root /data/own --user 1",
+                             "pss-bench data cluster /data/own --k 80   # then the photo groups"],
+                   description="Copy a folder of one user's photos into ROOT/personal/id<USER>/JPEGImages/ "
+                               "(JPEG; other formats converted), their labels (<stem>.png, indices 0-20 and "
+                               "255, the photo's size) into SegmentationClass/, and list the annotated photos "
+                               "in val_all.txt. Everything is checked first; nothing is written on a problem.")
+    a.add_argument("photos", metavar="PHOTOS", help="folder of the user's photos")
+    a.add_argument("--labels", metavar="DIR", help="folder of <stem>.png labels of the annotated photos")
+    a.add_argument("--root", metavar="ROOT", required=True, help="data root to write into (personal/id<k>/)")
+    a.add_argument("--user", type=int, required=True, help="the user id k of the new folder id<k>")
+    a.set_defaults(func=run_album)
 
     k = add_parser(sub, "cluster", help="recompute the K-means photo groups (train_cluster{K}.txt)",
                    examples=["pss-bench data cluster /data/pss --k 10 --pretrained torchvision",
@@ -106,6 +119,21 @@ def run_synth(args: argparse.Namespace) -> int:
     except OSError as err:
         return _error(f"writing {root} failed: {err}", 1, "synth")
     print(f"PSS-Synth (seed {args.seed}) ready in {root} ({time.time() - start:.1f} s)")
+    return 0
+
+
+def run_album(args: argparse.Namespace) -> int:
+    from pss_bench.data.album import AlbumError, write_album
+
+    try:
+        folder = write_album(args.photos, args.root, args.user, args.labels)
+    except AlbumError as err:
+        n = len(err.problems)
+        return _error(f"{n} problem{'s' if n != 1 else ''}; nothing was written:\n"
+                      + "\n".join(f"  {i}. {p}" for i, p in enumerate(err.problems, 1)), 2, "album")
+    except OSError as err:
+        return _error(f"cannot write {err.filename or args.root}: {err.strerror or err}", 2, "album")
+    print(f"wrote {folder}; next: pss-bench data cluster {args.root} --k 80, then pss-bench data check {args.root}")
     return 0
 
 

@@ -16,24 +16,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmseg.registry import DATA_SAMPLERS, DATASETS, METRICS, MODELS
+    """The catalogue is data (:data:`pss_bench.methods.REGISTERED`): no torch, no mmseg import."""
+    from pss_bench.methods import BACKBONES, METHODS, REGISTERED, configs_dir
 
-    from pss_bench.methods import BACKBONES, METHODS, configs_dir
-
-    try:
-        import pss_bench.plugins  # noqa: F401  (registers the project's components)
-    except ImportError as err:  # a broken plug-in must not hide the rest of the listing
-        print(f"warning: pss_bench.plugins failed to import: {err}")
-    ours = ("pss_bench.",)
-
-    def registered(registry) -> list[str]:
-        return sorted(name for name, cls in registry.module_dict.items()
-                      if cls.__module__.startswith(ours))
-
-    print("Datasets:        " + ", ".join(registered(DATASETS)))
-    print("Samplers:        " + ", ".join(registered(DATA_SAMPLERS)))
-    print("Metrics:         " + (", ".join(registered(METRICS)) or "-"))
-    print("Models:          " + ", ".join(registered(MODELS)))
+    for kind, names in REGISTERED.items():
+        print(f"{kind + ':':<17}" + (", ".join(names) or "-"))
     print("\nBackbones:")
     for name, text in BACKBONES.items():
         print(f"  {name:<12} {text}")

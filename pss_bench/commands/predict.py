@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from pss_bench.commands.common import add_parser, add_users_option, error, merge_users
+from pss_bench.io import input_clashes, output_session
 
 
 def register(subparsers) -> None:
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
                     "submission layout, full resolution) with CONFIG's model and CHECKPOINT's weights, "
                     "as `pss-bench run` does after training. Bad input: one numbered list, exit 2.",
         examples=["pss-bench predict work_dirs/advent_resnet50_demo/id1/config.py "
-                  "work_dirs/advent_resnet50_demo/id1/iter_30.pth --out preds --users 1 --show-dir show",
+                  "work_dirs/advent_resnet50_demo/id1/iter_40.pth --out preds --users 1 --show-dir show",
                   "pss-bench predict configs/advent/advent_vgg16.py segmentor.pth --out preds "
                   "--data-root /data/pss"])
     p.add_argument("config", metavar="CONFIG", help="MMEngine config (a run's WORK/id<k>/config.py, or configs/...)")
@@ -50,12 +51,41 @@ def _harness_owned(checkpoint: Path) -> bool:
     return any((parent / "run.json").is_file() for parent in list(checkpoint.resolve().parents)[:3])
 
 
+def damaged_reason(checkpoint: Path) -> str | None:
+    """Why ``checkpoint`` is damaged, or None. A PyTorch checkpoint is a zip archive whose directory
+    is written last: a file cut short (a kill while saving, a partial copy) starts like one but has
+    no directory. Files in the legacy (non-zip) format are left to ``torch.load``."""
+    import zipfile
+
+    try:
+        with open(checkpoint, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    if not head:
+        return "the file is empty"
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(checkpoint):
+        return "truncated: the zip archive has no central directory"
+    return None
+
+
 def _state_dict(checkpoint: Path, unsafe: bool) -> dict:
+    import pickle
+
     import torch
 
+    damaged = damaged_reason(checkpoint)
+    if damaged:
+        raise ValueError(f"CHECKPOINT {checkpoint}: damaged file ({damaged}); use an intact copy, e.g. "
+                         "an earlier iter_*.pth of the same work dir") from None
     try:
         obj = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as err:  # Runner checkpoints pickle message-hub objects
+        refused = isinstance(err, pickle.UnpicklingError) and "weights only" in str(err).lower()
+        if not refused:  # not the weights_only refusal: the file itself is bad
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise ValueError(f"CHECKPOINT {checkpoint}: damaged or not a PyTorch checkpoint "
+                             f"({type(err).__name__}{': ' + first if first else ''})") from None
         if not (unsafe or _harness_owned(checkpoint)):
             raise ValueError(f"CHECKPOINT {checkpoint}: cannot be read with weights_only=True "
                              f"({type(err).__name__}); if it is a file you trust, pass --unsafe-load") from None
@@ -137,9 +167,17 @@ def run(args: argparse.Namespace) -> int:
     except Exception as err:
         return _report([f"CONFIG {config}: not a usable config ({type(err).__name__}: {err})"])
     data_root = args.data_root or test_ds.get("data_root")
-    if not data_root or not Path(data_root).is_dir():
-        return _report([f"--data-root {data_root}: no such folder" if data_root
-                        else "CONFIG has no test data root; pass --data-root"])
+    if not args.data_root and not (data_root and Path(data_root).is_dir()):
+        return _report([f"CONFIG {config}: its test data root {data_root} does not exist here; pass "
+                        "--data-root ROOT" if data_root else f"CONFIG {config} has no test data root; "
+                        "pass --data-root ROOT"])
+    if not Path(data_root).is_dir():
+        return _report([f"--data-root {data_root}: "
+                        + ("not a folder" if Path(data_root).exists() else "no such folder")])
+    clashes = input_clashes({"--out": out, "--show-dir": args.show_dir},
+                            {"the data root": data_root, "CHECKPOINT": checkpoint, "CONFIG": config})
+    if clashes:
+        return _report(clashes)
     if users == "all" or (users is None and not test_ds.get("users")):
         users = find_users(data_root)
     elif users is None:
@@ -166,15 +204,27 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         return _report(problems)
 
-    from pss_bench.inference.overlay import write_overlays
-    from pss_bench.inference.predict import predict_user, predict_user_groups
-
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             return fail("--device cuda: no CUDA device is available")
         model = model.cuda()
+    with output_session() as session:
+        try:
+            return _predict_all(args, model, cfg, users, data_root, out, report, group, short)
+        except OSError as err:  # a full disk, a read-only folder: no half of the predictions stays
+            if err.filename is None:
+                raise
+            removed = session.remove_written()
+            return fail(f"cannot write {err.filename}: {err.strerror or err}; removed the {len(removed)} "
+                        "file(s) this command wrote")
+
+
+def _predict_all(args, model, cfg, users, data_root, out: Path, report, group, short) -> int:
+    from pss_bench.inference.overlay import write_overlays
+    from pss_bench.inference.predict import predict_user, predict_user_groups
+
     start, total, shown = time.time(), 0, 0
     for user in users:
         t0 = time.time()

@@ -3,7 +3,8 @@ embedded PSS-Synth data (``pss_bench/models/standin.py``)."""
 from __future__ import annotations
 
 import argparse
-import sys
+
+from pss_bench.commands.common import error
 
 
 def register(subparsers) -> None:
@@ -41,8 +42,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         segmentor = method_segmentor(args.method, args.backbone) if args.method else None
     except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"error: --method {args.method}: {err}", file=sys.stderr)
-        return 2
+        return error("pretrain", f"--method {args.method}: {err}")
     recipe = standin_recipe(args.backbone, args.preset)
     path = standin_path(args.backbone, args.seed, recipe, segmentor=segmentor)
     if path.is_file() and is_standin(path) and not args.force:
@@ -53,8 +53,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         path = build_standin(args.backbone, args.seed, recipe, force=args.force, segmentor=segmentor)
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error("pretrain", str(err))
     print(path)
     return 0
 

@@ -107,6 +107,11 @@ def _parse_cfg_options(items: list[str]) -> tuple[dict, list[str]]:
     return options, problems
 
 
+CPU_SECONDS_PER_PAPER_STEP = 60
+"""A ResNet-50 training step at 320 x 320, batch 8, on a 2-core CPU (about a minute; docs/scaling.md):
+the basis of the time estimate when ``--data-root`` would start the paper schedule on a CPU."""
+
+
 def resume_command(argv: list[str], work_dir: str) -> str:
     """The command that continues this run: the same arguments with ``--work-dir WORK --resume``
     (the work dir is always named: a default one may be a ``-<n>`` folder)."""
@@ -168,7 +173,8 @@ def main(args: argparse.Namespace) -> int:
     if args.overlays < 0:
         return fail(f"--overlays must be >= 0, got {args.overlays}")
     if args.data_root and not os.path.isdir(args.data_root):
-        return fail(f"--data-root {args.data_root}: no such folder")
+        return fail(f"--data-root {args.data_root}: "
+                    + ("not a folder" if os.path.exists(args.data_root) else "no such folder"))
 
     from pss_bench.data.synth import ensure_default_data
     from pss_bench.harness.config import RunOptions
@@ -180,6 +186,20 @@ def main(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             return fail("--device cuda: no CUDA device is available")
     preset = args.preset or ("paper" if args.data_root else "demo")
+    if args.data_root and not args.preset:
+        chosen = PRESETS[preset]
+        print(f"[pss-bench] preset: {preset} (--data-root without --preset): {args.iters or chosen.iters} "
+              f"iterations per user, crop {args.crop or chosen.crop}, batch {args.batch_size or chosen.batch_size}",
+              file=sys.stderr, flush=True)
+        import torch
+
+        on_cpu = args.device == "cpu" or not torch.cuda.is_available()
+        if on_cpu and args.iters is None:
+            hours = chosen.iters * CPU_SECONDS_PER_PAPER_STEP / 3600
+            return fail(f"--data-root {args.data_root}: the {preset} preset's schedule ({chosen.iters:,} "
+                        f"iterations per user at {chosen.crop} px, batch {chosen.batch_size}) on a CPU takes "
+                        f"about {hours:,.0f} hours per user (about {CPU_SECONDS_PER_PAPER_STEP} s a step); "
+                        "pass --preset paper to run it anyway, or --preset demo, or --iters N")
     data_root = args.data_root or str(ensure_default_data())
     cfg_options, problems = _parse_cfg_options(args.cfg_options)
     if users_given == "all":
@@ -201,7 +221,13 @@ def main(args: argparse.Namespace) -> int:
         return fail(str(err))
     except KeyboardInterrupt:
         argv = getattr(args, "argv", None) or sys.argv[1:]
-        print(f"\npss-bench run: interrupted; {saved_summary(Path(work_dir))}; continue with: "
-              f"{resume_command(argv, work_dir)}", file=sys.stderr, flush=True)
+        from pss_bench.harness.run import saved_anything
+
+        if saved_anything(Path(work_dir)):
+            print(f"\npss-bench run: interrupted; {saved_summary(Path(work_dir))}; continue with: "
+                  f"{resume_command(argv, work_dir)}", file=sys.stderr, flush=True)
+        else:  # nothing to resume from: the same command starts again
+            print("\npss-bench run: interrupted before anything was saved; run the same command again "
+                  "to start over", file=sys.stderr, flush=True)
         return 130
     return 0

@@ -113,6 +113,16 @@ def run(args: argparse.Namespace) -> int:
     pred = Path(args.pred_dir)
     if not pred.exists():
         return _fail(f"{pred}: no such file or folder")
+    for option in ("out", "scores_json", "per_image", "confusion"):  # never over this command's inputs
+        target = getattr(args, option)
+        if not target:
+            continue
+        where = Path(target).resolve()
+        for label, source in (("the predictions", pred), ("the data root", data_root)):
+            source = source.resolve()
+            if where == source or source in where.parents:
+                return _fail(f"--{option.replace('_', '-')} {target}: inside {label} ({source}), an input "
+                             "of this command; write it elsewhere")
     try:
         users = merge_users(args.users)
     except ValueError as err:
@@ -121,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score(args, pred: Path, users, data_root: Path) -> int:
-    from pss_bench.io import atomic_write_bytes
+    from pss_bench.io import atomic_write_bytes, output_target
     from pss_bench.records import RecordError
     from pss_bench.scoring import DataError, SubmissionError, score_predictions
     from pss_bench.scoring.report import confusion_files, per_image_csv
@@ -130,7 +140,7 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
         result = score_predictions(pred, data_root, users=users, protocol=args.protocol,
                                    jobs=args.jobs, allow_missing=args.allow_missing,
                                    resize=args.resize, bootstrap=args.bootstrap, seed=args.seed,
-                                   progress=not args.quiet, per_image=bool(args.per_image),
+                                   progress=not args.quiet and sys.stderr.isatty(), per_image=bool(args.per_image),
                                    other_users="skip" if users else "error")
     except SubmissionError as exc:
         print(exc.format(), file=sys.stderr)
@@ -163,17 +173,35 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
             outputs.append((Path(args.per_image), per_image_csv(result).encode()))
         if args.confusion:
             outputs += [(Path(args.confusion) / name, data) for name, data in confusion_files(result).items()]
-        if args.format == "json":
-            print(json.dumps(record, indent=2, allow_nan=False))
-        elif not args.quiet:
-            print(result.format_tables())
-        else:
-            print(f"{_default_name(pred)}: {len(result.users)} users, {result.n_images} photos: mean FIoU "
-                  f"{result.mean['fiou']:.2f}, MIoU {result.mean['miou']:.2f} ({args.protocol})")
-        for path, data in outputs:
-            atomic_write_bytes(path, data)
-            if not args.quiet:
+        written: list[Path] = []
+        try:  # files first, then stdout: a closed pipe cannot lose them
+            for path, data in outputs:
+                atomic_write_bytes(path, data)
+                written.append(path)
+        except OSError:
+            for path in written:  # all of this command's outputs, or none
+                output_target(path).unlink(missing_ok=True)
+            raise
+        if not args.quiet:
+            for path in written:
                 print(f"wrote {path}", file=sys.stderr)
+        try:
+            if args.format == "json":
+                print(json.dumps(record, indent=2, allow_nan=False))
+            elif not args.quiet:
+                print(result.format_tables())
+            else:
+                print(f"{_default_name(pred)}: {len(result.users)} users, {result.n_images} photos: mean FIoU "
+                      f"{result.mean['fiou']:.2f}, MIoU {result.mean['miou']:.2f} ({args.protocol})")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head -1`: the reader left; the files are written
+            try:  # keep the interpreter's final flush from failing on the closed pipe
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
     except (RecordError, OSError) as exc:
+        name = getattr(exc, "filename", None)
+        if name:
+            return _fail(f"cannot write {name}: {exc.strerror or exc}; nothing was written")
         return _fail(f"cannot write the results: {exc}")
     return 0

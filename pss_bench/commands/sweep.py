@@ -103,6 +103,8 @@ def status(args: argparse.Namespace) -> int:
     from pss_bench.sweep.plan import RESULTS_DIR, SweepError
     from pss_bench.sweep.state import format_status, sweep_status
 
+    if args.log_lines < 0:
+        return error("sweep status", f"--log-lines must be 0 or more, got {args.log_lines}")
     try:
         statuses = sweep_status(args.sweep_dir)
     except SweepError as err:

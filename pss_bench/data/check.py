@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pss_bench.classes import IGNORE_INDEX, NUM_CLASSES
 from pss_bench.data.layout import (
-    DEFAULT_K, PERSONAL_DIR, USER_IDS, VAL_LIST, VOC_DIR, VOC_TRAIN_LIST, ListEntry, ListFormatError,
+    DEFAULT_K, PERSONAL_DIR, VAL_LIST, VOC_DIR, VOC_TRAIN_LIST, ListEntry, ListFormatError, find_users,
     cluster_list_name, parse_line, user_dir, voc_dir,
 )
 from pss_bench.data.labels import LabelError, open_index_png
@@ -77,7 +77,8 @@ class CheckReport:
     def format(self) -> str:
         """The human-readable report: summary table, then the numbered problems (or OK)."""
         header = f"{'user':<6}{'photos':>8}{'annotated':>11}{'groups':>8}"
-        lines = [f"PSS data check: {self.root}", "", header]
+        checked = ", ".join(str(s.user) for s in self.users) or "none"
+        lines = [f"PSS data check: {self.root}", f"users checked: {checked}", "", header]
         for s in self.users:
             if not s.present:
                 lines.append(f"{'id' + str(s.user):<6}{'(missing)':>27}")
@@ -304,7 +305,8 @@ def check_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: int | I
     Args:
         root: the folder holding ``personal/`` and ``VOC2012/``.
         k: the cluster list to check, ``train_cluster{k}.txt``.
-        users: user ids to check; an int n means ``1..n``; None: the official 15 (``id1..id15``).
+        users: user ids to check; an int n means ``1..n``; None: every ``id<k>`` folder present
+            (a data root of 3 users, from ``data synth --users 3`` or an own album, is complete).
             Other ``id<k>`` folders are ignored.
         source: also check ``VOC2012/`` (``train_aug.txt``, its photos and labels).
 
@@ -317,7 +319,7 @@ def check_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: int | I
     if k < 1:
         raise ValueError(f"k must be a positive integer, got {k}")
     if users is None:
-        expected = list(USER_IDS)
+        expected = find_users(root)
     elif isinstance(users, int):
         expected = list(range(1, users + 1))
     else:
@@ -326,6 +328,8 @@ def check_dataset(root: str | os.PathLike, *, k: int = DEFAULT_K, users: int | I
     report = CheckReport(root=root, k=k)
     if not (root / PERSONAL_DIR).is_dir():
         checker.add(root / PERSONAL_DIR, "missing folder of the user albums")
+    elif not expected:
+        checker.add(root / PERSONAL_DIR, "no user folders (id1, id2, ...)")
     else:
         report.users = [checker.check_user(u, k) for u in expected]
     if source:

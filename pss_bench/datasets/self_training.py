@@ -10,7 +10,8 @@ re-implemented. With the labeller's side outputs (``pss_bench/inference/ias_labe
     kappa_c          class confidence; +inf for background and for classes with no donor
     H                the ``num_hard`` classes of lowest kappa (released: 14 of 19; here 15 of 21)
     P(c) ~ (1 - kappa_c)^2 over c in H   the class drawn for one image
-    donors(c)        photos whose pseudo label holds c, by pixel count, smallest 10 % dropped
+    donors(c)        photos whose pseudo label holds c, by pixel count, the round(0.1 n) smallest
+                     dropped (ties: the earlier photo in file order goes first)
 
 For each training photo (before any geometric augmentation, so image and label stay aligned): draw
 ``c ~ P``, draw a donor photo of ``c`` uniformly (not the photo itself when another exists), resize it to
@@ -20,7 +21,6 @@ and label. Exactly one donor per photo, as the released loop ends up doing.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 
@@ -31,7 +31,7 @@ from mmseg.registry import DATASETS
 
 DONORS = "donors.json"
 """Side output of the ``ias`` labeller (pss_bench/inference/ias_labels.py), per user folder:
-``{class index: [[stem, kept pixels], ...]}`` for the foreground classes."""
+``{class index: [[stem, kept pixels], ...]}`` for the foreground classes, in file order."""
 STATE = "ias_state.json"
 """Side output of the ``ias`` labeller: thresholds, ``class_confidence``, options, photo order."""
 
@@ -52,10 +52,12 @@ def class_probabilities(confidence: Sequence[float | None], classes: Sequence[in
 
 
 def donor_pool(entries: list, drop_smallest: float = 0.1) -> list[str]:
-    """Donor stems of one class: ``entries`` = ``[[stem, pixels], ...]``; the smallest
-    ``floor(n * drop_smallest)`` are dropped (released: 10 %)."""
-    ranked = sorted(entries, key=lambda e: (-int(e[1]), e[0]))
-    return [stem for stem, _ in ranked[:len(ranked) - math.floor(len(ranked) * drop_smallest)]]
+    """Donor stems of one class as released (bupt-ai-cz/HIAST f2f357aa,
+    ``code/sseg/datasets/loader/base_dataset.py`` 72-74): ``entries`` = ``[[stem, pixels], ...]`` in
+    file order, sorted by pixel count ascending (a stable sort: ties stay in file order), the first
+    ``round(n * drop_smallest)`` dropped (Python's ``round``, half to even; released: 10 %)."""
+    ranked = sorted(entries, key=lambda e: int(e[1]))
+    return [stem for stem, _ in ranked[round(len(ranked) * drop_smallest):]]
 
 
 def paste(image: np.ndarray, label: np.ndarray, donor_image: np.ndarray, donor_label: np.ndarray,

@@ -15,6 +15,7 @@ loaded into the backbone); the work dir (writable; resume / finished-run rules).
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import tempfile
@@ -148,6 +149,7 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
             seg._forward(torch.zeros(1, 3, crop, crop))
     except Exception as err:
         out.append(f"--crop {crop}: the segmentor cannot run on {crop}x{crop} crops ({_short(err)})")
+    out += training_problems(opts, stage, cfg, model)
     if load_weights and getattr(seg, "backbone", None) is not None:
         try:
             with _quiet_mmengine():  # the init report (one entry per tensor) belongs in the run's log
@@ -155,6 +157,67 @@ def model_problems(opts: RunOptions, stage: Stage, cfg, crop: int, load_weights:
         except Exception as err:
             out.append(f"--pretrained {opts.pretrained}: {_short(err)}")
     return out
+
+
+def training_problems(opts: RunOptions, stage: Stage, cfg, model) -> list[str]:
+    """Build what the Runner builds before its first iteration: the optimiser wrapper(s), the
+    parameter schedulers and the hooks, with the options (a wrong optimiser type or keyword, a
+    typo in a key fails here, not after the work dir exists)."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MMLogger
+    from mmengine.registry import HOOKS
+    from mmengine.runner import Runner
+
+    where = f"stage {stage.name}: " if stage.name != "train" else ""
+    given = " (check --cfg-options)" if opts.cfg_options else ""
+    out = []
+    fake = SimpleNamespace(model=model, logger=MMLogger.get_current_instance(),
+                           _train_loop=cfg.get("train_cfg"), train_dataloader=[None])  # len() for epoch conversion
+    fake._build_param_scheduler = lambda scheduler, wrapper: Runner._build_param_scheduler(fake, scheduler, wrapper)
+    try:
+        with _quiet_mmengine():
+            fake.optim_wrapper = Runner.build_optim_wrapper(fake, copy.deepcopy(cfg.optim_wrapper))
+    except Exception as err:  # a wrong type, keyword or value for the optimiser or its wrapper
+        return [f"{where}the optimiser of {stage.get('method') or opts.method} cannot be built{given}: {_short(err)}"]
+    if cfg.get("param_scheduler"):
+        try:
+            with _quiet_mmengine():
+                Runner.build_param_scheduler(fake, copy.deepcopy(cfg.param_scheduler))
+        except Exception as err:
+            out.append(f"{where}the learning-rate schedule cannot be built{given}: {_short(err)}")
+    for hooks in (cfg.get("default_hooks") or {}).values(), cfg.get("custom_hooks") or []:
+        for hook in hooks:
+            if not hook:
+                continue
+            try:
+                built = HOOKS.build(copy.deepcopy(hook))
+            except Exception as err:
+                out.append(f"{where}hook {hook.get('type', '?')} cannot be built{given}: {_short(err)}")
+                continue
+            out += [f"{where}{p}{given}" for p in checkpoint_hook_problems(built)]
+    return out
+
+
+def checkpoint_hook_problems(hook) -> list[str]:
+    """MMEngine's ``CheckpointHook`` takes any keyword and hands the ones it does not know to
+    ``Runner.save_checkpoint`` at the first save (mmengine 0.10.7, mmengine/hooks/checkpoint_hook.py:
+    ``self.args = kwargs``, passed as ``**self.args``): a typo such as ``intervall`` would fail
+    only after the first interval of training. Such keys must be arguments of save_checkpoint."""
+    import inspect
+
+    from mmengine.hooks import CheckpointHook
+    from mmengine.runner import Runner
+
+    if not isinstance(hook, CheckpointHook):
+        return []
+    params = inspect.signature(Runner.save_checkpoint).parameters
+    unknown = sorted(k for k in getattr(hook, "args", {}) if k not in params)
+    if not unknown:
+        return []
+    return [f"hook CheckpointHook does not take {', '.join(unknown)} (its keys: interval, by_epoch, "
+            "save_optimizer, save_param_scheduler, out_dir, max_keep_ckpts, save_last, save_best, rule, "
+            "filename_tmpl, ...)"]
 
 
 def initialised_stage(stages: list[Stage]) -> Stage | None:
@@ -255,6 +318,8 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
     work = Path(opts.work_dir)
     problems += writable_problems(work)
     problems += work_dir_problems(opts, work, users)
+    if not 0 <= opts.seed < 2 ** 32:
+        problems.append(f"--seed {opts.seed}: must be between 0 and {2 ** 32 - 1}")
     if problems:
         raise PreflightError(problems)
     return Plan(users, stages, stage_options, pretrained)

@@ -297,15 +297,26 @@ def run_identity(opts: RunOptions, users: list[int]) -> dict:
                 config_sha256=sha256_file(config) if config.is_file() else None)
 
 
+def saved_anything(work: Path) -> bool:
+    """Whether a run in ``work`` saved anything a resume could continue from: a checkpoint, a
+    finished user (``done.json``) or the run's result."""
+    if not work.is_dir():
+        return False
+    return any(True for _ in work.rglob("*.pth")) or any(True for _ in work.rglob("done.json")) \
+        or (work / "result.json").exists()
+
+
 def work_dir_problems(opts: RunOptions, work: Path, users: list[int]) -> list[str]:
     """Why ``work`` does not fit this invocation (empty: it does): a finished run without
-    ``--resume``, an unfinished one without it, a ``--resume`` of a missing or different run."""
+    ``--resume``, an unfinished one without it, a ``--resume`` of a missing or different run. A
+    run that stopped before it saved anything (a crash or Ctrl-C before the first checkpoint) is
+    started again by the plain command, with any settings, and cannot be resumed."""
     state_path = work / RUN_STATE
     if not opts.resume:
         if (work / "result.json").exists():
             return [f"--work-dir {work}: already holds a finished run ({work / 'result.json'}); "
                     "choose another --work-dir or pass --resume"]
-        if state_path.is_file():
+        if state_path.is_file() and saved_anything(work):
             return [f"--work-dir {work}: holds an unfinished run; pass --resume to continue it, or "
                     "choose another --work-dir"]
         return []
@@ -313,6 +324,9 @@ def work_dir_problems(opts: RunOptions, work: Path, users: list[int]) -> list[st
         return [f"--resume: {work} does not exist; run without --resume to start it"]
     if not state_path.is_file():
         return [f"--resume: {work} holds no pss-bench run ({RUN_STATE} is missing)"]
+    if not saved_anything(work):
+        return [f"--resume: {work}: the run there stopped before it saved a checkpoint; run the same "
+                "command without --resume to start it again"]
     try:
         state = json.loads(state_path.read_text())
         started = state["identity"]
@@ -334,6 +348,8 @@ def _open_work_dir(opts: RunOptions, work: Path, users: list[int]) -> dict:
     identity = run_identity(opts, users)
     state_path = work / RUN_STATE
     state = json.loads(state_path.read_text()) if state_path.is_file() else None
+    if state is not None and not opts.resume:  # nothing saved: a new start, with this command's settings
+        state = dict(identity=identity, attempts=state.get("attempts", []))
     state = state or dict(identity=identity, attempts=[])
     state["attempts"].append(dict(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                   resumed=bool(opts.resume), seconds=0.0))

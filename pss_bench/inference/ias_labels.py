@@ -47,7 +47,8 @@ from pss_bench.datasets.self_training import DONORS, STATE  # noqa: E402
 
 
 def ias_update(thresholds: np.ndarray, max_prob: np.ndarray, pred: np.ndarray, alpha: float,
-               beta: float = 0.9, gamma: float = 8.0, clip: float = 0.999) -> np.ndarray:
+               beta: float = 0.9, gamma: float = 8.0, clip: float = 0.999,
+               released_precision: bool = False) -> np.ndarray:
     """One IAS threshold update from one pseudo batch.
 
     Args:
@@ -55,12 +56,17 @@ def ias_update(thresholds: np.ndarray, max_prob: np.ndarray, pred: np.ndarray, a
         max_prob: max softmax probability of every pixel of the batch, any shape (flattened).
         pred: arg-max class of the same pixels, same shape, ints in ``[0, C)``.
         alpha, beta, gamma, clip: see the module notation.
+        released_precision: the release's rounding (Raykoooo/IAST ``code/sseg/workflow/sl_trainer.py``):
+            the pixels' max probabilities enter ``V_c`` as float16 (165) and the quantile is stored
+            as float32 (``ias_thresh`` 440, 444), its momentum term computed in float32 (170);
+            ``False`` keeps float64 throughout.
 
     Returns:
         ``(C,)`` float64, the updated thresholds (the input is not modified).
     """
     thresholds = np.asarray(thresholds, dtype=np.float64)
-    max_prob = np.asarray(max_prob, dtype=np.float64).ravel()
+    max_prob = np.asarray(max_prob, dtype=np.float16 if released_precision else np.float64)
+    max_prob = max_prob.astype(np.float64).ravel()
     pred = np.asarray(pred).ravel()
     if max_prob.shape != pred.shape:
         raise ValueError(f"max_prob and pred must hold the same pixels, got {max_prob.size} and {pred.size}")
@@ -70,7 +76,10 @@ def ias_update(thresholds: np.ndarray, max_prob: np.ndarray, pred: np.ndarray, a
     for c, theta in enumerate(thresholds):
         values = np.append(max_prob[order[bounds[c]:bounds[c + 1]]], theta)
         candidate = np.percentile(values, 100.0 * (1.0 - alpha * theta ** gamma))
-        out[c] = beta * theta + (1.0 - beta) * candidate
+        if released_precision:  # float32 quantile, and its momentum term in float32 (sl_trainer.py 170)
+            out[c] = beta * theta + float(np.float32(1.0 - beta) * np.float32(candidate))
+        else:
+            out[c] = beta * theta + (1.0 - beta) * candidate
     out[out >= 1.0] = clip
     return out
 
@@ -102,18 +111,21 @@ def update_class_confidence(confidence: list[float | None], max_prob: list[np.nd
 
 
 def ias_stream(batches, num_classes: int, alpha: float, beta: float = 0.9, gamma: float = 8.0,
-               init: float = 0.9, clip: float = 0.999, conf_momentum: float = 0.99):
+               init: float = 0.9, clip: float = 0.999, conf_momentum: float = 0.99,
+               released_precision: bool = False):
     """Run IAS over a stream of batches; yields ``(labels, thresholds, confidence)`` per batch.
 
     Args:
         batches: iterable of lists of ``(max_prob, pred)`` pairs, one pair ``(H, W)`` per photo.
+        released_precision: see :func:`ias_update`.
     """
     _check_options(alpha, beta, gamma, init, clip, conf_momentum)
     thresholds = np.full(num_classes, float(init))
     confidence: list[float | None] = [None] * num_classes
     for batch in batches:
         thresholds = ias_update(thresholds, np.concatenate([np.ravel(m) for m, _ in batch]),
-                                np.concatenate([np.ravel(p) for _, p in batch]), alpha, beta, gamma, clip)
+                                np.concatenate([np.ravel(p) for _, p in batch]), alpha, beta, gamma, clip,
+                                released_precision)
         labels = [ias_label(m, p, thresholds) for m, p in batch]
         confidence = update_class_confidence(confidence, [m for m, _ in batch], labels, conf_momentum)
         yield labels, thresholds, confidence
@@ -140,15 +152,19 @@ def _num(value) -> bool:
 @torch.no_grad()
 def ias(sources: list[LabelSource], data_root: str, user: int, out_dir: Path, alpha: float,
         beta: float = 0.9, gamma: float = 8.0, init: float = 0.9, clip: float = 0.999,
-        batch_size: int = 2, seed: int = 0, conf_momentum: float = 0.99, teacher: bool = False) -> int:
+        batch_size: int = 2, seed: int = 0, conf_momentum: float = 0.99, teacher: bool = False,
+        released_precision: bool = False) -> int:
     """IAS pseudo labels of every photo of ``user`` (all photos, unconfident pixels 255).
 
     ``teacher=True`` labels with the model's EMA teacher (HIAST rounds 2-3). Photos are predicted
     one at a time at the test short side, logits resized back to the photo (MMSegmentation's
     ``predict``), so labels are at the photo's resolution; ``batch_size`` photos form one IAS batch
-    (released: 2). Writes the labels, :data:`STATE`, :data:`DONORS`, then ``selected.txt``.
+    (released: 2). ``released_precision=True``: the release's float16 confidences (:func:`ias_update`).
+    Writes the labels, :data:`STATE`, :data:`DONORS`, then ``selected.txt``.
     """
     _check_options(alpha, beta, gamma, init, clip, conf_momentum)
+    if not isinstance(released_precision, bool):
+        raise ValueError(f"ias: released_precision must be True or False, got {released_precision!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"ias: batch_size must be a positive int, got {batch_size!r}")
     if len(sources) != 1:
@@ -184,19 +200,19 @@ def ias(sources: list[LabelSource], data_root: str, user: int, out_dir: Path, al
     thresholds, confidence = np.full(num_classes, float(init)), [None] * num_classes
     written = 0
     for labels, thresholds, confidence in ias_stream(predictions(), num_classes, alpha, beta, gamma,
-                                                     init, clip, conf_momentum):
+                                                     init, clip, conf_momentum, released_precision):
         for stem, label in zip(stems[written:], labels):
             write_label_png(out / f"{stem}.png", label)
             counts[stem] = np.bincount(label[label != IGNORE_INDEX].ravel(), minlength=num_classes)
         written += len(labels)
-    donors = {str(c): sorted(([s, int(n[c])] for s, n in counts.items() if n[c] > 0),
-                             key=lambda item: (-item[1], item[0]))
+    # in file order (counts is filled in photo order), which breaks ties in the donor pool as released
+    donors = {str(c): [[s, int(n[c])] for s, n in counts.items() if n[c] > 0]
               for c in range(1, num_classes)}  # background never donates
     kept = sum(int(n.sum()) for n in counts.values())
     state = dict(thresholds=[float(t) for t in thresholds], class_confidence=confidence,
                  options=dict(alpha=alpha, beta=beta, gamma=gamma, init=init, clip=clip,
                               batch_size=batch_size, seed=seed, conf_momentum=conf_momentum,
-                              teacher=teacher),
+                              teacher=teacher, released_precision=released_precision),
                  order=stems, labelled_pixels=kept)
     atomic_write_text(out / STATE, json.dumps(state, indent=1))
     atomic_write_text(out / DONORS, json.dumps(donors, indent=1))

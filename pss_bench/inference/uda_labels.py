@@ -9,7 +9,10 @@
 ``mrnet_tta``
     MRNet (layumi/Seg-Uncertainty ``generate_plabel_cityscapes.py``; docs/methods/baselines.md#mrnet):
     arg-max of the mean of ``softmax(main + 0.5 aux)`` (the model's fused logits) over scales x
-    {identity, horizontal flip}; every pixel labelled.
+    {identity, horizontal flip}; every pixel labelled. ``softmax_before_resize=True`` (the MRNet
+    config's choice) takes the softmax at the heads' stride-8 resolution and up-samples the
+    probabilities, as released (``generate_plabel_cityscapes.py`` 174-188); ``False`` up-samples the
+    logits first (MMSegmentation's own inference path).
 
 Both label every photo of the user's cluster list at the test scale (short side 1.5 x crop) and
 write the maps at the photo's original resolution to ``out_dir/id<k>/<stem>.png``, then
@@ -38,7 +41,8 @@ MBT_CAP = 0.9
 
 @torch.no_grad()
 def tta_probabilities(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[int, int],
-                      scales: Sequence[float] = (1.0,), flip: bool = False) -> torch.Tensor:
+                      scales: Sequence[float] = (1.0,), flip: bool = False,
+                      softmax_before_resize: bool = False) -> torch.Tensor:
     """Mean softmax ``(C, H, W)`` at ``out_size`` of ``model``'s logits over ``scales`` x flips.
 
     Args:
@@ -46,9 +50,16 @@ def tta_probabilities(model: torch.nn.Module, image: torch.Tensor, out_size: tup
             (``FusedEncoderDecoder``: main + 0.5 aux; an FDA ensemble: log mean softmax).
         image: ``(3, h, w)`` image as the test pipeline packs it (BGR, 0-255).
         out_size: ``(H, W)`` of the output, e.g. the photo's original size.
+        softmax_before_resize: softmax of the fused logits at the heads' resolution, then bilinear
+            up-sampling of the probabilities to ``out_size`` (released MRNet,
+            ``generate_plabel_cityscapes.py`` 175, 181, 185, 188); needs a ``FusedEncoderDecoder``.
     """
     if not scales or any(s <= 0 for s in scales):
         raise ValueError(f"scales must be positive numbers, got {scales!r}")
+    segmentor = getattr(model, "segmentor", model)
+    if softmax_before_resize and not hasattr(segmentor, "fused_logits"):
+        raise ValueError(f"softmax_before_resize needs MRNet's FusedEncoderDecoder, got "
+                         f"{type(segmentor).__name__}")
     align = bool(getattr(model, "align_corners", False))
     total, count = None, 0
     for scale in scales:
@@ -61,10 +72,16 @@ def tta_probabilities(model: torch.nn.Module, image: torch.Tensor, out_size: tup
             sample = SegDataSample(metainfo=dict(ori_shape=size, img_shape=size, pad_shape=size,
                                                  padding_size=[0, 0, 0, 0]))
             batch = model.data_preprocessor(dict(inputs=[x], data_samples=[sample]), False)
-            logits = model.inference(batch["inputs"], [s.metainfo for s in batch["data_samples"]])
-            if flipped:
-                logits = logits.flip(-1)
-            prob = F.interpolate(logits.float(), size=tuple(out_size), mode="bilinear", align_corners=align).softmax(1)[0]
+            if softmax_before_resize:
+                prob = segmentor.fused_logits(batch["inputs"]).float().softmax(1)
+                prob = prob.flip(-1) if flipped else prob
+                prob = F.interpolate(prob, size=tuple(out_size), mode="bilinear", align_corners=align)[0]
+            else:
+                logits = model.inference(batch["inputs"], [s.metainfo for s in batch["data_samples"]])
+                if flipped:
+                    logits = logits.flip(-1)
+                prob = F.interpolate(logits.float(), size=tuple(out_size), mode="bilinear",
+                                     align_corners=align).softmax(1)[0]
             total = prob if total is None else total + prob
             count += 1
     return total / count
@@ -136,8 +153,11 @@ def fda_mbt(sources: list[LabelSource], data_root: str, user: int, out_dir: Path
 
 @register_labeller("mrnet_tta")
 def mrnet_tta(sources: list[LabelSource], data_root: str, user: int, out_dir: Path,
-              scales: Sequence[float] = (1.0, 1.25), flip: bool = True) -> int:
+              scales: Sequence[float] = (1.0, 1.25), flip: bool = True,
+              softmax_before_resize: bool = False) -> int:
     """MRNet pseudo labels: arg-max of the TTA mean of the fused softmax (see the module docstring)."""
+    if not isinstance(softmax_before_resize, bool):
+        raise ValueError(f"mrnet_tta: softmax_before_resize must be True or False, got {softmax_before_resize!r}")
     if len(sources) != 1:
         raise ValueError(f"mrnet_tta labels with one model, got {len(sources)}")
     (src,) = sources
@@ -146,7 +166,7 @@ def mrnet_tta(sources: list[LabelSource], data_root: str, user: int, out_dir: Pa
     src.model.eval()
     stems = []
     for stem, image, size in _photos(src, data_root, user):
-        prob = tta_probabilities(src.model, image, size, tuple(scales), bool(flip))
+        prob = tta_probabilities(src.model, image, size, tuple(scales), bool(flip), softmax_before_resize)
         write_label_png(out / f"{stem}.png", prob.argmax(dim=0).numpy().astype(np.uint8))
         stems.append(stem)
     if not stems:

@@ -1,6 +1,7 @@
 """Per-user FIoU heat map of every entry of one board and backbone (matplotlib, Agg, deterministic
-bytes). The colour scale is fixed at 0-100 %, so figures of different boards compare by colour and a
-single row or two users do not stretch a tiny range over the whole colour map."""
+bytes). The colour scale spans the values shown (at least 1 point wide), so values from 30 to 58
+get distinct colours; the title gives the range and every cell its number, since colours of two
+figures do not compare."""
 from __future__ import annotations
 
 import io
@@ -20,7 +21,7 @@ def fiou_heatmap(path: str | os.PathLike, title: str, rows: Sequence[str], colum
         path: output PNG (written atomically).
         title: figure title.
         rows: entry labels, top to bottom.
-        columns: column labels (``"1"`` ... ``"15"``, ``"Mean"``).
+        columns: column labels (``"Mean"``, ``"1"`` ... ``"15"``).
         values: ``len(rows) x len(columns)`` scores in percent; None = not reported (grey).
     """
     fig = draw_heatmap(title, rows, columns, values)
@@ -47,7 +48,11 @@ def draw_heatmap(title: str, rows: Sequence[str], columns: Sequence[str],
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax.set_facecolor("#dddddd")  # grey where a value is not reported
-    vmin, vmax = 0.0, 100.0
+    finite = data[np.isfinite(data)]
+    # the data's own range, so that close values (30 to 58, say) get distinct colours
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
+    if vmax - vmin < 1.0:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
     image = ax.imshow(masked, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
     for i in range(data.shape[0]):
         for j in range(data.shape[1]):
@@ -58,7 +63,8 @@ def draw_heatmap(title: str, rows: Sequence[str], columns: Sequence[str],
     ax.set_xticks(range(len(columns)), labels=list(columns), fontsize=8)
     ax.set_yticks(range(len(rows)), labels=list(rows), fontsize=8)
     ax.set_xlabel("user")
-    ax.set_title(f"{title}\ngrey = not reported; colour scale 0-100 %", fontsize=9)
+    ax.set_title(f"{title}\ngrey = not reported; colour scale {vmin:.1f}-{vmax:.1f} % (the values shown)",
+                 fontsize=9)
     fig.colorbar(image, ax=ax, label="FIoU (%)", fraction=0.03, pad=0.02)
     fig.tight_layout()
     return fig

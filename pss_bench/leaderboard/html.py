@@ -3,7 +3,9 @@
 The page holds the boards and tables of the markdown (:mod:`.render`) and needs nothing from the
 network: inline CSS and JavaScript, no fonts, no CDN. Columns sort on a click on their header; the
 same ``sortTable`` applies an initial order from the URL, ``#sort=<table id>:<column>:<asc|desc>``
-(column 0 is the entry name), so a link can show a sorted table. User cells are shaded on each
+(columns counted from 0 in the order shown), so a link can show a sorted table. Each header holds a
+button, so the columns are reached with Tab and sorted with Enter or Space; ``aria-sort`` tells
+assistive technology the current order (Mean, descending, as rendered). User cells are shaded on each
 column's own scale; footnote marks explain themselves on hover (``title``); each table links its
 CSV. Values come from the same :class:`~.render.Table` objects (pandas frames) as the CSV files.
 """
@@ -27,8 +29,11 @@ p{margin:4px 0 8px}.muted{color:#5b6475}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:13px}
 th,td{padding:3px 7px;border:1px solid #e1e5ee;text-align:right;white-space:nowrap}
 th:first-child,td:first-child,td.opt,th.opt{text-align:left}
-thead th{background:#f1f3f8;cursor:pointer;user-select:none;position:relative}
+thead th{background:#f1f3f8;user-select:none;position:relative;padding:0}
 thead th:hover{background:#e3e8f3}
+thead th button.sort{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:3px 7px;
+cursor:pointer;width:100%;text-align:inherit}
+thead th button.sort:focus-visible{outline:2px solid #3557c5;outline-offset:-2px}
 thead th[aria-sort=ascending]::after{content:" \\25B2";font-size:10px}
 thead th[aria-sort=descending]::after{content:" \\25BC";font-size:10px}
 td.best{font-weight:700}td.na{color:#9aa3b2}
@@ -70,9 +75,10 @@ function sortTable(id, col, dir) {
   return true;
 }
 function onHeaderClick(event) {
-  var th = event.currentTarget, table = th.closest("table");
+  var th = event.currentTarget.closest("th"), table = th.closest("table");
   var col = th.cellIndex, now = th.getAttribute("aria-sort");
-  var dir = now === "descending" ? "asc" : now === "ascending" ? "desc" : (col === 0 ? "asc" : "desc");
+  var numeric = table.tBodies[0].rows.length && table.tBodies[0].rows[0].cells[col].hasAttribute("data-v");
+  var dir = now === "descending" ? "asc" : now === "ascending" ? "desc" : (numeric ? "desc" : "asc");
   if (sortTable(table.id, col, dir) && window.history && history.replaceState) {
     history.replaceState(null, "", "#sort=" + table.id + ":" + col + ":" + dir);
   }
@@ -82,8 +88,9 @@ function sortFromHash() {
   if (m) sortTable(m[1], parseInt(m[2], 10), m[3]);
 }
 document.addEventListener("DOMContentLoaded", function () {
-  var heads = document.querySelectorAll("table.board thead th");
-  for (var i = 0; i < heads.length; i++) heads[i].addEventListener("click", onHeaderClick);
+  // header buttons: reachable with Tab, sorted with Enter or Space (a button's own keys)
+  var buttons = document.querySelectorAll("table.board thead th button.sort");
+  for (var i = 0; i < buttons.length; i++) buttons[i].addEventListener("click", onHeaderClick);
   sortFromHash();
 });
 window.addEventListener("hashchange", sortFromHash);
@@ -112,18 +119,30 @@ def _table_html(table: Table, level: str = "h4") -> list[str]:
         values = [v for v in frame[column].tolist() if v is not None and v == v]
         ranges.append((min(values), max(values)) if values else (0.0, 0.0))
     shaded = table.kind == "metric"
-    head = [f'<th scope="col">{escape(table.label_header)}</th>']
-    if table.options is not None:
-        head.append('<th scope="col" class="opt">Run option</th>')
-    head += [f'<th scope="col">{escape(c)}</th>' for c in value_cols]
+    header = table.header()
+    sorted_by = header.index("Mean") if "Mean" in header and table.options is None else None
+
+    def th(i: int, title: str) -> str:
+        cls = ' class="opt"' if title in ("Run option", "Source") or title in table.after_mean else ""
+        sort = ' aria-sort="descending"' if i == sorted_by else ""
+        return (f'<th scope="col"{cls}{sort}><button type="button" class="sort">{escape(title)}</button></th>')
+
     out = [f"<{level}>{escape(table.heading)}"
            f'<a class="csv" href="{escape(table.csv_path)}" download>CSV</a></{level}>',
-           '<div class="wrap">', f'<table class="board" id="{escape(table.id)}">',
-           "<thead><tr>" + "".join(head) + "</tr></thead>", "<tbody>"]
+           '<div class="wrap">', f'<table class="board" id="{escape(table.id)}"'
+           + (f' data-sorted="{sorted_by}:desc"' if sorted_by is not None else "") + ">",
+           "<thead><tr>" + "".join(th(i, t) for i, t in enumerate(header)) + "</tr></thead>", "<tbody>"]
     for i, (entry, bold) in enumerate(zip(table.entries, table.bold)):
-        cells = [f"<td>{_label(entry)}</td>"]
+        cells = []
+        if table.ranks is not None:
+            rank = table.ranks[i].split()[0]
+            cells.append(f'<td data-v="{rank if rank.isdigit() else ""}">{escape(table.ranks[i])}</td>')
+        cells.append(f"<td>{_label(entry)}</td>")
         if table.options is not None:
             cells.append(f'<td class="opt"><code>{escape(table.options[i])}</code></td>')
+        if table.sources is not None:
+            cells.append(f'<td class="opt">{escape(table.sources[i])}</td>')
+        values = []
         for j, column in enumerate(value_cols):
             value = frame.at[i, column]
             value = None if value is None or value != value else float(value)
@@ -131,7 +150,9 @@ def _table_html(table: Table, level: str = "h4") -> list[str]:
             attr = f' class="{classes}"' if classes else ""
             style = _shade(value, *ranges[j]) if shaded and column != "Mean" else ""
             data = "" if value is None else f"{value:.4f}"
-            cells.append(f'<td data-v="{data}"{attr}{style}>{fmt(value)}</td>')
+            values.append(f'<td data-v="{data}"{attr}{style}>{fmt(value)}</td>')
+        cells += values[:1] + [f'<td class="opt">{escape(texts[i])}</td>' for texts in table.after_mean.values()]
+        cells += values[1:]
         out.append(f'<tr data-i="{i}">' + "".join(cells) + "</tr>")
     out += ["</tbody></table>", "</div>"]
     out += [f'<p class="note">Note: {escape(note)}</p>' for note in table.notes]
@@ -144,8 +165,8 @@ def render_html(entries: list[Entry]) -> str:
     n_paper = sum(e.record["source"] == "paper" for e in entries)
     body = ["<h1>PSS leaderboard</h1>",
             f'<p class="muted">{len(entries) - n_paper} scored record(s) and {n_paper} '
-            f"paper-reported record(s). {escape(INTRO.replace('**', ''))} Click a column header to "
-            "sort; user cells are shaded on each column's own scale (pale = lowest in the table, "
+            f"paper-reported record(s). {escape(INTRO.replace('*', '').replace('`', ''))} Click a column header to "
+            "sort (or Tab to it and press Enter); user cells are shaded on each column's own scale (pale = lowest in the table, "
             "green = highest); hover a mark for its meaning.</p>"]
     used: set[str] = set()
     ablation_list = ablation_tables(ablations)

@@ -42,7 +42,13 @@ MARKERS = (
                      "labelled source domain only, in place of ImageNet weights (docs/standin_weights.md)"),
     ("missing", "¶", "some predictions were missing and scored as all background (--allow-missing)"),
     ("resized", "‖", "predictions of the wrong size were resized to the label size (--resize nearest)"),
+    ("schedule", "°", "trained for a number of iterations other than its preset's (the name says how many)"),
 )
+SOURCE_NAMES = {"paper": "paper", "run": "reproduced", "submission": "submitted"}
+"""What the Source column says of a record's ``source``: reported in the paper, reproduced by a
+``pss-bench run``, or a submitted prediction folder scored by ``pss-bench score``."""
+NOT_SEPARATED = "≈"
+MANIFEST_SUFFIX = ".manifest.json"
 MARK_TEXT = {mark: text for _, mark, text in MARKERS}
 _MARK = {key: mark for key, mark, _ in MARKERS}
 CSV_DIR = "csv"
@@ -59,7 +65,36 @@ class Entry:
 
     @property
     def name(self) -> str:
-        return self.record["name"]
+        """The record's name, with the iterations and seed when they are not the preset's, so two
+        different runs never share a name."""
+        parts = []
+        iters = self.schedule_iters()
+        if iters is not None:
+            parts.append(f"{iters} iter{'s' if iters != 1 else ''}")
+        seed = self.record.get("extra", {}).get("seed")
+        if self.record["source"] == "run" and seed not in (None, 0):
+            parts.append(f"seed {seed}")
+        return self.record["name"] + (f" [{', '.join(parts)}]" if parts else "")
+
+    def schedule_iters(self) -> int | None:
+        """A run's training iterations when they differ from its preset's, else None."""
+        from pss_bench.harness.presets import PRESETS  # torch-free
+
+        extra = self.record.get("extra", {})
+        preset = PRESETS.get(extra.get("preset") or "")
+        iters = (extra.get("settings") or {}).get("iters")
+        if self.record["source"] != "run" or preset is None or iters is None or iters == preset.iters:
+            return None
+        return int(iters)
+
+    @property
+    def source(self) -> str:
+        return SOURCE_NAMES.get(self.record["source"], self.record["source"])
+
+    def interval(self, metric: str) -> tuple[float, float] | None:
+        """The record's 95 % bootstrap interval of the Mean (``mean.<metric>_ci``), if it holds one."""
+        ci = self.record["mean"].get(f"{metric}_ci")
+        return (float(ci[0]), float(ci[1])) if ci and ci[0] is not None and ci[1] is not None else None
 
     @property
     def label(self) -> str:
@@ -125,6 +160,8 @@ def _markers(record: dict) -> list[str]:
         keys.append("missing")
     if extra.get("n_resized"):
         keys.append("resized")
+    if Entry("", record).schedule_iters() is not None:
+        keys.append("schedule")
     return [_MARK[k] for k in keys]
 
 
@@ -171,27 +208,50 @@ class Table:
     label_header: str = "Entry"
     options: list[str] | None = None
     notes: list[str] = field(default_factory=list)
-    kind: str = "metric"   # "metric" (users + Mean) or "classes"
+    kind: str = "metric"   # "metric" (Mean, then users) or "classes"
+    ranks: list[str] | None = None      # "1", "2 ≈" (not separated from the row above), "–"
+    sources: list[str] | None = None    # paper / reproduced / submitted
+    after_mean: dict[str, list[str]] = field(default_factory=dict)  # "95 % CI", "Δ paper"
 
     @property
     def bold(self) -> list[list[bool]]:
-        """Best (highest at two decimals) value of each column; ties all bold."""
-        best = []
+        """The best value of each column (highest at two decimals), bold only when one row alone
+        holds it and it is not 0."""
+        out = [[False] * len(self.columns) for _ in self.rows]
         for j in range(len(self.columns)):
-            column = [round(r[j], 2) for r in self.rows if r[j] is not None]
-            best.append(max(column) if column else None)
-        return [[v is not None and round(v, 2) == best[j] for j, v in enumerate(row)] for row in self.rows]
+            column = [(round(r[j], 2), i) for i, r in enumerate(self.rows) if r[j] is not None]
+            if not column:
+                continue
+            best = max(v for v, _ in column)
+            holders = [i for v, i in column if v == best]
+            if len(holders) == 1 and best != 0:
+                out[holders[0]][j] = True
+        return out
+
+    def header(self) -> list[str]:
+        """Column titles in display order: [#], label, [Run option], [Source], first value column,
+        the columns shown after it (interval, difference to the paper), the other value columns."""
+        head = (["#"] if self.ranks is not None else []) + [self.label_header]
+        head += (["Run option"] if self.options is not None else []) + (["Source"] if self.sources is not None else [])
+        return head + self.columns[:1] + list(self.after_mean) + self.columns[1:]
 
     def frame(self):
-        """The table as a pandas DataFrame (what the CSV holds): label, [run option], values,
-        footnote marks and the record's file."""
+        """The table as a pandas DataFrame (what the CSV holds): the columns of :meth:`header`
+        (values unrounded), footnote marks and the record's file."""
         import pandas as pd
 
-        data: dict[str, list] = {self.label_header: [e.name for e in self.entries]}
+        data: dict[str, list] = {}
+        if self.ranks is not None:
+            data["#"] = self.ranks
+        data[self.label_header] = [e.name for e in self.entries]
         if self.options is not None:
             data["Run option"] = self.options
+        if self.sources is not None:
+            data["Source"] = self.sources
         for j, column in enumerate(self.columns):
             data[column] = [r[j] for r in self.rows]
+            if j == 0:
+                data.update(self.after_mean)
         data["Marks"] = ["".join(e.markers) for e in self.entries]
         data["Record"] = [e.file for e in self.entries]
         return pd.DataFrame(data)
@@ -204,13 +264,16 @@ class Table:
         return f"{CSV_DIR}/{self.id}.csv"
 
     def markdown(self) -> list[str]:
-        header = [self.label_header] + (["Run option"] if self.options is not None else []) + self.columns
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join([":---"] * (2 if self.options is not None else 1)
-                                + ["---:"] * len(self.columns)) + "|"]
+        header = self.header()
+        n_left = len(header) - len(self.columns) - len(self.after_mean)
+        align = [":---"] * n_left + ["---:"] + [":---"] * len(self.after_mean) + ["---:"] * (len(self.columns) - 1)
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
         for i, (entry, row, bold) in enumerate(zip(self.entries, self.rows, self.bold)):
-            cells = [entry.label] + ([f"`{self.options[i]}`"] if self.options is not None else [])
-            cells += [f"**{fmt(v)}**" if b else fmt(v) for v, b in zip(row, bold)]
+            cells = ([self.ranks[i]] if self.ranks is not None else []) + [entry.label]
+            cells += [f"`{self.options[i]}`"] if self.options is not None else []
+            cells += [self.sources[i]] if self.sources is not None else []
+            values = [f"**{fmt(v)}**" if b else fmt(v) for v, b in zip(row, bold)]
+            cells += values[:1] + [texts[i] for texts in self.after_mean.values()] + values[1:]
             lines.append("| " + " | ".join(cells) + " |")
         return lines
 
@@ -221,6 +284,54 @@ def _sort(entries: list[Entry], metric: str) -> list[Entry]:
         return (mean is None, -(mean or 0.0), e.name.lower(), e.file)
 
     return sorted(entries, key=key)
+
+
+def _interval_text(ci: tuple[float, float] | None) -> str:
+    return "–" if ci is None else f"{ci[0]:.2f} to {ci[1]:.2f}"
+
+
+def paper_difference(entry: Entry, metric: str, board_entries: list[Entry]) -> str:
+    """A reproduced or submitted row's Mean minus the paper's row of the same method and backbone
+    on the board, with the interval of that difference (the row's 95 % interval minus the paper's
+    number, which has none); "within" when the paper's number lies inside the row's interval."""
+    if entry.record["source"] == "paper" or entry.mean(metric) is None:
+        return ""
+    paper = [e for e in board_entries if e.record["source"] == "paper" and e.mean(metric) is not None
+             and e.record["method"] == entry.record["method"] and e.record["backbone"] == entry.record["backbone"]]
+    if len(paper) != 1:
+        return "–"
+    reference = paper[0].mean(metric)
+    text = f"{entry.mean(metric) - reference:+.2f}"
+    ci = entry.interval(metric)
+    if ci is not None:
+        lo, hi = ci[0] - reference, ci[1] - reference
+        text += f" ({lo:+.2f} to {hi:+.2f}{', within' if lo <= 0 <= hi else ''})"
+    return text
+
+
+def rank_rows(table: Table, metric: str, board_entries: list[Entry]) -> None:
+    """Fill a metric table's rank, source, interval and paper-difference columns. Rows are ranked
+    by Mean; a row is marked as not separated from the row above when the 95 % interval of one holds
+    the other's interval or Mean (two rows without intervals, such as the paper's, are never marked)."""
+    ranks, previous = [], None  # previous: (interval or the Mean as a point, whether it is an interval)
+    for i, entry in enumerate(table.entries):
+        mean, ci = entry.mean(metric), entry.interval(metric)
+        if mean is None:
+            ranks.append("–")
+            continue
+        span = ci or (mean, mean)
+        overlap = (previous is not None and (ci is not None or previous[1])
+                   and span[1] >= previous[0][0] and previous[0][1] >= span[0])
+        ranks.append(f"{i + 1} {NOT_SEPARATED}" if overlap else str(i + 1))
+        previous = (span, ci is not None)
+    table.ranks = ranks
+    table.sources = [e.source for e in table.entries]
+    table.after_mean = {}
+    if any(e.interval(metric) for e in table.entries):
+        table.after_mean["95 % CI"] = [_interval_text(e.interval(metric)) for e in table.entries]
+    if any(e.record["source"] != "paper" for e in table.entries) and any(
+            e.record["source"] == "paper" for e in board_entries):
+        table.after_mean["Δ paper"] = [paper_difference(e, metric, board_entries) for e in table.entries]
 
 
 def _paper_bold_notes(table: Table, metric: str) -> list[str]:
@@ -286,8 +397,9 @@ class Board:
             else:
                 table_id = f"{self.slug}-{metric}-{slug(backbone)}"
                 heading = f"{METRIC_NAMES[metric]} ({title})"
-            table = Table(table_id, heading, [str(u) for u in users] + ["Mean"], shown,
-                          [[e.value(metric, u) for u in users] + [e.mean(metric)] for e in shown])
+            table = Table(table_id, heading, ["Mean"] + [str(u) for u in users], shown,
+                          [[e.mean(metric)] + [e.value(metric, u) for u in users] for e in shown])
+            rank_rows(table, metric, self.entries)
             table.notes = _paper_bold_notes(table, metric)
             out.append(table)
         with_classes = [(e, e.class_means()) for e in _sort(group, "miou")]
@@ -393,8 +505,8 @@ def ablation_tables(ablations: list[Entry]) -> list[Table]:
                 continue
             heading = f"{name}: {caption}" if caption else f"{name}: {METRIC_NAMES[metric]}"
             table_id = f"{slug(name).replace('-', '')}-{metric}-{'-'.join(slug(b) for b in backbones)}"
-            out.append(Table(table_id, heading, [str(u) for u in users] + ["Mean"], shown,
-                             [[e.value(metric, u) for u in users] + [e.mean(metric)] for e in shown],
+            out.append(Table(table_id, heading, ["Mean"] + [str(u) for u in users], shown,
+                             [[e.mean(metric)] + [e.value(metric, u) for u in users] for e in shown],
                              label_header="Variant", options=[e.run_option() for e in shown]))
     return out
 
@@ -410,11 +522,17 @@ class Figure:
     values: list[list[float | None]]
 
 
-INTRO = ("Scores in percent with two decimals; the user columns are the users scored and **Mean** "
-         "is the unweighted mean over them (as in the paper's Tables 1 and 2). Entries are ranked "
-         "only within a board: one dataset, one protocol, one set of users. In each table the best "
-         "value of each column is in bold and rows are sorted by Mean (the paper's ablations keep "
-         "the paper's order). A dash means not reported.")
+INTRO = ("Scores in percent with two decimals. Each table starts with the rank (**#**) and **Mean**, "
+         "the unweighted mean over the users scored (as in the paper's Tables 1 and 2), then the "
+         "user columns. **Source** says where a row comes from: *paper* (reported in the paper), "
+         "*reproduced* (a `pss-bench run`) or *submitted* (a scored prediction folder). **95 % CI** "
+         "is the bootstrap interval over photos where the record holds one; **Δ paper** is a row's "
+         "Mean minus the paper's row of the same method and backbone, with its interval (*within*: "
+         "the paper's number lies inside it). ≈ after a rank: the row and the one above are not "
+         "separated (an interval overlaps the other's interval or holds its Mean). Entries are ranked only within a board: one dataset, "
+         "one protocol, one set of users. Bold marks a column's best value when one row alone holds "
+         "it and it is not 0; the paper's ablations keep the paper's order. A dash means not "
+         "reported.")
 
 
 def _figure(board: Board, backbone: str, stem: str) -> Figure | None:
@@ -425,8 +543,8 @@ def _figure(board: Board, backbone: str, stem: str) -> Figure | None:
     users = list(board.users)
     return Figure(f"{stem}_{board.slug}_{slug(backbone)}_fiou.png",
                   f"Per-user FIoU, {backbone_name(backbone)}: {board.dataset}, {board.protocol}",
-                  [e.label for e in rows], [*map(str, users), "Mean"],
-                  [[e.value("fiou", u) for u in users] + [e.mean("fiou")] for e in rows])
+                  [e.label for e in rows], ["Mean", *map(str, users)],
+                  [[e.mean("fiou")] + [e.value("fiou", u) for u in users] for e in rows])
 
 
 def _table_lines(table: Table, level: str = "####") -> list[str]:
@@ -522,17 +640,35 @@ def collect_entries(results_dir: str | os.PathLike | None, reference_dir: str | 
     return entries
 
 
-def _remove_stale(folder: Path, pattern: str, keep: set[str]) -> None:
-    for path in folder.glob(pattern):
-        if path.name not in keep and path.is_file():
-            path.unlink()
+class OutputConflict(Exception):
+    """A file the board would write exists and was not written by an earlier render (named)."""
+
+
+def manifest_path(out_md: Path) -> Path:
+    """``<stem>.manifest.json`` beside the markdown: the files the last render wrote."""
+    return out_md.with_name(out_md.stem + MANIFEST_SUFFIX)
+
+
+def _read_manifest(path: Path) -> set[str]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(f) for f in data["files"]} if isinstance(data, dict) else set()
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def render_leaderboard(results_dir: str | os.PathLike | None, reference_dir: str | os.PathLike | None,
                        out_md: str | os.PathLike, *, figures: bool = True, html: bool = False,
-                       skip_invalid: bool = False, warn: Callable[[str], None] | None = None) -> Path:
+                       skip_invalid: bool = False, warn: Callable[[str], None] | None = None,
+                       force: bool = False) -> Path:
     """Render the leaderboard markdown, its per-board FIoU figures, one CSV per table (in
     ``csv/`` beside it) and, with ``html``, ``index.html`` beside it.
+
+    The board writes and removes only its own files: ``<stem>.manifest.json`` lists what a render
+    wrote; the next render removes the listed files it no longer produces, and refuses to replace
+    a file it would write that exists and is not listed (a file of someone else's), unless ``force``.
 
     Args:
         results_dir: folder of scored records (read recursively; ``leaderboard/results`` by
@@ -540,16 +676,19 @@ def render_leaderboard(results_dir: str | os.PathLike | None, reference_dir: str
         reference_dir: folder of paper reference records (``default_reference_dir()`` for the
             shipped ones), or None to leave them out.
         out_md: markdown file to write (atomically); figures, CSVs and the page go next to it.
-            Figures and CSVs of an earlier render that this one does not produce are removed.
         figures: also draw the figures (matplotlib).
         html: also write the self-contained web page ``index.html``.
         skip_invalid: leave out unreadable records (reported through ``warn``) instead of failing.
+        force: replace files that exist and are not in the manifest.
     Returns:
         ``out_md``.
     Raises:
         pss_bench.records.RecordError: a folder is missing or a record is invalid (named); nothing
             is written then.
+        OutputConflict: a file to write exists and is not the board's (named); nothing is written.
     """
+    import json
+
     out_md = Path(out_md)
     entries = collect_entries(results_dir, reference_dir, skip_invalid=skip_invalid, warn=warn)
     markdown, drawn, tables = render_markdown(entries, out_md.stem if figures else None)
@@ -559,18 +698,30 @@ def render_leaderboard(results_dir: str | os.PathLike | None, reference_dir: str
 
         page = render_html(entries)
     folder = out_md.parent
+    manifest = manifest_path(out_md)
+    owned = _read_manifest(manifest)
+    outputs = ([out_md.name] + ([f.file for f in drawn] if figures else []) + [t.csv_path for t in tables]
+               + (["index.html"] if page is not None else []))
+    foreign = [name for name in outputs if name not in owned and (folder / name).exists()]
+    if foreign and not force:
+        raise OutputConflict(f"{folder / foreign[0]}: exists and was not written by an earlier render "
+                             f"(not listed in {manifest}); move it away or pass --force to replace "
+                             + ("it" if len(foreign) == 1 else f"it and {len(foreign) - 1} more"))
     folder.mkdir(parents=True, exist_ok=True)
     if figures:
         from .figure import fiou_heatmap
 
         for fig in drawn:
             fiou_heatmap(folder / fig.file, fig.title, fig.rows, fig.columns, fig.values)
-        _remove_stale(folder, f"{out_md.stem}_*_fiou.png", {f.file for f in drawn})
     for table in tables:
         atomic_write_text(folder / table.csv_path, table.csv())
-    if (folder / CSV_DIR).is_dir():
-        _remove_stale(folder / CSV_DIR, "*.csv", {Path(t.csv_path).name for t in tables})
     if page is not None:
         atomic_write_text(folder / "index.html", page)
     atomic_write_text(out_md, markdown)
+    for name in sorted(owned - set(outputs)):  # the board's own files it no longer produces
+        stale = folder / name
+        if stale.is_file() and not stale.is_symlink() and stale.resolve().is_relative_to(folder.resolve()):
+            stale.unlink()
+    atomic_write_text(manifest, json.dumps({"written_by": "pss-bench leaderboard",
+                                            "files": sorted(set(outputs))}, indent=1) + "\n")
     return out_md

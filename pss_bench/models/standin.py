@@ -35,6 +35,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 STANDIN_VERSION = 1  # bump when the training code changes what a recipe produces
+ARCHITECTURE_REVISIONS = {"mrnet": 2}
+"""Per architecture (:func:`architecture_name`), bumped when its module code changes what the same
+config builds: ``mrnet`` 2 = the released head (conv biases, no ReLU after the bottleneck norm)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
     model = _segmentor_cfg(backbone, segmentor)
     payload = dict(version=STANDIN_VERSION, synth=SYNTH_VERSION, data_seed=data_seed, backbone=backbone,
                    model=model, recipe=asdict(recipe), seed=seed)
+    revision = ARCHITECTURE_REVISIONS.get(architecture_name(model))
+    if revision:  # only when set, so the keys of the other architectures stay as they were
+        payload["architecture_revision"] = revision
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -242,7 +242,10 @@ def open_submission(path: str | os.PathLike) -> Iterator[Path]:
     if is_archive(path):
         tmp = tempfile.mkdtemp(prefix="pss-bench-submission-")
         try:
-            yield extract_archive(path, tmp)
+            root = extract_archive(path, tmp)
+            if not any(files for _, _, files in os.walk(root)):  # named by the archive, not the temp folder
+                raise SubmissionError([f"{path}: the archive holds no files; expected id<k>/<stem>.png"])
+            yield root
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     elif path.is_file():

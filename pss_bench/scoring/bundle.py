@@ -12,14 +12,17 @@ The rules this module follows (each is checked by ``tests/test_scoring_codabench
 
 * ``competition.yaml`` at the zip's top level [tasks 368-380], ``version: 2`` [tasks 382-392];
 * ``terms:`` names a non-empty file [v2 160-179]; every page file exists and is non-empty [v2 50-64];
-  ``image:`` names a file in the zip [base 61-71];
+  ``image:`` is given [base 200-204] and names a file in the zip [base 61-71]; the title has at
+  most 256 characters and ``docker_image`` at most 128 (``src/apps/competitions/models.py`` 36, 49;
+  :func:`option_problems`);
 * every task has an ``index`` and a ``scoring_program`` [v2 69-108]; every solution an ``index``,
   ``tasks`` pointing at known task indices and a ``path`` [v2 113-158];
 * every phase has ``tasks`` [v2 204-207]; ``start``/``end`` are parsed by dateutil or taken as
   dates [utils 30-38]; a phase ends after it starts (ours; Codabench checks only the order of
   consecutive phases [base 115-135]); ``public_data`` and ``starting_kit`` name folders of the zip
   [v2 216-235], zipped by the unpacker [base 39-49, utils 15-27];
-* the leaderboard has a ``key`` (<= 36 characters) and a ``title`` (<= 64) [lb 24-28]; columns
+* the leaderboard has a ``key`` (<= 36 characters), a ``title`` (<= 64) and a ``submission_rule``
+  among the model's choices [lb 7-20, 24-28]; columns
   have unique indices and keys [lbser 62-74], a ``title`` and ``key`` of <= 36 characters and
   ``sorting`` ``desc``/``asc`` [lb 45-48, 59-62];
 * folder paths end in ``/`` so that ``zip_if_directory`` writes its zip inside the unpack folder
@@ -93,6 +96,33 @@ def phase_dates(start: str | None, end: str | None) -> tuple[_dt.date, _dt.date 
     if problems:
         raise BundleError(problems)
     return start_date, end_date
+
+
+TITLE_MAX = 256
+"""Longest competition title Codabench stores (``src/apps/competitions/models.py`` line 36)."""
+DOCKER_IMAGE_MAX = 128
+"""Longest ``docker_image`` Codabench stores (``src/apps/competitions/models.py`` line 49)."""
+
+
+def option_problems(title: str, docker_image: str, start: str | None, end: str | None) -> list[str]:
+    """Every problem of the bundle options that Codabench would refuse or misread, each naming
+    its option: the phase dates (:func:`phase_dates`), an empty or over-long title, and a Docker
+    image name that is empty, holds white space or is over-long."""
+    problems: list[str] = []
+    try:
+        phase_dates(start, end)
+    except BundleError as exc:
+        problems += exc.problems
+    if not title.strip():
+        problems.append("--title: empty; give the competition a name")
+    elif len(title) > TITLE_MAX:
+        problems.append(f"--title: {len(title)} characters; Codabench stores at most {TITLE_MAX}")
+    if not docker_image or any(c.isspace() for c in docker_image):
+        problems.append(f"--docker-image {docker_image!r}: not an image name (e.g. {DEFAULT_DOCKER_IMAGE})")
+    elif len(docker_image) > DOCKER_IMAGE_MAX:
+        problems.append(f"--docker-image: {len(docker_image)} characters; Codabench stores at most "
+                        f"{DOCKER_IMAGE_MAX}")
+    return problems
 
 
 # ------------------------------------------------------------------------ the scorer's modules
@@ -179,6 +209,7 @@ files are right. Needs NumPy and Pillow.
 import csv
 import os
 import sys
+import tempfile
 import zipfile
 
 import numpy as np
@@ -226,11 +257,24 @@ def main(argv):
         for i, problem in enumerate(problems, 1):
             print(f"  {i}. {problem}", file=sys.stderr)
         return 1
-    tmp = out + ".part"
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for row in expected:
-            zf.write(os.path.join(pred_dir, row["file"]), row["file"])
-    os.replace(tmp, out)
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        print(f"{out}: the folder {folder} does not exist", file=sys.stderr)
+        return 2
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".submission-", suffix=".zip.part")
+        os.close(fd)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for row in expected:
+                zf.write(os.path.join(pred_dir, row["file"]), row["file"])
+        os.replace(tmp, out)
+    except OSError as exc:
+        print(f"{out}: cannot be written ({exc.strerror or exc}); nothing was written", file=sys.stderr)
+        return 1
+    finally:
+        if tmp and os.path.isfile(tmp):
+            os.remove(tmp)
     print(f"wrote {out} ({len(expected)} predictions)")
     return 0
 
@@ -351,13 +395,16 @@ def bundle_files(data_root: str | os.PathLike, *, title: str = "PSS benchmark",
     photos: ``{path in the zip: file}``, copied when the zip is written.
 
     Raises:
-        BundleError: a date that is not ``YYYY-MM-DD`` or an end not after the start.
+        BundleError: the options' problems (:func:`option_problems`), all of them.
         DataError: ``data_root`` is not a usable PSS data root (message names the file).
     """
     import yaml  # PyYAML (a declared dependency); only the bundle command needs it
 
     from pss_bench.data.labels import png_header, write_label_png
 
+    problems = option_problems(title, docker_image, start, end)
+    if problems:
+        raise BundleError(problems)
     start_date, end_date = phase_dates(start, end)
     expected = expected_photos(data_root, list(users) if users is not None else None)
     users = sorted(expected)

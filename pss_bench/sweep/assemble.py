@@ -122,5 +122,6 @@ def render_sweep_leaderboard(sweep_dir: Path) -> Path:
 
     with open(sweep_dir / _LEADERBOARD_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        # force: the sweep folder is the sweep's own (a folder of an older version has no manifest)
         return render_leaderboard(sweep_dir / RESULTS_DIR, default_reference_dir(), sweep_dir / LEADERBOARD,
-                                  figures=False)
+                                  figures=False, force=True)

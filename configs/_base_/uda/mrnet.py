@@ -1,5 +1,6 @@
 # MRNet stage 2 (IJCV 2021, rectified pseudo labels): stage 1 (mrnet_s1) -> pseudo labels = arg-max of
-# the mean softmax(main + 0.5 aux) over scales {1, 1.25} x {identity, flip}, every pixel labelled ->
+# the mean softmax(main + 0.5 aux) over scales {1, 1.25} x {identity, flip}, softmax at stride 8 then
+# up-sampled as released (generate_plabel_cityscapes.py 175-188), every pixel labelled ->
 # fine-tune the stage-1 model with E[exp(-KL) * CE + KL] on the pseudo-labelled photos (main + 0.5
 # aux, class-balanced) plus the class-balanced source CE (the paper keeps VOC supervision for small
 # target sets; released stage 2 trains on the target only: lambda_source=0). Dropout 0.2 in both heads.
@@ -20,6 +21,7 @@ train_dataloader = dict(dataset=dict(pseudo=dict(
 head_dropout = 0.2
 stages = [
     dict(name='s1', type='train', method='mrnet_s1'),
-    dict(name='pseudo', type='pseudo_labels', model='s1', labeller='mrnet_tta', scales=(1.0, 1.25), flip=True),
+    dict(name='pseudo', type='pseudo_labels', model='s1', labeller='mrnet_tta', scales=(1.0, 1.25), flip=True,
+         softmax_before_resize=True),
     dict(name='s2', type='train', init_from='s1', pseudo_labels='pseudo'),
 ]

@@ -174,6 +174,25 @@ def _validate(seed, users, photos, voc_images, annotated, long_side) -> None:
         raise ValueError(f"long_side max must be at most 4096 px, got {long_side[1]}")
 
 
+def foreign_files(root: Path) -> list[Path]:
+    """Files under ``root`` that are not of a generated set's layout (docs/data.md): what a user
+    added, which replacing the set (``--force``) must not delete unseen."""
+    def ours(rel: tuple[str, ...]) -> bool:
+        name = rel[-1]
+        if len(rel) == 1:
+            return name in (COMPLETE_MARKER, PARTIAL_MARKER)
+        if rel[0] == "VOC2012":
+            return (rel[1:] in (("train_aug.txt",),) or (len(rel) == 2 and name.startswith("train_cluster"))
+                    or (len(rel) == 3 and rel[1] in ("JPEGImages", "SegmentationClassAug")))
+        if rel[0] == "personal" and len(rel) >= 3 and rel[1].startswith("id"):
+            if len(rel) == 3:
+                return name == "val_all.txt" or name.startswith("train_cluster")
+            return len(rel) == 4 and rel[2] in ("JPEGImages", "SegmentationClass")
+        return False
+
+    return sorted(p for p in root.rglob("*") if not p.is_dir() and not ours(p.relative_to(root).parts))
+
+
 def _prepare(root: Path, params: dict, overwrite: bool) -> bool:
     """Make ``root`` ready for writing; False when it already holds this exact dataset."""
     marker = root / COMPLETE_MARKER
@@ -194,6 +213,12 @@ def _prepare(root: Path, params: dict, overwrite: bool) -> bool:
             raise SynthError(f"{root} is not empty and holds no PSS-Synth data; refusing to delete it "
                              "(choose an empty or new folder)")
     if root.exists():  # a complete set being replaced, or a partial one from an interrupted run
+        foreign = foreign_files(root) if marker.is_file() else []  # a partial set is wiped whole
+        if foreign:
+            shown = ", ".join(str(p.relative_to(root)) for p in foreign[:5])
+            more = f" (+{len(foreign) - 5} more)" if len(foreign) > 5 else ""
+            raise SynthError(f"{root} holds {len(foreign)} file(s) PSS-Synth did not write: {shown}{more}; "
+                             "move them out first, or choose another folder (nothing was deleted)")
         shutil.rmtree(root)
     root.mkdir(parents=True)
     (root / PARTIAL_MARKER).write_text(json.dumps(params) + "\n", encoding="utf-8")
