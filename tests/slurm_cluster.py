@@ -1,10 +1,13 @@
-"""A single-node Slurm cluster for the tests: Debian's ``slurm-wlm`` and ``munge`` (installed by
-``scripts/setup.sh``), with its own folder, munge key and socket, ports and ``slurm.conf``, started
-and stopped by the fixture (it ends the processes it started, nothing else).
+"""A single-node Slurm cluster for tests: Debian's ``slurm-wlm`` and ``munge`` (``scripts/setup.sh``
+installs them) run as ``munged``, ``slurmctld`` and ``slurmd`` on localhost, with their own folder
+(state, spool, logs), munge key and socket, free ports and ``slurm.conf``; clients reach it through
+``SLURM_CONF``. :meth:`Cluster.stop` ends the three processes it started, nothing else.
 
-No accounting (``AccountingStorageType=accounting_storage/none``): ``sacct`` answers "Slurm
-accounting storage is disabled"; submitit and ``pss-bench sweep status`` read ``squeue`` and the
-units' own state files instead (``tests/test_sweep_slurm.py`` checks that path).
+Process tracking by ``/proc`` (``proctrack/linuxproc``, ``task/none``): no cgroups, so it runs in a
+container as root. No accounting (``AccountingStorageType=accounting_storage/none``, no slurmdbd
+and database): ``sacct`` then answers "Slurm accounting storage is disabled", and
+``scontrol show job`` keeps ended jobs for ``MinJobAge`` seconds. ``KillWait=2``: a cancelled or
+requeued task gets SIGKILL 2 s after SIGTERM (default 30 s; submitit's job ignores SIGTERM).
 """
 from __future__ import annotations
 
@@ -16,19 +19,34 @@ import subprocess
 import time
 from pathlib import Path
 
+CLIENTS = ("sbatch", "srun", "squeue", "scontrol", "scancel", "sinfo")
 DAEMONS = ("munged", "slurmctld", "slurmd")
-PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu/slurm-wlm", "/usr/lib/aarch64-linux-gnu/slurm-wlm", "/usr/lib/slurm-wlm")
 
 
-def missing() -> str | None:
+def _exe(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    sbin = Path("/usr/sbin", name)
+    return str(sbin) if sbin.is_file() else None
+
+
+def why_not() -> str | None:
     """Why no cluster can start here (None: it can)."""
-    absent = [d for d in (*DAEMONS, "sbatch", "squeue", "scontrol", "scancel", "sinfo")
-              if shutil.which(d) is None and not Path("/usr/sbin", d).is_file()]
+    absent = [n for n in CLIENTS + DAEMONS if _exe(n) is None]
     if absent:
-        return f"{', '.join(absent)} not installed (scripts/setup.sh installs slurm-wlm and munge)"
+        return f"Slurm not installed ({', '.join(absent)} missing; scripts/setup.sh installs slurm-wlm and munge)"
     if os.geteuid() != 0:
-        return "the single-node cluster runs slurmd as root"
+        return "slurmd runs jobs as their users and must start as root"
     return None
+
+
+def _plugin_dir() -> str:
+    """Where Debian puts Slurm's plugins (multiarch path)."""
+    for d in sorted(Path("/usr/lib").glob("*/slurm-wlm")) + [Path("/usr/lib/slurm-wlm"), Path("/usr/lib/slurm")]:
+        if (d / "select_cons_tres.so").is_file():
+            return str(d)
+    raise RuntimeError("no Slurm plugin folder (select_cons_tres.so) under /usr/lib")
 
 
 def _free_port() -> int:
@@ -37,82 +55,92 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _exe(name: str) -> str:
-    return shutil.which(name) or str(Path("/usr/sbin", name))
-
-
 class Cluster:
-    """``env`` holds ``SLURM_CONF`` for the clients (sbatch, squeue, ..., submitit)."""
+    """One node (this host, ``cpus`` CPUs, no GRES) in one default partition ``debug``."""
 
     def __init__(self, folder: Path, cpus: int = 2) -> None:
-        self.folder = folder
+        self.folder = Path(folder)
         self.host = socket.gethostname().split(".")[0]
         self.procs: list[subprocess.Popen] = []
-        for sub in ("state", "spool", "munge", "log"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(folder / "munge", 0o700)
-        key = folder / "munge" / "munge.key"
-        key.write_bytes(os.urandom(1024))
-        os.chmod(key, 0o400)
-        self.socket = folder / "munge" / "munge.socket"
-        plugins = next((d for d in PLUGIN_DIRS if Path(d).is_dir()), PLUGIN_DIRS[0])
-        self.conf = folder / "slurm.conf"
+        for sub in ("state", "spool", "log", "munge"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        munge = self.folder / "munge"
+        munge.chmod(0o700)
+        self.key = munge / "munge.key"
+        self.key.write_bytes(os.urandom(1024))
+        self.key.chmod(0o400)
+        self.socket = munge / "munge.socket"
+        f = self.folder
+        self.conf = f / "slurm.conf"
         self.conf.write_text("\n".join([
             "ClusterName=pssbench", f"SlurmctldHost={self.host}(127.0.0.1)",
             f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}",
-            "AuthType=auth/munge", f"AuthInfo=socket={self.socket}", "CredType=cred/munge",
-            f"StateSaveLocation={folder / 'state'}", f"SlurmdSpoolDir={folder / 'spool'}",
-            f"SlurmctldPidFile={folder / 'slurmctld.pid'}", f"SlurmdPidFile={folder / 'slurmd.pid'}",
-            f"SlurmctldLogFile={folder / 'log' / 'slurmctld.log'}", f"SlurmdLogFile={folder / 'log' / 'slurmd.log'}",
-            "SlurmUser=root", "SlurmdUser=root", "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
-            "SwitchType=switch/none", "MpiDefault=none", "SchedulerType=sched/backfill",
-            "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core", "ReturnToService=2",
-            "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
-            "JobAcctGatherType=jobacct_gather/none", "MailProg=/bin/true", f"PluginDir={plugins}",
-            "MinJobAge=600", "SchedulerParameters=sched_interval=1", "MessageTimeout=20",
-            f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=8000 State=UNKNOWN",
+            "AuthType=auth/munge", "CredType=cred/munge", f"AuthInfo=socket={self.socket}",
+            "SlurmUser=root", "SlurmdUser=root", f"PluginDir={_plugin_dir()}",
+            f"StateSaveLocation={f / 'state'}", f"SlurmdSpoolDir={f / 'spool'}",
+            f"SlurmctldPidFile={f / 'slurmctld.pid'}", f"SlurmdPidFile={f / 'slurmd.pid'}",
+            f"SlurmctldLogFile={f / 'log' / 'slurmctld.log'}", f"SlurmdLogFile={f / 'log' / 'slurmd.log'}",
+            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "MpiDefault=none",
+            "SwitchType=switch/none", "SchedulerType=sched/backfill", "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core", "ReturnToService=2", "JobCompType=jobcomp/none",
+            "AccountingStorageType=accounting_storage/none", "JobAcctGatherType=jobacct_gather/none",
+            "MailProg=/bin/true", "MinJobAge=900", "KillWait=2", "MessageTimeout=20",
+            f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=4000 State=UNKNOWN",
             f"PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP", ""]))
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
     def start(self, timeout: float = 60) -> "Cluster":
+        """Start munged, slurmctld and slurmd; return once the node is up (raises with the logs' folder)."""
         m = self.folder / "munge"
         self.procs.append(subprocess.Popen(
-            [_exe("munged"), "--foreground", "--force", f"--socket={self.socket}", f"--key-file={m / 'munge.key'}",
+            [_exe("munged"), "--foreground", "--force", f"--socket={self.socket}", f"--key-file={self.key}",
              f"--pid-file={m / 'munged.pid'}", f"--log-file={m / 'munged.log'}", f"--seed-file={m / 'munged.seed'}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + timeout
         while not self.socket.exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError("munged did not start")
-            time.sleep(0.1)
+            self._check(deadline, "munged did not create its socket")
         for daemon in ("slurmctld", "slurmd"):
-            log = open(self.folder / "log" / f"{daemon}.out", "wb")
-            self.procs.append(subprocess.Popen([_exe(daemon), "-D", "-f", str(self.conf)], env=self.env,
-                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        while True:
-            out = subprocess.run(["sinfo", "-h", "-o", "%t"], env=self.env, capture_output=True, text=True).stdout
-            if out.strip() in ("idle", "mix", "alloc"):
-                return self
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the node did not come up (sinfo: {out.strip()!r}); see {self.folder / 'log'}")
-            time.sleep(0.5)
+            with open(self.folder / "log" / f"{daemon}.out", "wb") as out:
+                self.procs.append(subprocess.Popen([_exe(daemon), "-D", "-f", str(self.conf)], env=self.env,
+                                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+        while self.run("sinfo", "-h", "-o", "%t", check=False).strip() not in ("idle", "mix", "alloc"):
+            self._check(deadline, "the node did not come up")
+        return self
+
+    def _check(self, deadline: float, what: str) -> None:
+        dead = [p.args[0] for p in self.procs if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            self.stop()
+            raise RuntimeError(f"{what} ({', '.join(dead) or 'timeout'}); logs in {self.folder / 'log'}")
+        time.sleep(0.2)
 
     def run(self, *argv: str, check: bool = True) -> str:
+        """A Slurm client against this cluster; its stdout."""
         done = subprocess.run(list(argv), env=self.env, capture_output=True, text=True, timeout=60)
         if check and done.returncode:
-            raise RuntimeError(f"{' '.join(argv)}: {done.stderr}")
+            raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
         return done.stdout
 
     def wait_idle(self, timeout: float = 600) -> None:
-        """Until no job is pending or running."""
+        """Until no job of this cluster is pending or running."""
         deadline = time.monotonic() + timeout
-        while self.run("squeue", "-h").strip():
+        while self.run("squeue", "-h", check=False).strip():
             if time.monotonic() > deadline:
-                raise TimeoutError(self.run("squeue"))
+                raise TimeoutError(f"jobs still queued after {timeout} s:\n{self.run('squeue', check=False)}")
             time.sleep(1)
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):  # slurmd, slurmctld, munged: the processes started here
+        """Cancel this cluster's jobs left by a failed test (their processes end through slurmd), then
+        end the daemons started here (slurmd, slurmctld, munged), SIGKILL after 20 s."""
+        if self.procs and all(p.poll() is None for p in self.procs):
+            jobs = self.run("squeue", "-h", "-o", "%A", check=False).split()
+            if jobs:
+                self.run("scancel", *jobs, check=False)
+                try:
+                    self.wait_idle(30)
+                except TimeoutError:
+                    pass
+        for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -120,3 +148,4 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        self.procs = []

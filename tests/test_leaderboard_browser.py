@@ -6,6 +6,7 @@ event and read the order back. Skipped, saying why, where no chromium can be fou
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -136,7 +137,9 @@ class DevTools:
         os.close(self._r)
 
 
-def test_clicking_a_header_sorts_through_the_same_function(page, tmp_path):
+@contextlib.contextmanager
+def loaded_page(page: Path, tmp_path: Path):
+    """``(tools, session, evaluate)`` on the page once its table and scripts are there."""
     tools = DevTools(page.as_uri(), tmp_path / "cdp-profile")
     try:
         deadline = time.monotonic() + 30
@@ -156,6 +159,13 @@ def test_clicking_a_header_sorts_through_the_same_function(page, tmp_path):
                            " && typeof sortTable === 'function'"):
             assert time.monotonic() < deadline, "page did not load"
             time.sleep(0.1)
+        yield tools, session, evaluate
+    finally:
+        tools.close()
+
+
+def test_clicking_a_header_sorts_through_the_same_function(page, tmp_path):
+    with loaded_page(page, tmp_path) as (tools, session, evaluate):
         box = evaluate(f"(() => {{ const th = document.querySelector('#{TABLE} thead th:nth-child(9)');"
                        "th.scrollIntoView(); const r = th.getBoundingClientRect();"
                        "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
@@ -181,27 +191,12 @@ def test_clicking_a_header_sorts_through_the_same_function(page, tmp_path):
                         ".cells[1].textContent").startswith("No-DA")  # column 3: Mean
         shot = tools.call("Page.captureScreenshot", {"format": "png"}, session)["data"]
         assert len(shot) > 10_000
-    finally:
-        tools.close()
 
 
 def test_headers_sort_from_the_keyboard_and_say_their_order(page, tmp_path):
     """Each header holds a button: Tab moves between them, Enter and Space sort, and aria-sort
     says the order (Mean, descending, as rendered)."""
-    tools = DevTools(page.as_uri(), tmp_path / "cdp-profile")
-    try:
-        deadline = time.monotonic() + 30
-        targets = []
-        while not targets and time.monotonic() < deadline:
-            targets = [t for t in tools.call("Target.getTargets")["targetInfos"] if t["type"] == "page"]
-        session = tools.call("Target.attachToTarget", {"targetId": targets[0]["targetId"],
-                                                       "flatten": True})["sessionId"]
-
-        def evaluate(expression: str):
-            result = tools.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
-            assert "exceptionDetails" not in result, result
-            return result["result"].get("value")
-
+    with loaded_page(page, tmp_path) as (tools, session, evaluate):
         def press(key: str, code: int, text: str = "") -> None:
             for kind in ("keyDown", "keyUp"):
                 params = {"type": kind, "key": key, "code": key if key != " " else "Space",
@@ -210,10 +205,6 @@ def test_headers_sort_from_the_keyboard_and_say_their_order(page, tmp_path):
                     params["text"] = text
                 tools.call("Input.dispatchKeyEvent", params, session)
 
-        while not evaluate(f"document.readyState === 'complete' && !!document.getElementById('{TABLE}')"
-                           " && typeof sortTable === 'function'"):
-            assert time.monotonic() < deadline, "page did not load"
-            time.sleep(0.1)
         sorts = f"Array.from(document.querySelectorAll('#{TABLE} thead th')).map(th => th.getAttribute('aria-sort'))"
         initial = evaluate(sorts)
         assert initial[3] == "descending" and [s for i, s in enumerate(initial) if i != 3] == [None] * (len(initial) - 1)
@@ -233,8 +224,6 @@ def test_headers_sort_from_the_keyboard_and_say_their_order(page, tmp_path):
         values = evaluate(order)
         assert values == sorted(values) and evaluate(sorts)[4] == "ascending"
         assert evaluate("location.hash") == f"#sort={TABLE}:4:asc"
-    finally:
-        tools.close()
 
 
 def test_screenshot(page, tmp_path):

@@ -85,8 +85,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=main, sweep_parser=p)
     sub = p.add_subparsers(dest="sweep_command", metavar="status")
     s = add_parser(sub, "status", help="print the state of every unit of a sweep and the estimated time left",
-                   description="One line per unit (pending, running, failed, interrupted, done), the last "
-                               "lines of each failed unit's log, the counts and the estimated time left.",
+                   description="One line per unit (pending, running, failed, interrupted, done; on Slurm also "
+                               "queued and cancelled, with Slurm's state of its array task), the last "
+                               "lines of each failed unit's log, the counts and the estimated time left. "
+                               "Writes the record of any (method, backbone, seed) whose units are all "
+                               "done and that has none yet.",
                    examples=["pss-bench sweep status sweeps/synth"])
     s.add_argument("sweep_dir", metavar="SWEEP_DIR", help="the folder given to `pss-bench sweep --out`")
     s.add_argument("--log-lines", type=int, default=12, help="lines of a failed unit's log (default 12)")
@@ -94,7 +97,10 @@ def register(subparsers) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
-    from pss_bench.sweep.plan import SweepError
+    from pathlib import Path
+
+    from pss_bench.sweep.assemble import LEADERBOARD, AssemblyError, assemble_ready
+    from pss_bench.sweep.plan import RESULTS_DIR, SweepError
     from pss_bench.sweep.state import format_status, sweep_status
 
     if args.log_lines < 0:
@@ -104,15 +110,19 @@ def status(args: argparse.Namespace) -> int:
     except SweepError as err:
         return error("sweep", str(err))
     print(format_status(statuses, args.log_lines))
-    from pathlib import Path
+    # The units assemble their (method, backbone, seed) when its last one ends; a unit that could
+    # not (its process killed right after its record) is assembled here.
+    from pss_bench.records import RecordError
 
-    from pss_bench.sweep.execute import unqueued_units
-
-    gone = unqueued_units(Path(args.sweep_dir), [s.unit.name for s in statuses if s.state in ("pending", "interrupted")])
-    if gone:
-        print(f"{len(gone)} unit(s) were submitted to Slurm but are no longer queued (cancelled with "
-              "scancel, or their array job ended before they ran): run the same `pss-bench sweep` command "
-              "again to resubmit them")
+    try:
+        written = assemble_ready(args.sweep_dir)
+    except (AssemblyError, RecordError, OSError) as err:
+        return error("sweep", f"{args.sweep_dir}: cannot assemble the records: {err}", 1)
+    for path in written:
+        print(f"record written: {path}")
+    results = Path(args.sweep_dir) / RESULTS_DIR
+    if results.is_dir() and any(results.glob("*.json")):
+        print(f"records: {results}/; leaderboard: {Path(args.sweep_dir) / LEADERBOARD}")
     return 1 if any(s.state == "failed" for s in statuses) else 0
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from pss_bench.io import atomic_write_text
 from pss_bench.sweep.plan import (DEFAULT_STEP_SECONDS, JOBS_DIR, RESULTS_DIR, PlannedUnit, SweepError, SweepPlan,
                                   estimate, write_manifest)
+from pss_bench.sweep.slurm import SUBMISSIONS, check_cluster, queued_units, read_submissions
 from pss_bench.sweep.state import unit_status
 
-SUBMISSIONS = "submissions.json"  # Slurm array jobs submitted for this sweep (read by `status`)
 
 
 @dataclass
@@ -171,51 +171,23 @@ def _slurm_executor(sweep_dir: Path, options: SlurmOptions, job_name: str):
     return executor
 
 
-def partition_gres(partition: str | None) -> list[str] | None:
-    """The generic resources of the partition's nodes as ``sinfo -o %G`` lists them (``(null)``
-    dropped), or None when ``sinfo`` cannot tell."""
-    argv = ["sinfo", "-h", "-o", "%G"] + (["-p", partition] if partition else [])
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode:
-        return None
-    return sorted({g for line in done.stdout.split() for g in line.split(",") if g and g != "(null)"})
-
-
-def gpu_problem(options: SlurmOptions) -> str | None:
-    """Why this sweep's GPU request cannot be met on the cluster, before ``sbatch`` refuses it with
-    its own message ("Invalid generic resource (gres) specification")."""
-    if options.gpus_per_job < 1:
-        return None
-    gres = partition_gres(options.partition)
-    if gres is None or any(g.startswith("gpu") for g in gres):
-        return None
-    where = f"partition {options.partition}" if options.partition else "the default partition"
-    return (f"--executor slurm: {where} has no GPUs (sinfo lists its generic resources as "
-            f"{', '.join(gres) or 'none'}), and each unit asks for {options.gpus_per_job} GPU(s) "
-            "(--gpus-per-job, default 1); pass --gpus-per-job 0 --device cpu to run on its CPUs, or "
-            "--slurm-partition with a GPU partition")
-
-
 def submit_slurm(plan: SweepPlan, sweep_dir: Path, options: SlurmOptions, log=print) -> Outcome:
     """Submit one array job per wave of unfinished units; returns the array job ids.
 
+    The cluster was checked first (:func:`pss_bench.sweep.slurm.check_cluster`, before the manifest).
+
     Raises:
-        SweepError: ``srun``/``sbatch`` are not on PATH, or sbatch refused the job.
+        SweepError: sbatch refused the job.
     """
     import submitit
 
     from pss_bench.sweep.job import UnitJob
 
-    if shutil.which("sbatch") is None or shutil.which("srun") is None:
-        raise SweepError("--executor slurm: sbatch/srun not found on PATH (not on a Slurm login node?)")
     outcome = Outcome()
-    queued = _queued_units(sweep_dir)
+    queued = queued_units(sweep_dir)
     todo = [p for p in _todo(plan, sweep_dir, outcome) if p.unit.name not in queued]
-    outcome.busy += sorted(n for n in queued if n in {p.unit.name for p in plan.units})
-    submissions = _read_submissions(sweep_dir)
+    outcome.busy += sorted(n for n in queued if n in {p.unit.name for p in plan.units} and n not in outcome.busy)
+    submissions = read_submissions(sweep_dir)
     previous = None
     todo_units = {p.unit for p in todo}
     for wave, members in enumerate(plan.waves()):
@@ -238,29 +210,6 @@ def submit_slurm(plan: SweepPlan, sweep_dir: Path, options: SlurmOptions, log=pr
         log(f"[pss-bench sweep] wave {wave}: Slurm array job {array_id} with {len(members)} unit(s)")
     atomic_write_text(sweep_dir / SUBMISSIONS, json.dumps(submissions, indent=1))
     return outcome
-
-
-def _read_submissions(sweep_dir: Path) -> list[dict]:
-    try:
-        return json.loads((sweep_dir / SUBMISSIONS).read_text())
-    except (OSError, ValueError):
-        return []
-
-
-def _queued_units(sweep_dir: Path) -> set[str]:
-    """Units whose array task of an earlier submission is still pending or running (``squeue``)."""
-    submissions = _read_submissions(sweep_dir)
-    if not submissions or shutil.which("squeue") is None:
-        return set()
-    ids = ",".join(s["array_job_id"] for s in submissions)
-    try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ids], capture_output=True,
-                             text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return set()
-    task_units = {job: name for s in submissions for job, name in s["units"].items()}
-    return {task_units[job] for job, _ in (line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
-            if job in task_units}
 
 
 def sbatch_script(plan: SweepPlan, sweep_dir: Path, options: SlurmOptions, n: int, wave: int = 0) -> str:
@@ -317,16 +266,6 @@ def describe(plan: SweepPlan, sweep_dir: Path, executor: str, options: SlurmOpti
                  f"({est['steps']} training steps at {step_seconds:g} s per source-only step, scaled per "
                  f"method; see docs/scaling.md); per unit: {per_unit}")
     return "\n".join(lines)
-
-
-def unqueued_units(sweep_dir: Path, names: list[str]) -> list[str]:
-    """Those of ``names`` that a Slurm submission of this sweep holds but ``squeue`` no longer
-    lists (cancelled, or lost); [] without submissions or without ``squeue``."""
-    submitted = {name for s in _read_submissions(sweep_dir) for name in s["units"].values()}
-    if not submitted or shutil.which("squeue") is None:
-        return []
-    queued = _queued_units(sweep_dir)
-    return sorted(n for n in names if n in submitted and n not in queued)
 
 
 def prepare(plan: SweepPlan, sweep_dir: Path) -> None:
@@ -391,9 +330,7 @@ def run_sweep(methods: list[str], backbones: list[str], users: list[int] | str |
     if dry_run:
         return describe(plan, sweep_dir, executor, slurm, step_seconds, max_parallel)
     if executor == "slurm":  # before anything is written or submitted
-        problem = gpu_problem(slurm) if shutil.which("sinfo") else None
-        if problem:
-            raise SweepError(problem)
+        check_cluster(slurm.partition, slurm.gpus_per_job)
     prepare(plan, sweep_dir)
     if executor == "slurm":
         return submit_slurm(plan, sweep_dir, slurm, log=log)

@@ -142,7 +142,7 @@ class UnitJob(submitit.helpers.Checkpointable):
 
     def _run(self, env: _Env, launcher: str) -> dict:
         from pss_bench.harness.config import RunOptions
-        from pss_bench.harness.run import run
+        from pss_bench.harness.run import run, saved_anything
 
         work, unit, settings = self.work_dir, self.unit, self.settings
         if (work / "result.json").is_file():
@@ -160,7 +160,7 @@ class UnitJob(submitit.helpers.Checkpointable):
         opts = RunOptions(method=unit.method, backbone=unit.backbone, data_root=settings.data_root,
                           work_dir=str(work), preset=settings.preset, users=[unit.user], iters=settings.iters,
                           batch_size=settings.batch_size, crop=settings.crop, pretrained=settings.pretrained,
-                          seed=unit.seed, resume=(work / "run.json").is_file(), launcher=launcher,
+                          seed=unit.seed, resume=saved_anything(work), launcher=launcher,
                           protocol=settings.protocol, cfg_options=parse_cfg_options(settings.cfg_options))
         saved_argv, sys.argv = sys.argv, argv  # the record's provenance names the equivalent command
         t0 = time.time()

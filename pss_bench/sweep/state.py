@@ -8,11 +8,17 @@ are decided:
 ``done``        ``result.json`` exists (the harness writes it last, atomically).
 ``running``     the lock is held, or (on another host, where a lock cannot be tested) the last
                 attempt says running.
+``queued``      (Slurm) its array task is pending in Slurm's queue, first or after a requeue.
 ``failed``      the last attempt ended with an error (shown with its log's last lines). A rerun
                 retries it, resuming from its last checkpoint.
+``cancelled``   (Slurm) started or queued, and its array task was cancelled (``scancel``); a rerun
+                resumes it.
 ``interrupted`` started (``run.json`` or an attempt) but neither running nor finished: killed,
                 preempted or timed out; a rerun (or Slurm's requeue) resumes it.
 ``pending``     never started.
+
+``queued`` and ``cancelled`` come from Slurm (``scontrol show job`` of the sweep's array jobs,
+:mod:`pss_bench.sweep.slurm`), the others from the unit's folder alone.
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ from pss_bench.sweep.plan import Unit, read_manifest
 
 UNIT_STATE = "sweep_unit.json"
 UNIT_LOCK = "unit.lock"
-STATES = ("done", "running", "failed", "interrupted", "pending")
+STATES = ("done", "running", "queued", "failed", "cancelled", "interrupted", "pending")
 LOG_TAIL = 12  # lines of a failed unit's log shown by `sweep status`
 
 
@@ -43,6 +49,7 @@ class UnitStatus:
     error: str | None = None
     log: Path | None = None
     attempts: int = 0
+    slurm: str | None = None          # Slurm's state of the unit's latest array task
 
     def log_tail(self, lines: int = LOG_TAIL) -> list[str]:
         return tail(self.log, lines) if self.log else []
@@ -116,11 +123,35 @@ def unit_status(sweep_dir: Path, unit: Unit) -> UnitStatus:
     return UnitStatus(unit, "pending", **common)
 
 
+def with_slurm(status: UnitStatus, task: str, slurm_state: str) -> UnitStatus:
+    """A unit's status with what Slurm says of its latest array task (``task``, ``JobState``)."""
+    from pss_bench.sweep.slurm import QUEUED
+
+    status.slurm, status.job_id = slurm_state, task
+    if status.state in ("done", "running"):
+        return status
+    if slurm_state in QUEUED or slurm_state == "RUNNING":  # waiting, or starting up
+        status.state = "queued" if slurm_state in QUEUED else "running"
+    elif slurm_state == "CANCELLED" and status.state in ("interrupted", "pending"):
+        status.state = "cancelled"
+    return status
+
+
 def sweep_status(sweep_dir: str | Path) -> list[UnitStatus]:
-    """The status of every unit of a sweep folder (raises ``SweepError`` for a bad folder)."""
+    """The status of every unit of a sweep folder (raises ``SweepError`` for a bad folder), with
+    Slurm's word on the units it was given."""
+    from pss_bench.sweep.slurm import unit_tasks
+
     sweep_dir = Path(sweep_dir)
     _, units = read_manifest(sweep_dir)
-    return [unit_status(sweep_dir, u) for u in units]
+    tasks = unit_tasks(sweep_dir)
+    statuses = []
+    for u in units:
+        status = unit_status(sweep_dir, u)
+        if u.name in tasks:
+            status = with_slurm(status, *tasks[u.name])
+        statuses.append(status)
+    return statuses
 
 
 def _hms(seconds: float) -> str:
@@ -155,10 +186,11 @@ def time_left(statuses: list[UnitStatus]) -> tuple[float | None, str]:
 
 def format_status(statuses: list[UnitStatus], log_lines: int = LOG_TAIL) -> str:
     """The ``sweep status`` table: one line per unit, failed units' log tails, counts, time left."""
-    rows = [("unit", "state", "time", "attempts", "job")]
+    slurm = any(s.slurm for s in statuses)
+    rows = [("unit", "state", "time", "attempts", "job") + (("slurm",) if slurm else ())]
     for s in statuses:
         rows.append((s.unit.name, s.state, _hms(s.seconds) if s.seconds is not None else "-",
-                     str(s.attempts), s.job_id or "-"))
+                     str(s.attempts), s.job_id or "-") + ((s.slurm or "-",) if slurm else ()))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     for s in statuses:
@@ -171,6 +203,12 @@ def format_status(statuses: list[UnitStatus], log_lines: int = LOG_TAIL) -> str:
     counts = Counter(s.state for s in statuses)
     lines += ["", ", ".join(f"{counts[k]} {k}" for k in STATES if counts[k]) + f" (of {len(statuses)} units)"]
     seconds, how = time_left(statuses)
+    again = [s for s in statuses if s.state in ("failed", "cancelled", "interrupted")]
+    if any(s.state == "cancelled" for s in statuses):
+        lines.append(f"{counts['cancelled']} unit(s) cancelled in Slurm (scancel)")
+    if again:
+        lines.append(f"{len(again)} unit(s) to run again: rerun the same `pss-bench sweep` command "
+                     "(finished units are skipped, the others resume from their last checkpoint)")
     if all(s.state == "done" for s in statuses):
         lines.append("all units done")
     else:
