@@ -126,7 +126,16 @@ def test_a_unit_requeued_mid_training_resumes_and_predicts_the_same_pngs(cluster
     _wait_for(lambda: "PENDING" in cluster.run("squeue", "-h", "-j", job, "-o", "%T", check=False), 60,
               "the requeued task is not pending")
     assert re.search(r"source_only_resnet50_seed0_id1\s+queued\s", _status(cluster, requeued))
-    cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")  # Slurm holds a requeued job ~2 min
+    # Slurm makes a requeued job eligible only ~2 min later; and a launch while slurmd still cleans up
+    # the first run fails ("couldn't open .../slurm_script: File exists") and holds the task ("launch
+    # failed requeued held"): released and made eligible until its second attempt starts.
+    deadline = time.monotonic() + 300
+    while len(json.loads((work / "sweep_unit.json").read_text())["attempts"]) < 2:
+        assert time.monotonic() < deadline, cluster.run("squeue", check=False)
+        if "PENDING" in cluster.run("squeue", "-h", "-j", job, "-o", "%T", check=False):
+            cluster.run("scontrol", "release", job, check=False)
+            cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now", check=False)
+        time.sleep(1)
     cluster.wait_idle(600)
     state = json.loads((work / "sweep_unit.json").read_text())
     assert len(state["attempts"]) == 2 and state["attempts"][-1]["outcome"] == "done"
