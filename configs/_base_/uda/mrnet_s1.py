@@ -14,10 +14,10 @@ uda_model = dict(
     class_balance=True, often_balance=True, max_weight=7.0, small_class_fraction=1 / 128,
     hard_percentile=80.0)
 # The released generator rates, not the suite's 2.5e-3 on every parameter: Nesterov SGD 2e-4, heads
-# x 10 (trainer_ms.py). At the suite's rate the class-balanced hard-pixel CE rose from 5.6 to 13.9
-# within 20 iterations and FIoU fell from the stand-in's 28.3 to 16.1 (PSS-Synth, vgg16, users 1-5;
-# docs/synth_benchmark.md#mrnet), measured with the pre-parity loss (1x-7x the released one; not yet
-# repeated: docs/methods/mrnet.md). Not ported: the released 5000-iteration warm-up from 0.1 x lr.
+# x 10 (trainer_ms.py 104-105), for fidelity. With the pre-parity loss (1x-7x the released one) the
+# suite's rate made the source loss rise and FIoU fall from 28.3 to 16.1; on the released loss it
+# gives 29.21 / 13.17 against 28.97 / 13.01 here (PSS-Synth, vgg16, users 1-5;
+# docs/synth_benchmark.md#mrnet). Not ported: the released 5000-iteration warm-up from 0.1 x lr.
 optim_wrapper = dict(segmentor=dict(
     optimizer=dict(type='SGD', lr=2e-4, momentum=0.9, weight_decay=5e-4, nesterov=True),
     paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=10.0), 'auxiliary_head': dict(lr_mult=10.0)})))
