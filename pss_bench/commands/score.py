@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score(args, pred: Path, users, data_root: Path) -> int:
-    from pss_bench.io import atomic_write_bytes, output_target
+    from pss_bench.io import atomic_write_bytes, output_session
     from pss_bench.records import RecordError
     from pss_bench.scoring import DataError, SubmissionError, score_predictions
     from pss_bench.scoring.report import confusion_files, per_image_csv
@@ -174,14 +174,14 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
         if args.confusion:
             outputs += [(Path(args.confusion) / name, data) for name, data in confusion_files(result).items()]
         written: list[Path] = []
-        try:  # files first, then stdout: a closed pipe cannot lose them
-            for path, data in outputs:
-                atomic_write_bytes(path, data)
-                written.append(path)
-        except OSError:
-            for path in written:  # all of this command's outputs, or none
-                output_target(path).unlink(missing_ok=True)
-            raise
+        with output_session() as session:  # files first, then stdout: a closed pipe cannot lose them
+            try:
+                for path, data in outputs:
+                    atomic_write_bytes(path, data)
+                    written.append(path)
+            except OSError:
+                session.remove_written()  # the files this command created: all of its outputs, or none
+                raise
         if not args.quiet:
             for path in written:
                 print(f"wrote {path}", file=sys.stderr)
