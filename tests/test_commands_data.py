@@ -24,3 +24,28 @@ def test_cluster_refuses_to_overwrite_and_keeps_the_old_list(tmp_path, make_pss,
     assert main(argv + ["--force", "--users", "1"]) == 0  # a second replacement keeps both old lists
     assert (user_dir(root, 1) / "train_cluster80.txt.bak").read_bytes() == released[0]
     assert (user_dir(root, 1) / "train_cluster80.txt.bak2").is_file()
+
+
+def test_ctrl_c_in_synth_stops_with_one_message_and_no_worker_tracebacks(tmp_path):
+    """Ctrl-C at a terminal sends SIGINT to the whole process group: the generator's workers must
+    not each print a KeyboardInterrupt traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "synth"
+    proc = subprocess.Popen([sys.executable, "-m", "pss_bench.cli", "data", "synth", "--out", str(out),
+                             "--users", "12", "--photos", "60", "80", "--voc-images", "400", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "personal").glob("id*/JPEGImages/*")):
+        time.sleep(0.1)  # the workers are writing users
+    assert proc.poll() is None, "generation finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert len(err.strip().splitlines()) <= 2 and "holds an incomplete set" in err, err
+    assert not (out / ".complete").exists()

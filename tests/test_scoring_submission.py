@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import stat
 import struct
 import tarfile
@@ -352,3 +353,66 @@ def test_archive_content_problems_name_the_member_path(tiny_pss, tmp_path, capsy
     members[0] = (name, _png_bytes(np.zeros((5, 5, 3), np.uint8)))
     rc, err = _run(tiny_pss, _zip(tmp_path / "sub.zip", members), tmp_path, capsys)
     assert rc == 2 and f"{name}: colour image (mode RGB)" in err
+
+
+def test_named_pipe_in_place_of_a_prediction_is_refused_without_reading_it(tiny_pss, tmp_path):
+    """Opening a FIFO blocks until a writer comes: the scorer must name it, not wait on it."""
+    import subprocess
+    import sys
+
+    pred = tmp_path / "pred"
+    _valid(tiny_pss, pred)
+    _, _, _, rel = _first(tiny_pss)
+    (pred / rel).unlink()
+    os.mkfifo(pred / rel)
+    run = subprocess.run([sys.executable, "-m", "pss_bench.cli", "score", str(pred), "--data-root", str(tiny_pss),
+                          "--out", str(tmp_path / "record.json")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert f"{rel}: a named pipe, not a file" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "record.json").exists()
+
+
+def test_broken_link_in_place_of_a_prediction(tiny_pss, tmp_path, capsys):
+    pred = tmp_path / "pred"
+    _valid(tiny_pss, pred)
+    _, _, _, rel = _first(tiny_pss)
+    (pred / rel).unlink()
+    (pred / rel).symlink_to(tmp_path / "nowhere.png")
+    rc, err = _run(tiny_pss, pred, tmp_path, capsys)
+    assert rc == 2 and f"{rel}: a broken symbolic link, not a file" in err
+
+
+def test_symlinked_user_folders_are_scored_like_folders(tiny_pss, tmp_path, capsys):
+    pred, linked, elsewhere = tmp_path / "pred", tmp_path / "linked", tmp_path / "elsewhere"
+    _valid(tiny_pss, pred)
+    rc, _ = _run(tiny_pss, pred, tmp_path, capsys, "--scores-json", str(tmp_path / "plain.json"))
+    assert rc == 0
+    linked.mkdir()
+    pred.rename(elsewhere)  # the user folders live elsewhere; the submission holds links to them
+    for user in (1, 2):
+        (linked / f"id{user}").symlink_to(elsewhere / f"id{user}", target_is_directory=True)
+    rc, err = _run(tiny_pss, linked, tmp_path, capsys, "--scores-json", str(tmp_path / "linked.json"))
+    assert rc == 0, err
+    assert (tmp_path / "plain.json").read_text() == (tmp_path / "linked.json").read_text()
+
+
+@pytest.mark.parametrize("where", ["user folder", "submission folder"])
+def test_unreadable_folder_is_named_not_called_empty(tiny_pss, tmp_path, capsys, monkeypatch, where):
+    """Root reads any folder whatever its mode, so the denial is simulated where os.walk lists folders."""
+    pred = tmp_path / "pred"
+    _valid(tiny_pss, pred)
+    denied = pred / "id1" if where == "user folder" else pred
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.path.abspath(path) == str(denied):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    rc, err = _run(tiny_pss, pred, tmp_path, capsys)
+    assert rc == 2
+    name = "id1/" if where == "user folder" else str(pred)
+    assert f"{name}: cannot be read (Permission denied)" in err
+    assert "empty" not in err

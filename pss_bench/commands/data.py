@@ -118,6 +118,10 @@ def run_synth(args: argparse.Namespace) -> int:
         return _error(str(err), 2, "synth")
     except OSError as err:
         return _error(f"writing {root} failed: {err}", 1, "synth")
+    except KeyboardInterrupt:
+        print(f"\npss-bench data synth: interrupted; {root} holds an incomplete set (no .complete "
+              "marker): the same command wipes and regenerates it", file=sys.stderr)
+        return 130
     print(f"PSS-Synth (seed {args.seed}) ready in {root} ({time.time() - start:.1f} s)")
     return 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,13 +182,61 @@ def _is_ignored(name: str) -> bool:
     return name.startswith(".") or name in _IGNORED_NAMES
 
 
-def _scan_user_dir(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
+def _unreadable(display: str, err: OSError) -> str:
+    return f"{display}: cannot be read ({err.strerror or err}); give the scorer read access"
+
+
+def _has_files(folder: Path, unreadable: list[str]) -> bool:
+    """Whether ``folder`` holds a file at any depth (symbolic links to folders followed one level:
+    a user folder may be a link); folders that cannot be listed go to ``unreadable``."""
+    def note(err: OSError) -> None:
+        unreadable.append(_unreadable(str(err.filename or folder), err))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=note):
+        if filenames:
+            return True
+        if dirpath == str(folder):  # user folders given as symbolic links count too
+            for name in dirnames:
+                link = os.path.join(dirpath, name)
+                if os.path.islink(link) and _has_files(Path(link), unreadable):
+                    return True
+    return False
+
+
+def _file_kind(path: str) -> str | None:
+    """None for a regular file (links followed), else what it is, for messages."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link"
+    except OSError as err:
+        return f"unreadable ({err.strerror or err})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file"
+    return "not a regular file"
+
+
+def _scan_user_dir(folder: Path, unreadable: list[str] | None = None,
+                   display: str = "") -> tuple[dict[str, list[str]], list[str]]:
     """Files under a user folder grouped by stem: ``{stem: [relative paths]}``, plus ignored
-    (hidden / system) files."""
+    (hidden / system) files. Folders that cannot be listed go to ``unreadable`` (named from
+    ``display``, the folder's name in messages)."""
     by_stem: dict[str, list[str]] = defaultdict(list)
     ignored: list[str] = []
     top = str(folder)
-    for dirpath, dirnames, filenames in os.walk(top):
+
+    def note(err: OSError) -> None:
+        sub = os.path.relpath(err.filename, top) if err.filename else "."
+        if unreadable is not None:
+            unreadable.append(_unreadable(display + ("" if sub == "." else sub.replace(os.sep, "/") + "/"), err))
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=note):
         dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d))
         sub = dirpath[len(top):].strip(os.sep).replace(os.sep, "/")
         for name in sorted(filenames):
@@ -218,9 +267,10 @@ def plan_submission(pred_dir: str | os.PathLike, expected: dict[int, list[Expect
     if not pred_dir.is_dir():
         plan.problems.append(f"{pred_dir}: no such folder")
         return plan
-    if not any(files for _, _, files in os.walk(pred_dir)):
-        plan.problems.append(f"{pred_dir}: the folder is empty; expected id<k>/<stem>.png for "
-                             f"the annotated photos of {_user_range(users)}")
+    unreadable: list[str] = []
+    if not _has_files(pred_dir, unreadable):
+        plan.problems += unreadable or [f"{pred_dir}: the folder is empty; expected id<k>/<stem>.png "
+                                        f"for the annotated photos of {_user_range(users)}"]
         return plan
 
     all_stems = {p.stem: p.user for photos in expected.values() for p in photos}
@@ -260,7 +310,11 @@ def plan_submission(pred_dir: str | os.PathLike, expected: dict[int, list[Expect
     for user in users:
         photos = expected[user]
         folder = user_dirs.get(user)
-        by_stem, ignored = _scan_user_dir(folder) if folder else ({}, [])
+        unreadable = []
+        by_stem, ignored = _scan_user_dir(folder, unreadable, f"id{user}/") if folder else ({}, [])
+        if unreadable:
+            plan.problems += unreadable
+            continue
         if ignored:
             plan.warnings.append(f"id{user}/: {len(ignored)} hidden or system file(s) ignored: {_names(ignored)}")
         missing: list[ExpectedPhoto] = []
@@ -283,6 +337,8 @@ def plan_submission(pred_dir: str | os.PathLike, expected: dict[int, list[Expect
                 ext = rel.rsplit(".", 1)[1] if "." in rel else "(none)"
                 plan.problems.append(f"{display}: not a PNG file name (extension .{ext}); "
                                      f"predictions must be PNG files, e.g. {expected_rel}")
+            elif (kind := _file_kind(os.path.join(folder, rel))) is not None:
+                plan.problems.append(f"{display}: {kind}, not a file; predictions must be PNG files")
             else:
                 plan.tasks.append(PhotoTask(user, photo.stem, photo.gt_path,
                                             os.path.join(folder, rel), display))
