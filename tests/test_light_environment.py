@@ -19,8 +19,6 @@ import pytest
 
 from venv_cache import cached_venv
 
-pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parent.parent
 LIGHT_PACKAGES = ("numpy", "Pillow", "pytest")
 
@@ -97,6 +95,7 @@ def bad_outcomes(cases: list[tuple[str, str, str]]) -> list[str]:
     return bad
 
 
+@pytest.mark.slow
 def test_scoring_leaderboard_and_records_tests_run_with_numpy_pillow_pytest(light_python, tmp_path):
     run = run_light(light_python, TEST_FILES, tmp_path / "junit.xml")
     assert (tmp_path / "junit.xml").is_file(), run.stdout[-3000:] + run.stderr[-3000:]
@@ -118,3 +117,19 @@ def test_the_outcome_check_names_what_is_not_allowed():
     assert [b.split(": ")[0] for b in bad_outcomes(cases)] == [
         "test_records.py::test_c", "test_scoring_score.py::test_d", "test_scoring_score.py::test_e",
         "test_scoring_score.py::test_f"]
+
+
+def test_conftest_imports_only_the_light_packages_at_module_level():
+    """The quick static form of the light-environment run (not ``slow``)."""
+    import ast
+    import sys
+
+    tree = ast.parse((REPO / "tests" / "conftest.py").read_text(encoding="utf-8"))
+    roots = set()
+    for node in tree.body:  # module level only; fixtures may import lazily
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    allowed = set(sys.stdlib_module_names) | {"numpy", "PIL", "pytest", "pss_bench"}
+    assert roots - allowed == set()
