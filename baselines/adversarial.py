@@ -1,10 +1,20 @@
-"""The adversarial training step shared by AdaptSeg, AdvEnt and the PSS methods.
+"""The adversarial training step shared by AdaptSeg, AdvEnt, the PSS methods and MRNet's stage 1.
 
 Per iteration (AdaptSegNet / ADVENT, docs/methods/baselines.md#plugin-design): source CE ->
 backward; target generator loss with the discriminators frozen -> backward; discriminators on
 detached maps, ``1/2 BCE(D(src), 0) + 1/2 BCE(D(tgt), 1)`` per level -> their own step; segmentor
 step. Two optimisers through ``optim_wrapper['segmentor']`` / ``optim_wrapper['discriminator']`` of an
 ``OptimWrapperDict`` (``optim.py``).
+
+The step is one template; a method changes what it needs through these hooks (defaults: AdaptSeg /
+AdvEnt; MRNet's stage 1 overrides all but ``discriminator_input``)::
+
+    source_terms(logits, samples)     source losses                 CE(main) + 0.4 CE(aux)
+    discriminator_input(z)            the map D sees                 (abstract: softmax, self-information)
+    source_maps(logits)               detached "real" maps per level  discriminator_input(z_level)
+    generator_loss(D(tgt map))        fooling loss, per level         gan_loss(., source label 0)
+    target_terms(logits)              extra target losses             none (MRNet: memory regularisation)
+    discriminator_loss(lvl, src, tgt) D's loss, per level             1/2 gan(D(src), 0) + 1/2 gan(D(tgt), 1)
 """
 from __future__ import annotations
 
@@ -76,6 +86,30 @@ class AdversarialUDASegmentor(UDASegmentor):
             return F.mse_loss(d_out, target)
         return F.binary_cross_entropy_with_logits(d_out, target)
 
+    # ----------------------------------------------------------------------------- hooks
+    def source_terms(self, logits: Mapping[str, Tensor], samples: list) -> dict[str, Tensor]:
+        """Named source losses of ``{level: (N, C, H, W)}`` logits: each head's CE (main + 0.4 aux)."""
+        return self.source_loss(logits, samples)
+
+    def source_maps(self, logits: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The detached source ("real") map of each adapted level: ``discriminator_input`` of its logits."""
+        return {lvl: self.discriminator_input(logits[lvl]).detach() for lvl in self.lambda_adv}
+
+    def generator_loss(self, d_out: Tensor) -> Tensor:
+        """The fooling loss of the discriminator's output on a target map: the source label, 0."""
+        return self.gan_loss(d_out, SOURCE_LABEL)
+
+    def target_terms(self, logits: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Target losses besides the fooling loss, added to its backward (none here)."""
+        return {}
+
+    def discriminator_loss(self, level: str, source_map: Tensor, target_map: Tensor) -> Tensor:
+        """``1/2 gan(D(src), 0) + 1/2 gan(D(tgt), 1)`` of the level's discriminator on detached maps."""
+        disc = self.discriminator[level]
+        return (0.5 * self.gan_loss(disc(source_map), SOURCE_LABEL)
+                + 0.5 * self.gan_loss(disc(target_map), TARGET_LABEL))
+
+    # ----------------------------------------------------------------------------- the step
     def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapperDict) -> dict[str, Tensor]:
         name = type(self).__name__
         if not isinstance(optim_wrapper, OptimWrapperDict) or "discriminator" not in optim_wrapper:
@@ -88,11 +122,11 @@ class AdversarialUDASegmentor(UDASegmentor):
         data = self.data_preprocessor(data, True)
         source, source_samples, target, _ = self.split_batch(data)
 
-        # 1. source: supervised CE (main + 0.4 aux); keep detached source maps for the discriminators
+        # 1. source: supervised losses; keep detached source maps for the discriminators
         with seg_optim.optim_context(self):
             logits = self.head_logits(source)
-            src_total, log_vars = self.log_losses(self.source_loss(logits, source_samples))
-            src_maps = {lvl: self.discriminator_input(logits[lvl]).detach() for lvl in self.lambda_adv}
+            src_total, log_vars = self.log_losses(self.source_terms(logits, source_samples))
+            src_maps = self.source_maps(logits)
         del logits
         seg_optim.backward(src_total)
 
@@ -101,22 +135,20 @@ class AdversarialUDASegmentor(UDASegmentor):
         with seg_optim.optim_context(self):
             logits = self.head_logits(target)
             tgt_maps = {lvl: self.discriminator_input(logits[lvl]) for lvl in self.lambda_adv}
-            adv_total, adv_log = self.log_losses({
-                f"loss_adv_{lvl}": weight * self.gan_loss(self.discriminator[lvl](tgt_maps[lvl]), SOURCE_LABEL)
-                for lvl, weight in self.lambda_adv.items()})
+            terms = {f"loss_adv_{lvl}": weight * self.generator_loss(self.discriminator[lvl](tgt_maps[lvl]))
+                     for lvl, weight in self.lambda_adv.items()}
+            terms.update(self.target_terms(logits))
+            adv_total, adv_log = self.log_losses(terms)
         del logits
         seg_optim.backward(adv_total)
         log_vars.update(adv_log)
 
-        # 3. discriminators on detached maps: source -> 0, target -> 1, each half weighted
+        # 3. discriminators on detached maps, each its own loss
         set_requires_grad(self.discriminator, True)
         with d_optim.optim_context(self.discriminator):
-            d_losses = {}
-            for lvl in self.lambda_adv:
-                disc = self.discriminator[lvl]
-                d_losses[f"loss_d_{lvl}"] = (0.5 * self.gan_loss(disc(src_maps[lvl]), SOURCE_LABEL)
-                                             + 0.5 * self.gan_loss(disc(tgt_maps[lvl].detach()), TARGET_LABEL))
-            d_total, d_log = self.log_losses(d_losses)
+            d_total, d_log = self.log_losses({
+                f"loss_d_{lvl}": self.discriminator_loss(lvl, src_maps[lvl], tgt_maps[lvl].detach())
+                for lvl in self.lambda_adv})
         d_optim.update_params(d_total)
         log_vars.update(d_log)
 

@@ -48,6 +48,16 @@ def plain_metadata(value: Any) -> Any:
     return _DROP
 
 
+def segmentor_checkpoint(model: UDASegmentor, meta: Mapping | None = None) -> dict:
+    """A plain segmentor checkpoint ``{'meta': ..., 'state_dict': ...}`` of ``model``'s wrapped
+    segmentor, readable with weights_only; ``meta`` gets the model's ``dataset_meta`` unless it has one."""
+    state = {k: v.detach().cpu() for k, v in model.segmentor.state_dict().items()}
+    meta = dict(meta or {})
+    if "dataset_meta" not in meta and getattr(model, "dataset_meta", None):
+        meta["dataset_meta"] = model.dataset_meta
+    return {"meta": plain_metadata(meta), "state_dict": state}
+
+
 def export_segmentor_checkpoint(source: "str | os.PathLike | UDASegmentor",
                                 out_path: str | os.PathLike,
                                 dataset_meta: Mapping | None = None) -> Path:
@@ -69,7 +79,7 @@ def export_segmentor_checkpoint(source: "str | os.PathLike | UDASegmentor",
     """
     out_path = Path(out_path)
     if isinstance(source, UDASegmentor):
-        ckpt = source.segmentor_checkpoint({"dataset_meta": dataset_meta} if dataset_meta else None)
+        ckpt = segmentor_checkpoint(source, {"dataset_meta": dataset_meta} if dataset_meta else None)
     else:
         src = Path(source)
         if not src.is_file():
@@ -114,4 +124,4 @@ def plain_segmentor_config(cfg: Config) -> Config:
     return cfg
 
 
-__all__ = ["export_segmentor_checkpoint", "plain_metadata", "plain_segmentor_config"]
+__all__ = ["export_segmentor_checkpoint", "plain_metadata", "plain_segmentor_config", "segmentor_checkpoint"]

@@ -1,7 +1,7 @@
 """MRNet (Zheng & Yang, IJCAI 2020) and its uncertainty-rectified pseudo-label stage (IJCV 2021), as
 released in layumi/Seg-Uncertainty (``trainer_ms.py``, ``trainer_ms_variance.py``;
 docs/methods/baselines.md#mrnet, #voc-source). Heads: ``mrnet_head.py``; discriminator:
-``discriminator.py``.
+``discriminator.py``; stage 1's step: ``adversarial.py``'s, through its hooks.
 
 Notation (``z_main``, ``z_aux`` logits upsampled to the input size, ``p = softmax(z)``, C = 21)::
 
@@ -26,20 +26,20 @@ Notation (``z_main``, ``z_aux`` logits upsampled to the input size, ``p = softma
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
-from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.optim import OptimWrapper
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from pss_bench.classes import IGNORE_INDEX
 
+from .adversarial import AdversarialUDASegmentor
 from .discriminator import ls_discriminator_loss, ls_generator_loss, r1_penalty
-from .uda import LEVELS, UDASegmentor, check_single_update, set_requires_grad
+from .uda import UDASegmentor, check_single_update
 
 MAX_WEIGHT = 7.0                 # --class-balance max value
 SMALL_CLASS_FRACTION = 64 * 64 / (512 * 1024)  # released 64*64*n pixels at 512x1024 crops
@@ -155,9 +155,14 @@ class _MRNetBase(UDASegmentor):
 
 
 @MODELS.register_module()
-class MRNet(_MRNetBase):
+class MRNet(_MRNetBase, AdversarialUDASegmentor):
     """MRNet stage 1: class-balanced hard-pixel source CE, multi-scale LS adversarial alignment of both
     heads against the fused source prediction, memory regularisation.
+
+    The step is :class:`AdversarialUDASegmentor`'s (``adversarial.py``) with MRNet's hooks: source
+    terms = the class-balanced hard-pixel CE; every level's "real" map = the fused source softmax;
+    generator and discriminator losses = the multi-scale least-squares ones, the latter plus R1;
+    extra target term = the memory regularisation.
 
     Args:
         discriminator: ``MultiScaleDiscriminator`` config, one copy per level.
@@ -170,65 +175,41 @@ class MRNet(_MRNetBase):
     def __init__(self, segmentor: dict, discriminator: dict | None = None,
                  lambda_adv: Mapping[str, float] | None = None, lambda_kl: float = 0.1,
                  kl_start_iter: int = 15000, r1_weight: float = 0.01, **kwargs: Any) -> None:
-        super().__init__(segmentor, **kwargs)
-        lambda_adv = dict(lambda_adv if lambda_adv is not None else {"main": 1e-3, "aux": 2e-4})
-        if set(lambda_adv) - set(LEVELS) or any(float(v) < 0 for v in lambda_adv.values()):
-            raise ValueError(f"MRNet: lambda_adv must map {LEVELS} to weights >= 0, got {lambda_adv}")
+        if "gan_loss" in kwargs:
+            raise ValueError("MRNet: its adversarial losses are the multi-scale least-squares ones; "
+                             "gan_loss is not an option")
         if lambda_kl < 0 or kl_start_iter < 0 or r1_weight < 0:
             raise ValueError("MRNet: lambda_kl, kl_start_iter and r1_weight must be >= 0")
-        self.lambda_adv = {k: float(lambda_adv.get(k, 0)) for k in LEVELS if float(lambda_adv.get(k, 0)) > 0}
+        super().__init__(segmentor, discriminator=dict(discriminator or {"type": "MultiScaleDiscriminator"}),
+                         lambda_adv=lambda_adv, **kwargs)
         self.lambda_kl, self.kl_start_iter, self.r1_weight = float(lambda_kl), int(kl_start_iter), float(r1_weight)
-        d_cfg = dict(discriminator or {"type": "MultiScaleDiscriminator"})
-        d_cfg.setdefault("in_channels", self.num_classes)
-        self.discriminator = nn.ModuleDict({lvl: MODELS.build(copy.deepcopy(d_cfg)) for lvl in self.lambda_adv})
 
-    def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapperDict) -> dict[str, Tensor]:
-        if not isinstance(optim_wrapper, OptimWrapperDict) or "discriminator" not in optim_wrapper:
-            raise ValueError("MRNet trains two optimisers: configure optim_wrapper with "
-                             "constructor='MultiOptimWrapperConstructor' and entries 'segmentor' and 'discriminator'")
-        seg_optim, d_optim = self.segmentor_optim_wrapper(optim_wrapper), optim_wrapper["discriminator"]
-        check_single_update(seg_optim, "MRNet")
-        data = self.data_preprocessor(data, True)
-        source, source_samples, target, _ = self.split_batch(data)
+    def discriminator_input(self, logits: Tensor) -> Tensor:
+        """A level's class probabilities, ``softmax(z)``."""
+        return torch.softmax(logits, dim=1)
+
+    def source_maps(self, logits: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The fused source prediction ``softmax(z_main + 0.5 z_aux)``, detached, as every level's "real"."""
+        real = torch.softmax(logits["main"] + self.fuse_weight * logits["aux"], dim=1).detach()
+        return {lvl: real for lvl in self.lambda_adv}
+
+    def generator_loss(self, d_out: list[Tensor]) -> Tensor:
+        """``sum_scales 2 * mean((D(p_t) - 1)^2)``."""
+        return ls_generator_loss(d_out)
+
+    def target_terms(self, logits: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The memory regularisation from ``kl_start_iter`` on."""
         iteration = MessageHub.get_current_instance().get_info("iter", 0)
+        if self.lambda_kl > 0 and iteration >= self.kl_start_iter:
+            return {"loss_kl": self.lambda_kl * memory_kl(logits["main"], logits["aux"], self.fuse_weight)}
+        return {}
 
-        with seg_optim.optim_context(self):
-            logits = self.head_logits(source)
-            src_total, log_vars = self.log_losses(self.source_terms(logits, source_samples))
-            real = torch.softmax(logits["main"] + self.fuse_weight * logits["aux"], dim=1).detach()
-        del logits
-        seg_optim.backward(src_total)
-
-        set_requires_grad(self.discriminator, False)
-        with seg_optim.optim_context(self):
-            logits = self.head_logits(target)
-            fake = {lvl: torch.softmax(logits[lvl], dim=1) for lvl in self.lambda_adv}
-            terms = {f"loss_adv_{lvl}": w * ls_generator_loss(self.discriminator[lvl](fake[lvl]))
-                     for lvl, w in self.lambda_adv.items()}
-            if self.lambda_kl > 0 and iteration >= self.kl_start_iter:
-                terms["loss_kl"] = self.lambda_kl * memory_kl(logits["main"], logits["aux"], self.fuse_weight)
-            tgt_total, tgt_log = self.log_losses(terms)
-        del logits
-        seg_optim.backward(tgt_total)
-        log_vars.update(tgt_log)
-
-        set_requires_grad(self.discriminator, True)
-        with d_optim.optim_context(self.discriminator):
-            d_terms = {}
-            for lvl in self.lambda_adv:
-                disc = self.discriminator[lvl]
-                real_in = real.clone().requires_grad_(True)
-                real_out = disc(real_in)
-                d_terms[f"loss_d_{lvl}"] = (ls_discriminator_loss(disc(fake[lvl].detach()), real_out)
-                                            + self.r1_weight * r1_penalty(real_out, real_in))
-            d_total, d_log = self.log_losses(d_terms)
-        d_optim.update_params(d_total)
-        log_vars.update(d_log)
-
-        seg_optim.step()
-        seg_optim.zero_grad()
-        log_vars["loss"] = (src_total + tgt_total).detach()
-        return log_vars
+    def discriminator_loss(self, level: str, source_map: Tensor, target_map: Tensor) -> Tensor:
+        """``sum_scales [mean(D(p_t)^2) + mean((D(r) - 1)^2) + r1_weight R1_scale(r)]``."""
+        disc = self.discriminator[level]
+        real_in = source_map.clone().requires_grad_(True)
+        real_out = disc(real_in)
+        return ls_discriminator_loss(disc(target_map), real_out) + self.r1_weight * r1_penalty(real_out, real_in)
 
 
 @MODELS.register_module()

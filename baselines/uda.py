@@ -29,7 +29,8 @@ docs/methods/released_pss.md#schedule):
   generator loss with the discriminators frozen -> backward; discriminators on detached maps,
   ``1/2 BCE(D(src), 0) + 1/2 BCE(D(tgt), 1)`` per level -> their own step; segmentor step.
 
-The adversarial step lives in ``adversarial.py``, checkpoint export in ``export.py``.
+The adversarial step lives in ``adversarial.py``; checkpoint export (a plain segmentor checkpoint of
+the wrapper) in ``export.py``, which imports this module and is never imported by it.
 """
 from __future__ import annotations
 
@@ -285,17 +286,6 @@ class UDASegmentor(BaseSegmentor):
     def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
         raise NotImplementedError(f"{type(self).__name__} is the UDA base class; use a method "
                                   "(SourceOnly, MinEnt, AdvEnt, AdaptSeg, ...) that implements train_step")
-
-    # ----------------------------------------------------------------------------- export
-    def segmentor_checkpoint(self, meta: Mapping | None = None) -> dict:
-        """A plain segmentor checkpoint ``{'meta': ..., 'state_dict': ...}`` readable with weights_only."""
-        state = {k: v.detach().cpu() for k, v in self.segmentor.state_dict().items()}
-        meta = dict(meta or {})
-        if "dataset_meta" not in meta and getattr(self, "dataset_meta", None):
-            meta["dataset_meta"] = self.dataset_meta
-        from .export import plain_metadata  # export imports this module
-
-        return {"meta": plain_metadata(meta), "state_dict": state}
 
 
 __all__ = ["LEVELS", "SOURCE_LABEL", "TARGET_LABEL", "UDASegmentor", "check_single_update", "set_requires_grad"]

@@ -1,36 +1,36 @@
-"""Shared fixtures: a tiny dataset in the official PSS layout, written by hand (independent of the
-PSS-Synth generator so that dataset and scorer tests do not depend on it), the tiny segmentor that
-training-step tests build, raw paired batches, and a torchvision-layout VGG-16-BN reference.
+"""Shared fixtures that need only the standard library, NumPy, Pillow and pytest: a tiny dataset in
+the official PSS layout, written by hand (independent of the PSS-Synth generator so that dataset and
+scorer tests do not depend on it), and PNGs with chosen row filters.
 
-Tests get these through fixtures (``make_pss``, ``tiny_pss``, ``tiny_segmentor_cfg``,
-``raw_paired_batch``, ``torchvision_vgg16_bn``, ``png_with_filters``), never by importing this file. End-to-end tests (a Runner, a subprocess)
-carry the ``slow`` marker: ``pytest -m "not slow"`` gives a quick pass; the README's test command runs
-them all."""
+The fixtures that need torch, MMEngine and MMSegmentation (the tiny segmentor that training-step tests
+build, raw paired batches, a torchvision-layout VGG-16-BN reference) live in ``torch_fixtures.py``,
+loaded as a plugin only where those packages are installed. So the scoring, leaderboard and records
+tests run in an environment with only NumPy, Pillow and pytest (``test_light_environment.py`` runs
+them in one); this file must keep to those imports at module level.
+
+Tests get these through fixtures (``make_pss``, ``tiny_pss``, ``png_with_filters``; from the plugin
+``tiny_segmentor_cfg``, ``raw_paired_batch``, ``torchvision_vgg16_bn``), never by importing this
+file. End-to-end tests (a Runner, a subprocess) carry the ``slow`` marker: ``pytest -m "not slow"``
+gives a quick pass; the README's test command runs them all."""
 from __future__ import annotations
 
+import importlib.util
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from mmseg.utils import register_all_modules
-
-import pss_bench.plugins  # noqa: F401  (every pss-bench component, as configs import it)
 from pss_bench.classes import voc_palette
 from pss_bench.data.layout import ListEntry, cluster_list_name, user_dir, voc_dir, write_list
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+TORCH_STACK = ("torch", "mmengine", "mmseg")
+"""The packages whose presence loads :mod:`torch_fixtures` (found, not imported, here)."""
 
-
-# Tiny tensors on a 2-core machine: one thread avoids oversubscription when other work runs.
-torch.set_num_threads(1)
-
-# Components are built outside a Runner in tests: resolve names in MMSegmentation's scope.
-register_all_modules(init_default_scope=True)
+pytest_plugins = (["torch_fixtures"] if all(importlib.util.find_spec(name) for name in TORCH_STACK)
+                  else [])
 
 
 def _write_pair(folder: Path, stem: str, rng: np.random.Generator, size: tuple[int, int],
@@ -86,81 +86,6 @@ def make_pss():
 @pytest.fixture
 def tiny_pss(tmp_path: Path) -> Path:
     return make_tiny_pss(tmp_path / "pss")
-
-
-def _tiny_segmentor_cfg():
-    """The ResNet-50 PSPNet base config with ResNet-18 widths / 8, so a training step takes
-    milliseconds: the segmentor every training-step test wraps."""
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(str(CONFIGS / "_base_" / "models" / "pspnet_r50.py")).model
-    cfg.backbone.update(depth=18, stem_channels=16, base_channels=8)
-    cfg.decode_head.update(in_channels=64, channels=16)
-    cfg.auxiliary_head.update(in_channels=32, channels=16)
-    return cfg
-
-
-@pytest.fixture(scope="session")
-def tiny_segmentor_cfg():
-    """A factory of fresh tiny segmentor configs (see :func:`_tiny_segmentor_cfg`)."""
-    return _tiny_segmentor_cfg
-
-
-@pytest.fixture(scope="session")
-def torchvision_vgg16_bn():
-    """A factory of modules with torchvision's ``vgg16_bn().features`` layout."""
-    return _torchvision_layout_vgg16_bn
-
-
-def _torchvision_layout_vgg16_bn() -> torch.nn.Module:
-    """A module with torchvision's ``vgg16_bn().features`` layout (config "D": 3x3 convs with
-    BatchNorm and ReLU, "M" = 2x2 max-pool), written from its public layer recipe."""
-    recipe = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
-    layers, c = [], 3
-    for v in recipe:
-        if v == "M":
-            layers.append(torch.nn.MaxPool2d(2, 2))
-        else:
-            layers += [torch.nn.Conv2d(c, v, 3, padding=1), torch.nn.BatchNorm2d(v), torch.nn.ReLU(inplace=True)]
-            c = v
-    ref = torch.nn.Module()
-    ref.features = torch.nn.Sequential(*layers)
-    return ref
-
-
-def _raw_paired_batch(n: int = 2, size: int = 32, seed: int = 0, pseudo: bool = False,
-                      classes: int = 21) -> dict:
-    """A data-loader batch as ``UDAPairDataset`` yields it before the preprocessor: uint8
-    ``(3, size, size)`` images, labelled source samples, unlabelled target samples and, with
-    ``pseudo``, a labelled pseudo branch (labels in ``0..classes-1``)."""
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-
-    g = torch.Generator().manual_seed(seed)
-
-    def images():
-        return [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g) for _ in range(n)]
-
-    def samples(labelled: bool):
-        out = []
-        for _ in range(n):
-            s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
-            if labelled:
-                s.gt_sem_seg = PixelData(data=torch.randint(0, classes, (1, size, size), generator=g))
-            out.append(s)
-        return out
-
-    batch = dict(inputs=images(), data_samples=samples(True), target_inputs=images(),
-                 target_data_samples=samples(False))
-    if pseudo:
-        batch.update(pseudo_inputs=images(), pseudo_data_samples=samples(True))
-    return batch
-
-
-@pytest.fixture(scope="session")
-def raw_paired_batch():
-    """A factory of raw paired batches (see :func:`_raw_paired_batch`)."""
-    return _raw_paired_batch
 
 
 def _png_with_filters(indices: np.ndarray, filters: list[int]) -> bytes:

@@ -16,8 +16,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import pss_bench.plugins as plugins
-from pss_bench.baselines.hiast import (COLOUR_OPS, ignored_entropy_loss, kld_loss, soft_ce_loss,
-                                       strong_view)
+from pss_bench.baselines.hiast import ignored_entropy_loss, kld_loss, soft_ce_loss
+from pss_bench.baselines.strong_aug import COLOUR_OPS, strong_view
 from pss_bench.methods import METHODS
 
 plugins.register_all()
@@ -344,14 +344,14 @@ def _rgb(seed, h=23, w=17):
 
 @pytest.mark.parametrize("alpha", [1.0, 1.37, 2.5, 4.0])
 def test_contrast_is_albumentations_random_contrast(alpha):
-    from pss_bench.baselines.hiast import scale_shift_uint8
+    from pss_bench.baselines.strong_aug import scale_shift_uint8
     img = _rgb(0)
     assert np.array_equal(scale_shift_uint8(img, alpha, 0.0), alb_brightness_contrast_adjust_uint(img, alpha, 0, True))
 
 
 @pytest.mark.parametrize("beta", [-0.5, -0.123, 0.31, 0.5])
 def test_brightness_is_albumentations_random_brightness(beta):
-    from pss_bench.baselines.hiast import scale_shift_uint8
+    from pss_bench.baselines.strong_aug import scale_shift_uint8
     img = _rgb(1)
     assert np.array_equal(scale_shift_uint8(img, 1.0, beta), alb_brightness_contrast_adjust_uint(img, 1, beta, True))
 
@@ -359,7 +359,7 @@ def test_brightness_is_albumentations_random_brightness(beta):
 @pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]])
 @pytest.mark.parametrize("factors", [(0.8, 1.2, 0.85, -0.2), (1.17, 0.83, 1.2, 0.13)])
 def test_jitter_is_albumentations_color_jitter(order, factors):
-    from pss_bench.baselines.hiast import jitter_uint8
+    from pss_bench.baselines.strong_aug import jitter_uint8
     b, c, s, h = factors
     steps = [lambda x: alb_adjust_brightness_torchvision_uint8(x, b), lambda x: alb_adjust_contrast_torchvision(x, c),
              lambda x: alb_adjust_saturation_torchvision(x, s), lambda x: alb_adjust_hue_torchvision_uint8(x, h)]

@@ -180,3 +180,13 @@ def test_mrnet_killed_between_stages_resumes_to_the_same_result(make_pss, tmp_pa
     assert "discriminator.main.nets.0.0.weight" not in a  # stage 2 has no discriminator
     s2 = (tmp_path / "straight" / "id1" / "s2" / "config.py").read_text()
     assert "MRNetRectified" in s2 and json.loads((tmp_path / "straight" / "result.json").read_text())["method"] == "mrnet"
+
+
+def test_stage1_reuses_the_shared_adversarial_step():
+    """MRNet's stage 1 is adversarial.py's step with MRNet's hooks, not a copy of it."""
+    from pss_bench.baselines.adversarial import AdversarialUDASegmentor
+    from pss_bench.baselines.mrnet import MRNet
+
+    assert issubclass(MRNet, AdversarialUDASegmentor)
+    assert "train_step" not in vars(MRNet)
+    assert {"source_maps", "generator_loss", "target_terms", "discriminator_loss"} <= set(vars(MRNet))

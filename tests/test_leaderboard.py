@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pss_bench.commands import leaderboard as leaderboard_command
-from pss_bench.leaderboard import default_reference_dir, render_leaderboard
-from pss_bench.records import RecordError, build_record, write_record
+pytest.importorskip("pandas")  # the board's tables (pss_bench.leaderboard.render.Table.frame)
+pytest.importorskip("matplotlib")  # its figures (pss_bench.leaderboard.figure)
+
+from pss_bench.commands import leaderboard as leaderboard_command  # noqa: E402
+from pss_bench.leaderboard import default_reference_dir, render_leaderboard  # noqa: E402
+from pss_bench.records import RecordError, build_record, write_record  # noqa: E402
 
 # Every printed Mean of the paper: (table id, row) -> Mean.
 PAPER_MEANS = {

@@ -175,6 +175,7 @@ def _pss_root(root: Path, users=(1, 2)) -> Path:
 
 
 def test_dataset_info_fingerprints_the_annotated_set(tmp_path):
+    pytest.importorskip("cv2")  # records.dataset_info imports pss_bench.data.synth, which imports OpenCV
     a = dataset_info(_pss_root(tmp_path / "a"), [1, 2])
     assert a["name"] == "PSS" and a["version"] is None and a["users"] == [1, 2] and a["n_images"] == 6
     # Expected: sha256 over the sorted "user\tstem\tlabel sha256" lines.
@@ -190,6 +191,7 @@ def test_dataset_info_fingerprints_the_annotated_set(tmp_path):
 
 
 def test_dataset_info_names_pss_synth_and_its_version(tmp_path):
+    pytest.importorskip("cv2")  # records.dataset_info imports pss_bench.data.synth, which imports OpenCV
     from pss_bench.data.synth import SYNTH_VERSION, generate
 
     root = generate(tmp_path / "synth", seed=1, users=2, photos=(4, 5), voc_images=2, workers=1)
@@ -207,6 +209,7 @@ def test_dataset_info_names_pss_synth_and_its_version(tmp_path):
     (lambda root: (root / "personal/id1/SegmentationClass/u1p0.png").unlink(), r"u1p0.png: cannot read label"),
 ])
 def test_dataset_info_names_what_is_wrong(tmp_path, change, message):
+    pytest.importorskip("cv2")  # records.dataset_info imports pss_bench.data.synth, which imports OpenCV
     root = _pss_root(tmp_path / "r")
     change(root)
     users = [1, 7] if message == "no folder for user" else [1]
@@ -220,6 +223,7 @@ def test_dataset_info_names_what_is_wrong(tmp_path, change, message):
 
 
 def test_score_to_record_carries_the_dataset(tmp_path):
+    pytest.importorskip("cv2")  # records.dataset_info imports pss_bench.data.synth, which imports OpenCV
     from pss_bench.scoring import score_predictions
 
     root = _pss_root(tmp_path / "r")
@@ -233,6 +237,7 @@ def test_score_to_record_carries_the_dataset(tmp_path):
 
 
 def test_run_provenance(tmp_path):
+    pytest.importorskip("torch")  # the provenance names the installed torch and mmseg versions
     from importlib.metadata import version
 
     prov = run_provenance(["pss-bench", "run", "--method", "advent", "--cfg-options", "a.b=1 2"],

@@ -12,18 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from pss_bench.cli import main as cli_main
 from pss_bench.data.labels import read_index_png
 from pss_bench.data.layout import annotated_entries, user_dir
-from pss_bench.data.synth import generate
 from pss_bench.scoring import score_predictions
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
+    pytest.importorskip("cv2")  # PSS-Synth renders with OpenCV (not a scorer dependency)
+    from pss_bench.data.synth import generate
+
     return generate(tmp_path_factory.mktemp("synth") / "pss", users=2, photos=(6, 8), voc_images=4,
                     long_side=(48, 64), workers=1)
 
@@ -94,6 +95,7 @@ def test_codabench_missing_ref(tmp_path, capsys):
 
 
 def test_bundle_structure_and_its_scoring_program(synth, tmp_path, capsys):
+    yaml = pytest.importorskip("yaml")  # the bundle's YAML files (PyYAML is no scorer dependency)
     bundle = tmp_path / "bundle.zip"
     assert cli_main(["codabench", "bundle", "--data-root", str(synth), "--out", str(bundle),
                      "--start", "2025-01-01"]) == 0
@@ -133,6 +135,7 @@ def test_bundle_structure_and_its_scoring_program(synth, tmp_path, capsys):
 
 
 def test_bundle_errors(tmp_path, capsys):
+    pytest.importorskip("yaml")  # the bundle command writes YAML (PyYAML is no scorer dependency)
     assert cli_main(["codabench", "bundle", "--data-root", str(tmp_path), "--out", str(tmp_path / "b.zip")]) == 2
     assert "not a PSS data root" in capsys.readouterr().err and not (tmp_path / "b.zip").exists()
     assert cli_main(["codabench", "bundle", "--data-root", str(tmp_path), "--out", str(tmp_path / "b.tar")]) == 2
@@ -173,6 +176,7 @@ def test_per_image_scores_average_to_the_user_fiou(synth, tmp_path, capsys):
 def test_scoring_loads_neither_torch_nor_mmseg(tiny_pss, tmp_path):
     """The score command and the Codabench program, run in a fresh interpreter. (The full
     ``pss-bench`` parser still imports torch through ``commands/run.py``'s presets import.)"""
+    pytest.importorskip("cv2")  # records.dataset_info imports pss_bench.data.synth, which imports OpenCV
     sub = _submission(tiny_pss, tmp_path / "sub")
     inp = tmp_path / "in"
     shutil.copytree(tiny_pss / "personal", inp / "ref" / "personal")

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
-from pss_bench.cli import main as cli_main
-from pss_bench.data.layout import annotated_entries, user_dir
-from pss_bench.data.synth import generate
-from pss_bench.scoring.bundle import bundle_files, scorer_modules
+yaml = pytest.importorskip("yaml")  # the bundle's competition.yaml: PyYAML is no scorer dependency
+pytest.importorskip("cv2")  # PSS-Synth (the bundle's data) renders with OpenCV
+
+from pss_bench.cli import main as cli_main  # noqa: E402
+from pss_bench.data.layout import annotated_entries, user_dir  # noqa: E402
+from pss_bench.data.synth import generate  # noqa: E402
+from pss_bench.scoring.bundle import bundle_files, scorer_modules  # noqa: E402
 
 
 class Unpack(Exception):

@@ -28,16 +28,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
-from pss_bench.classes import voc_palette
-from pss_bench.cli import main as cli_main
-from pss_bench.data.labels import read_index_png
-from pss_bench.data.layout import annotated_entries, user_dir
-from pss_bench.data.synth import generate
-from pss_bench.paths import cache_dir
-from pss_bench.scoring import score_predictions
+yaml = pytest.importorskip("yaml")  # the bundle's metadata.yaml: PyYAML is no scorer dependency
+pytest.importorskip("cv2")  # PSS-Synth (the competition's data) renders with OpenCV
+
+from pss_bench.classes import voc_palette  # noqa: E402
+from pss_bench.cli import main as cli_main  # noqa: E402
+from pss_bench.data.labels import read_index_png  # noqa: E402
+from pss_bench.data.layout import annotated_entries, user_dir  # noqa: E402
+from pss_bench.data.synth import generate  # noqa: E402
+from pss_bench.paths import cache_dir  # noqa: E402
+from pss_bench.scoring import score_predictions  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -7,13 +7,14 @@ import io
 import struct
 import zlib
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from pss_bench.classes import voc_palette
-from pss_bench.data.labels import (
+cv2 = pytest.importorskip("cv2")  # the OpenCV-written kinds below are built at import
+
+from pss_bench.classes import voc_palette  # noqa: E402
+from pss_bench.data.labels import (  # noqa: E402
     decode_index_png, decode_index_scanlines, read_index_png, read_index_scanlines,
 )
 

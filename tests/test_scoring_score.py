@@ -206,6 +206,7 @@ def _cli(argv: list[str]) -> int:
 
 
 def test_cli_writes_record_and_scores_json(tiny_pss, tmp_path, capsys):
+    pytest.importorskip("cv2")  # records.dataset_info imports pss_bench.data.synth, which imports OpenCV
     preds = write_submission(tiny_pss, tmp_path / "pred")
     out, scores = tmp_path / "out" / "rec.json", tmp_path / "scores.json"
     rc = _cli(["score", str(tmp_path / "pred"), "--data-root", str(tiny_pss), "--out", str(out),

@@ -230,6 +230,7 @@ def test_all_problems_are_listed_at_once(tiny_pss, tmp_path, capsys):
 
 
 def test_extra_files_are_warnings(tiny_pss, tmp_path, capsys):
+    pytest.importorskip("cv2")  # records.dataset_info imports pss_bench.data.synth, which imports OpenCV
     pred = tmp_path / "pred"
     _valid(tiny_pss, pred)
     (pred / "id1" / "holiday_extra.png").write_bytes(b"x")
