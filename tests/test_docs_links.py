@@ -21,10 +21,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README_LIMIT = 10_000  # bytes: issue 29, "a README read in five minutes"
 
-# Another branch of issue 29 adds docs/add_method.md (the add-a-method guide); until it is merged a
-# link to it may dangle. The integrator removes this exception once that branch is in.
-PENDING = {"docs/add_method.md"}
-
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
 LINK = re.compile(r"\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -82,8 +78,7 @@ def broken_links(source: Path, root: Path = ROOT) -> list[str]:
             problems.append(f"{name} (outside the repository)")
             continue
         if not dest.exists():
-            if rel not in PENDING:
-                problems.append(f"{name} (no such file)")
+            problems.append(f"{name} (no such file)")
             continue
         if anchor and dest.suffix == ".md" and unquote(anchor) not in anchors(dest.read_text(encoding="utf-8")):
             problems.append(f"{name} (no heading or anchor '{anchor}')")
@@ -120,6 +115,6 @@ def test_checker_finds_broken_links(tmp_path):
     page = tmp_path / "README.md"
     page.write_text("[a](docs/ok.md) [b](docs/ok.md#real-heading) [c](docs/missing.md) "
                     "[d](docs/ok.md#no-such) [e](https://example.org/x) `[f](not/a/link.md)`\n"
-                    "```\n[g](in/a/fence.md)\n```\n[h](docs/add_method.md)\n")
+                    "```\n[g](in/a/fence.md)\n```\n")
     assert broken_links(page, tmp_path) == ["README.md: docs/missing.md (no such file)",
                                             "README.md: docs/ok.md#no-such (no heading or anchor 'no-such')"]
