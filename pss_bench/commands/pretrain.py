@@ -1,5 +1,5 @@
 """``pss-bench pretrain``: build (once) the stand-in source model that replaces ImageNet weights on the
-embedded PSS-Synth data (``pss_bench/models/standin.py``)."""
+embedded PSS-Synth data (``pss_bench/harness/standin.py``)."""
 from __future__ import annotations
 
 import argparse
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 def main(args: argparse.Namespace) -> int:
     from pss_bench.harness.config import standin_recipe
     from pss_bench.harness.runner import silence_known_warnings
-    from pss_bench.models.standin import build_standin, is_standin, standin_info, standin_path
+    from pss_bench.harness.standin import build_standin, is_standin, standin_info, standin_path
 
     silence_known_warnings()
     try:

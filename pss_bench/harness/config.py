@@ -52,7 +52,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
     ``none`` = random init (asked for). ``auto`` = the standard ImageNet file in the torch hub cache
     (``DEFAULT_CHECKPOINTS``) if present; otherwise, for the demo and synth presets or the embedded
     PSS-Synth data (``data_root``), the *stand-in*: a whole segmentor pretrained on PSS-Synth's source
-    domain only, built once on first use and cached (``pss_bench/models/standin.py``); an error for
+    domain only, built once on first use and cached (``pss_bench/harness/standin.py``); an error for
     the paper preset on other data. ``standin`` asks for the stand-in explicitly; its schedule is
     the preset's (:func:`standin_recipe`). A PATH or hub-cache
     file name must exist. Raises ``PretrainedWeightsNotFound`` (a ``FileNotFoundError``) naming the
@@ -64,7 +64,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
     if spec.strip().lower() == "none":
         return None
     if spec.strip().lower() == "standin":
-        from pss_bench.models.standin import build_standin
+        from pss_bench.harness.standin import build_standin
 
         return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
     if spec == "auto":
@@ -72,7 +72,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
         if default.is_file():
             return str(default)
         if preset in ("demo", "synth") or _is_embedded_synth(data_root):
-            from pss_bench.models.standin import build_standin
+            from pss_bench.harness.standin import build_standin
 
             return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
         raise PretrainedWeightsNotFound(
@@ -84,7 +84,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
 def standin_recipe(backbone: str, preset: str):
     """The stand-in recipe of ``backbone`` for ``preset``: the default recipe, with the preset's pinned
     number of steps where it has one (``Preset.standin_iters``: the synth benchmark's)."""
-    from pss_bench.models.standin import DEFAULT_RECIPES, with_recipe
+    from pss_bench.harness.standin import DEFAULT_RECIPES, with_recipe
 
     iters = PRESETS[preset].standin_iters.get(backbone)
     return DEFAULT_RECIPES[backbone] if iters is None else with_recipe(backbone, iters=iters)
@@ -94,7 +94,7 @@ def _is_embedded_synth(data_root: str | None) -> bool:
     from pathlib import Path
 
     from pss_bench.data.synth import default_synth_root
-    from pss_bench.models.standin import DATA_SEED
+    from pss_bench.harness.standin import DATA_SEED
 
     return data_root is not None and Path(data_root).resolve() == default_synth_root(DATA_SEED).resolve()
 
@@ -267,7 +267,7 @@ def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
     cfg.log_processor = dict(by_epoch=False, window_size=s["log_interval"])
     backbone = find_backbone(cfg.model)
     backbone["init_cfg"] = None
-    from pss_bench.models.standin import is_standin
+    from pss_bench.harness.standin import is_standin
 
     if pretrained_path is not None and is_standin(pretrained_path):
         # A stand-in is a whole plain segmentor (backbone + heads): initialise the segmentor from it.

@@ -1,4 +1,4 @@
-"""Stand-in weights (pss_bench/models/standin.py): deterministic for a seed, cached atomically under
+"""Stand-in weights (pss_bench/harness/standin.py): deterministic for a seed, cached atomically under
 $PSS_BENCH_CACHE with a key over everything they depend on, and good enough that a short run from
 them beats the all-background floor. Small budgets only: no timings are asserted."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pss_bench.data.synth import generate
-from pss_bench.models.standin import (Recipe, build_standin, cache_key, is_standin, standin_info,
+from pss_bench.harness.standin import (Recipe, build_standin, cache_key, is_standin, standin_info,
                                       standin_path, train_standin)
 
 TINY = Recipe(batch_size=2, crop=32, short_side=40, iters=2, warmup_iters=1)
@@ -103,10 +103,10 @@ def test_the_synth_preset_pins_its_standin_schedule_the_demo_takes_the_default(m
     synth preset for its pinned number of steps (the recipe its committed records started from)."""
     from pss_bench.harness import config
     from pss_bench.harness.presets import PRESETS
-    from pss_bench.models.standin import DEFAULT_RECIPES
+    from pss_bench.harness.standin import DEFAULT_RECIPES
 
     asked = []
-    monkeypatch.setattr("pss_bench.models.standin.build_standin",
+    monkeypatch.setattr("pss_bench.harness.standin.build_standin",
                         lambda backbone, seed=0, recipe=None, segmentor=None: asked.append((backbone, recipe)) or "x.pth")
     monkeypatch.setattr("pss_bench.models.pretrained.hub_checkpoint_dir", lambda: tmp_path)  # no ImageNet file
     for backbone in ("vgg16", "resnet50"):
