@@ -267,7 +267,7 @@ def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
     cfg.log_processor = dict(by_epoch=False, window_size=s["log_interval"])
     backbone = find_backbone(cfg.model)
     backbone["init_cfg"] = None
-    from pss_bench.harness.standin import is_standin
+    from pss_bench.models.standin import is_standin
 
     if pretrained_path is not None and is_standin(pretrained_path):
         # A stand-in is a whole plain segmentor (backbone + heads): initialise the segmentor from it.

@@ -405,7 +405,7 @@ def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list
         _init_cpu_process_group()
     work = Path(opts.work_dir)
     state = _open_work_dir(opts, work, plan.users) if get_rank() == 0 else None
-    from pss_bench.harness.standin import is_standin, standin_info
+    from pss_bench.models.standin import is_standin, standin_info
 
     standin = standin_info(plan.pretrained) if plan.pretrained and is_standin(plan.pretrained) else None
     if standin is not None:

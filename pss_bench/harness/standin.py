@@ -12,7 +12,11 @@ of ``train_aug.txt``). Users' photos and labels are never read.
   sidecar describing it; a second call returns the cached file.
 * :func:`standin_path` is where that file lives; the key (:func:`cache_key`) hashes everything the
   weights depend on: the stand-in format version, the synth generator version and data seed, the
-  backbone's model config, the recipe below and the training seed.
+  backbone's model config, the recipe below and the training seed. The file's name, key and
+  sidecar are ``pss_bench/models/standin.py`` (what loading one needs); this module trains.
+* The pre-flight builds nothing: :func:`cached_or_pending` gives the cached file or a
+  :class:`PendingStandin` whose :meth:`~PendingStandin.report` says "a stand-in will be built
+  (about N min, ...)"; ``pss-bench run`` builds it after the pre-flight passed.
 * The file holds ``{'state_dict': <plain segmentor state dict>, 'meta': {...}}`` (tensors and plain
   Python values only, so it loads with ``torch.load(weights_only=True)``). ``pss-bench run``
   initialises the whole segmentor from it (``segmentor.init_cfg = dict(type='Pretrained', ...)``,
@@ -34,10 +38,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-STANDIN_VERSION = 1  # bump when the training code changes what a recipe produces
-ARCHITECTURE_REVISIONS = {"mrnet": 2}
-"""Per architecture (:func:`architecture_name`), bumped when its module code changes what the same
-config builds: ``mrnet`` 2 = the released head (conv biases, no ReLU after the bottleneck norm)."""
+from pss_bench.models.standin import (STANDIN_VERSION, architecture_name, is_standin, plain_segmentor,
+                                     standin_dir, standin_file, standin_info, standin_key)
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,10 @@ DEFAULT_RECIPES: dict[str, Recipe] = {
 
 DATA_SEED = 0  # the embedded PSS-Synth dataset the stand-in is trained on (paths.default_synth_root)
 
-# Short names of the segmentor architectures in stand-in file names (by main decode head type).
-_ARCH_NAMES = {"ReleasedPSPHead": "pspnet", "PSPHead": "pspnet-mmseg", "PSPGroupHead": "pspgroup",
-               "MRNetHead": "mrnet"}
+SECONDS_PER_STEP = {"resnet50": 1.74, "vgg16": 0.6}
+"""Seconds per optimiser step of the default recipe (batch 8 of 48-px crops) on an idle 2-core machine
+with 2 torch threads, from docs/standin_weights.md#measurements: ResNet-50 measured (1,600 steps),
+VGG-16 estimated there with the same busy/idle ratio. Only for the pre-flight's estimate."""
 
 
 def _model_config(backbone: str):
@@ -96,57 +99,22 @@ def _model_config(backbone: str):
     return Config.fromfile(str(configs_dir() / "_base_" / "models" / names[backbone]))
 
 
-def _plain(segmentor) -> dict:
-    """``segmentor`` (a config dict) as a plain dict without the keys the harness sets per run
-    (initialisation, the preprocessor's pad size): they do not change what the stand-in learns."""
-    if hasattr(segmentor, "to_dict"):
-        segmentor = segmentor.to_dict()
-    segmentor = json.loads(json.dumps(segmentor, default=str))
-    segmentor.pop("init_cfg", None)
-    segmentor.pop("pretrained", None)
-    segmentor.get("backbone", {}).pop("init_cfg", None)
-    segmentor.get("data_preprocessor", {}).pop("size", None)
-    return segmentor
-
-
 def default_segmentor(backbone: str) -> dict:
     """The plain PSPNet of ``backbone`` (``configs/_base_/models/pspnet_<backbone>.py``)."""
-    return _plain(_model_config(backbone).model)
+    return plain_segmentor(_model_config(backbone).model)
 
 
 def _segmentor_cfg(backbone: str, segmentor: dict | None) -> dict:
-    """``segmentor`` as :func:`_plain` makes it, or the backbone's plain PSPNet for None."""
-    return default_segmentor(backbone) if segmentor is None else _plain(segmentor)
-
-
-def architecture_name(segmentor: dict) -> str:
-    """A short name of a segmentor's architecture for file names: ``pspnet``, ``pspgroup``, ``mrnet``."""
-    heads = segmentor["decode_head"]
-    head = heads[-1] if isinstance(heads, (list, tuple)) else heads
-    name = _ARCH_NAMES.get(head["type"], head["type"].lower())
-    return name if segmentor.get("auxiliary_head") or isinstance(heads, (list, tuple)) else name + "-noaux"
+    """``segmentor`` as :func:`plain_segmentor` makes it, or the backbone's plain PSPNet for None."""
+    return default_segmentor(backbone) if segmentor is None else plain_segmentor(segmentor)
 
 
 def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
               data_seed: int = DATA_SEED, segmentor: dict | None = None) -> str:
-    """16 hex digits over everything the stand-in depends on (``segmentor``: None = the plain PSPNet)."""
-    from pss_bench.data.synth import SYNTH_VERSION
-
+    """16 hex digits over everything the stand-in depends on (``segmentor``: None = the plain PSPNet);
+    ``pss_bench/models/standin.py`` lists them."""
     recipe = recipe or DEFAULT_RECIPES[backbone]
-    model = _segmentor_cfg(backbone, segmentor)
-    payload = dict(version=STANDIN_VERSION, synth=SYNTH_VERSION, data_seed=data_seed, backbone=backbone,
-                   model=model, recipe=asdict(recipe), seed=seed)
-    revision = ARCHITECTURE_REVISIONS.get(architecture_name(model))
-    if revision:  # only when set, so the keys of the other architectures stay as they were
-        payload["architecture_revision"] = revision
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def standin_dir() -> Path:
-    from pss_bench.paths import cache_dir
-
-    return cache_dir() / "standin"
+    return standin_key(backbone, _segmentor_cfg(backbone, segmentor), asdict(recipe), seed, data_seed)
 
 
 def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
@@ -154,19 +122,39 @@ def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
     """Where the stand-in for these inputs is (or will be) cached:
     ``standin-<backbone>-<architecture>-<key>.pth``."""
     model = _segmentor_cfg(backbone, segmentor)
-    key = cache_key(backbone, seed, recipe, data_seed, model)
-    return standin_dir() / f"standin-{backbone}-{architecture_name(model)}-{key}.pth"
+    return standin_file(backbone, model, cache_key(backbone, seed, recipe, data_seed, model))
 
 
-def is_standin(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a stand-in file (a whole segmentor, not ImageNet backbone weights)."""
-    path = Path(path)
-    return path.name.startswith("standin-") and Path(str(path) + ".json").is_file()
+def estimated_minutes(backbone: str, recipe: Recipe) -> int:
+    """About how many minutes building a stand-in of ``recipe`` takes (``iters x SECONDS_PER_STEP``)."""
+    return max(1, round(recipe.iters * SECONDS_PER_STEP.get(backbone, max(SECONDS_PER_STEP.values())) / 60))
 
 
-def standin_info(path: str | os.PathLike) -> dict:
-    """The JSON sidecar of a stand-in file (backbone, seed, recipe, key, sha256, minutes, ...)."""
-    return json.loads(Path(str(path) + ".json").read_text())
+@dataclass(frozen=True, eq=False)
+class PendingStandin:
+    """A stand-in that a run needs and the cache does not hold yet. The pre-flight reports it
+    (:meth:`report`) and builds nothing; the run builds it (:meth:`build`) once the pre-flight passed."""
+
+    backbone: str
+    recipe: Recipe
+    segmentor: dict | None
+    path: Path
+
+    def report(self) -> str:
+        return (f"a stand-in will be built (about {estimated_minutes(self.backbone, self.recipe)} min, "
+                f"once, cached as {self.path})")
+
+    def build(self) -> Path:
+        return build_standin(self.backbone, recipe=self.recipe, segmentor=self.segmentor)
+
+
+def cached_or_pending(backbone: str, recipe: Recipe, segmentor: dict | None = None) -> Path | PendingStandin:
+    """The cached stand-in of the embedded data for these inputs, or what building it takes.
+    Builds nothing (the same cache path :func:`build_standin` writes with the default ``data_root``)."""
+    path = standin_path(backbone, 0, recipe, segmentor=segmentor)
+    if path.is_file() and is_standin(path):
+        return path
+    return PendingStandin(backbone, recipe, segmentor, path)
 
 
 def _lr_at(step: int, recipe: Recipe) -> float:
@@ -362,6 +350,7 @@ def with_recipe(backbone: str, **changes) -> Recipe:
     return replace(DEFAULT_RECIPES[backbone], **changes)
 
 
-__all__ = ["DEFAULT_RECIPES", "Recipe", "STANDIN_VERSION", "architecture_name", "build_standin", "cache_key",
-           "default_segmentor", "is_standin",
-           "standin_dir", "standin_info", "standin_path", "train_standin", "with_recipe"]
+__all__ = ["DEFAULT_RECIPES", "DATA_SEED", "PendingStandin", "Recipe", "SECONDS_PER_STEP", "STANDIN_VERSION",
+           "architecture_name", "build_standin", "cache_key", "cached_or_pending", "default_segmentor",
+           "estimated_minutes", "is_standin", "standin_dir", "standin_info", "standin_path", "train_standin",
+           "with_recipe", "write_standin"]
