@@ -401,6 +401,8 @@ def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list
 
     silence_known_warnings()
     plan = preflight(opts, extra_problems)
+    if plan.standin is not None:  # reported by the pre-flight; built now that every check passed
+        plan.pretrained = str(plan.standin.build())
     if opts.launcher == "pytorch":
         _init_cpu_process_group()
     work = Path(opts.work_dir)
