@@ -63,7 +63,7 @@ def method_segmentor(method: str, backbone: str) -> dict | None:
     from pss_bench.data.synth import default_synth_root
     from pss_bench.harness.config import RunOptions
     from pss_bench.harness.preflight import initialised_segmentor
-    from pss_bench.harness.run import plan_stages
+    from pss_bench.harness.plan import plan_stages
     from pss_bench.methods import METHODS
 
     if method not in METHODS:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pss_bench.harness.config import RunOptions
-from pss_bench.harness.run import RunError, plan_stages, work_dir_problems
+from pss_bench.harness.plan import RunError, plan_stages, stage_cfg_options, work_dir_problems
 from pss_bench.harness.stages import Stage, StageError
 
 # Variables torchrun / srun set for every process (MMEngine's launchers read them).
@@ -234,7 +234,6 @@ def initialised_segmentor(opts: RunOptions, stages: list[Stage], stage_options: 
     initialised from an earlier stage (a stand-in is trained for this architecture). None when it
     cannot be built (the stage loop below reports why)."""
     from pss_bench.harness.config import build_config, find_segmentor
-    from pss_bench.harness.run import stage_cfg_options
 
     stage = initialised_stage(stages)
     if stage is None:
@@ -259,7 +258,6 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
     """
     from pss_bench.data.layout import DEFAULT_K, find_users
     from pss_bench.harness.config import ConfigPathError, build_config, plan_pretrained
-    from pss_bench.harness.run import stage_cfg_options
     from pss_bench.models.pretrained import PretrainedWeightsError
 
     problems = list(extra_problems or [])
