@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmengine.config import Config
 
 from pss_bench.methods import METHODS
 from pss_bench.harness.presets import PRESETS
+
+if TYPE_CHECKING:
+    from pss_bench.harness.standin import PendingStandin
+
 
 @dataclass
 class RunOptions:
@@ -46,7 +50,7 @@ class RunOptions:
 
 
 def plan_pretrained(spec: str, backbone: str, preset: str, data_root: str | None = None,
-                    segmentor: dict | None = None):
+                    segmentor: dict | None = None) -> str | PendingStandin | None:
     """What ``--pretrained spec`` names, building nothing (the pre-flight's view).
 
     Returns None (random initialisation), a weights file (``str``), or, for a stand-in the cache does

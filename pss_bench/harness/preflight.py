@@ -23,10 +23,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pss_bench.harness.config import RunOptions
 from pss_bench.harness.plan import RunError, plan_stages, stage_cfg_options, work_dir_problems
 from pss_bench.harness.stages import Stage, StageError
+
+if TYPE_CHECKING:
+    from pss_bench.harness.standin import PendingStandin
 
 # Variables torchrun / srun set for every process (MMEngine's launchers read them).
 LAUNCHER_ENV = {"pytorch": ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"),
@@ -59,7 +63,7 @@ class Plan:
     stages: list[Stage]
     stage_options: dict[str, dict]
     pretrained: str | None
-    standin: object = None  # a PendingStandin: built by the run after the checks passed, never here
+    standin: PendingStandin | None = None  # a stand-in to build: by the run after the checks, never here
 
 
 def _short(err: BaseException) -> str:
@@ -258,6 +262,7 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
     """
     from pss_bench.data.layout import DEFAULT_K, find_users
     from pss_bench.harness.config import ConfigPathError, build_config, plan_pretrained
+    from pss_bench.harness.standin import PendingStandin
     from pss_bench.models.pretrained import PretrainedWeightsError
 
     problems = list(extra_problems or [])
@@ -293,7 +298,7 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
                                      segmentor=initialised_segmentor(opts, stages, stage_options, users))
     except (FileNotFoundError, PretrainedWeightsError) as err:
         problems.append(f"--pretrained {opts.pretrained}: {err}")
-    if pretrained is not None and not isinstance(pretrained, str):
+    if isinstance(pretrained, PendingStandin):
         # A stand-in not built yet: reported, built by the run once every check passed. The stages
         # are checked without it (it is trained for the very segmentor they build).
         pretrained, pending = None, pretrained
