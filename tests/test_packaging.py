@@ -25,7 +25,8 @@ KNOWN_CYCLES = {
 """Cycles allowed for now, each as the set of its modules."""
 
 LAYERS = {
-    # package: the pss_bench modules it may import besides its own (docstring of each package)
+    # package: the pss_bench modules it may import besides its own (its package docstring; parallel
+    # is the leaf process fan-out the synth generator uses)
     "pss_bench.data": ("pss_bench.io", "pss_bench.classes", "pss_bench.paths", "pss_bench.parallel"),
 }
 """Declared layering: a package that imports nothing above it."""
