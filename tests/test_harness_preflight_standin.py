@@ -5,7 +5,6 @@ stand-in before it was refused)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

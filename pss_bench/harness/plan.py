@@ -1,7 +1,8 @@
 """What a run is before it starts, shared by the pre-flight (``preflight.py``) and the run (``run.py``)
-so that the pre-flight does not import the run that calls it: the stages of its method with the ``--cfg-options`` of each (:func:`plan_stages`), its
-identity (:func:`run_identity`: the settings a resumed run must share) and the rules a work dir must
-satisfy (:func:`work_dir_problems`: finished, unfinished, resumed).
+so that the pre-flight does not import the run that calls it: the stages of its method with the
+``--cfg-options`` of each (:func:`plan_stages`), its identity (:func:`run_identity`: the settings a
+resumed run must share) and the rules a work dir must satisfy (:func:`work_dir_problems`: finished,
+unfinished, resumed).
 
 Work dir notation: ``WORK/run.json`` (:data:`RUN_STATE`) = the identity it was started with and one
 entry per attempt; a run *saved anything* when ``WORK`` holds a checkpoint, a ``done.json`` or its
