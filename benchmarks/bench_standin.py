@@ -57,7 +57,7 @@ def main() -> int:
     from pss_bench.data.synth import ensure_default_data
     from pss_bench.harness.config import RunOptions, build_config
     from pss_bench.inference.predict import predict_user
-    from pss_bench.models.standin import standin_path, train_standin, with_recipe, write_standin
+    from pss_bench.harness.standin import standin_path, train_standin, with_recipe, write_standin
     from pss_bench.scoring.score import score_predictions
 
     recipe = with_recipe(args.backbone, **dict(args.changes))

@@ -125,7 +125,7 @@ def start_fiou(method: str, backbone: str, users: list[int], record: dict, data_
     in ``bench_root/standin_scores.json``: the pss and MRNet rows start from other networks than
     the plain PSPNet, so their Δ to No-DA mixes the starting point with the adaptation."""
     from pss_bench.io import atomic_write_text
-    from pss_bench.models.standin import standin_dir
+    from pss_bench.harness.standin import standin_dir
 
     name = record.get("extra", {}).get("pretrained_name") or ""
     if not name.startswith("standin-"):

@@ -62,7 +62,7 @@ def test_start_score_is_the_standin_as_the_initialised_stage_predicts_it_cached(
     """The 'start' column: a stand-in scored (once per file and user set) through the segmentor of the
     method's initialised stage; a run not started from a stand-in has none."""
     from pss_bench.data.synth import generate
-    from pss_bench.models.standin import Recipe, build_standin, standin_info
+    from pss_bench.harness.standin import Recipe, build_standin, standin_info
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path / "cache"))
     root = generate(tmp_path / "root", seed=1, users=1, photos=(6, 6), voc_images=8, annotated=0.5, workers=1)

@@ -9,10 +9,8 @@ import pytest
 import torch
 
 from pss_bench.cli import main
-from pss_bench.data.cluster import (
-    ClusterError, HistogramFeatures, ResNetFeatures, cluster_user, kmeans_groups, load_resnet_weights,
-    make_extractor, resolve_weights,
-)
+from pss_bench.data.cluster import ClusterError, HistogramFeatures, cluster_user, kmeans_groups
+from pss_bench.models.photo_features import ResNetFeatures, load_resnet_weights, make_extractor, resolve_weights
 from pss_bench.data.layout import parse_list, user_dir
 from pss_bench.data.synth import generate
 

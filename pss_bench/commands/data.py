@@ -167,8 +167,8 @@ def run_check(args: argparse.Namespace) -> int:
 def run_cluster(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pss_bench.data.cluster import (ClusterError, GroupingExistsError, cluster_dataset,
-                                        cluster_source, make_extractor)
+    from pss_bench.data.cluster import ClusterError, GroupingExistsError, cluster_dataset, cluster_source
+    from pss_bench.models.photo_features import make_extractor
 
     if args.k < 1:
         return _error(f"--k must be at least 1, got {args.k}", 2, "cluster")

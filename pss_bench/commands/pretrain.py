@@ -1,5 +1,5 @@
 """``pss-bench pretrain``: build (once) the stand-in source model that replaces ImageNet weights on the
-embedded PSS-Synth data (``pss_bench/models/standin.py``)."""
+embedded PSS-Synth data (``pss_bench/harness/standin.py``)."""
 from __future__ import annotations
 
 import argparse
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 def main(args: argparse.Namespace) -> int:
     from pss_bench.harness.config import standin_recipe
     from pss_bench.harness.runner import silence_known_warnings
-    from pss_bench.models.standin import build_standin, is_standin, standin_info, standin_path
+    from pss_bench.harness.standin import build_standin, is_standin, standin_info, standin_path
 
     silence_known_warnings()
     try:
@@ -63,7 +63,7 @@ def method_segmentor(method: str, backbone: str) -> dict | None:
     from pss_bench.data.synth import default_synth_root
     from pss_bench.harness.config import RunOptions
     from pss_bench.harness.preflight import initialised_segmentor
-    from pss_bench.harness.run import plan_stages
+    from pss_bench.harness.plan import plan_stages
     from pss_bench.methods import METHODS
 
     if method not in METHODS:

@@ -6,10 +6,12 @@ of an ImageNet ResNet (a torchvision ResNet-101 in the code, ResNet-50 in the pa
 ``sklearn.cluster.KMeans(n_clusters=K, random_state=0)`` on the raw features of each user; the
 result is ``train_cluster{K}.txt`` with every photo and its group id.
 
-Here the CNN is MMSegmentation's ``ResNet`` (depth 50 by default, 101 as released), loaded from a
-local state_dict in torchvision/mmseg key format. Without weights a random network would give
-meaningless groups, so the ``cnn`` features fall back, loudly, to a deterministic colour histogram
-(:class:`HistogramFeatures`). Choices where the released code is silent: photos are listed in file
+This module is the grouping and the network-free features: K-means, the lists, and the colour
+histogram (:class:`HistogramFeatures`). The CNN features (MMSegmentation's ``ResNet``, depth 50 by
+default, 101 as released, loaded by ``pss_bench/models/pretrained.py``) sit a layer up, in
+``pss_bench/models/photo_features.py`` with ``make_extractor``: ``data/`` imports nothing above it.
+Without weights a random network would give meaningless groups, so the ``cnn`` features fall back,
+loudly, to the colour histogram. Choices where the released code is silent: photos are listed in file
 name order; K-means runs with ``n_clusters=min(K, photos)`` and an explicit ``n_init=10`` (the
 default of the scikit-learn versions the released code ran on), so the output does not change with
 scikit-learn's default.
@@ -30,32 +32,12 @@ from pss_bench.data.layout import (
 )
 
 __all__ = [
-    "ClusterError", "GroupingExistsError", "keep_previous", "cluster_source", "HistogramFeatures", "ResNetFeatures", "FEATURES", "make_extractor",
-    "load_resnet_weights", "resolve_weights", "list_photos", "kmeans_groups", "cluster_user",
-    "cluster_dataset",
+    "ClusterError", "GroupingExistsError", "keep_previous", "cluster_source", "HistogramFeatures", "FEATURES",
+    "register_features", "load_photo", "list_photos", "kmeans_groups", "cluster_user", "cluster_dataset",
 ]
 
 IMAGE_SIZE = (400, 300)  # (W, H) fed to the feature extractor, as in the released pre_cluster.py
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (RGB, 0-1 scale)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 PHOTO_SUFFIXES = (".jpg", ".jpeg")
-DEPTHS = (18, 34, 50, 101, 152)  # what mmseg's ResNet builds; 50 (paper) and 101 (released code) matter
-# torchvision's ImageNet file names (current, then the pre-0.13 ones the released code downloaded),
-# looked up in the torch hub cache by ``--pretrained torchvision``
-TORCHVISION_FILES = {
-    18: ("resnet18-f37072fd.pth", "resnet18-5c106cde.pth"),
-    34: ("resnet34-b627a593.pth", "resnet34-333f7ec4.pth"),
-    50: ("resnet50-0676ba61.pth", "resnet50-19c8e357.pth"),
-    101: ("resnet101-63fe2227.pth", "resnet101-5d3b4d8f.pth"),
-    152: ("resnet152-394f9c45.pth", "resnet152-b121ed2d.pth"),
-}
-MAX_MISSING_FRACTION = 0.05  # more missing backbone weights than this = wrong file, not a quirk
-
-NO_WEIGHTS_WARNING = (
-    "no ImageNet weights given (--pretrained PATH): the official grouping uses a pretrained ResNet, "
-    "and a random one would group photos at random. Falling back to a colour-histogram feature; "
-    "groups will differ from the official lists.")
-
 
 class ClusterError(RuntimeError):
     """A user-facing failure (unreadable photo, unusable weights file, empty album)."""
@@ -105,7 +87,8 @@ def register_features(name: str) -> Callable[[type], type]:
     return deco
 
 
-def _load_rgb(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> Image.Image:
+def load_photo(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> Image.Image:
+    """The photo at ``path`` as RGB, resized to ``size`` (W, H; bicubic, aspect ignored, as released)."""
     try:
         with Image.open(path) as im:
             return im.convert("RGB").resize(size, Image.BICUBIC)
@@ -132,7 +115,7 @@ class HistogramFeatures:
     def __call__(self, paths: Sequence[Path]) -> np.ndarray:
         out = np.zeros((len(paths), self.dim), np.float64)
         for i, path in enumerate(paths):
-            a = np.asarray(_load_rgb(path, self.image_size), np.uint8)
+            a = np.asarray(load_photo(path, self.image_size), np.uint8)
             fine = (a[..., 0] >> 5).astype(np.int64) * 64 + (a[..., 1] >> 5) * 8 + (a[..., 2] >> 5)
             blocks = [np.sqrt(np.bincount(fine.ravel(), minlength=512) / fine.size)]
             coarse = (a[..., 0] >> 6).astype(np.int64) * 16 + (a[..., 1] >> 6) * 4 + (a[..., 2] >> 6)
@@ -142,136 +125,6 @@ class HistogramFeatures:
                 blocks.append(0.5 * np.sqrt(np.bincount(q.ravel(), minlength=64) / q.size))
             out[i] = np.concatenate(blocks)
         return out
-
-
-@register_features("cnn")
-class ResNetFeatures:
-    """Global-average-pooled ``layer4`` of MMSegmentation's ResNet (torchvision-style stem, no
-    dilation) on the 400x300-resized photo, ImageNet-normalised. Output: (N, C) float64 with C =
-    2048 for depth 50/101/152 (512 for 18/34).
-
-    Args:
-        weights: a state_dict file in torchvision or mmseg key names (see :func:`load_resnet_weights`).
-        depth: ResNet depth.
-        batch_size: photos per forward pass.
-        image_size: (W, H) the photos are resized to; 400x300 as released.
-        warn: receives a note when a few weights are missing (default: ``warnings.warn``).
-    """
-
-    def __init__(self, weights: str | os.PathLike, depth: int = 50, batch_size: int = 8,
-                 image_size: tuple[int, int] = IMAGE_SIZE, warn: Callable[[str], None] | None = None) -> None:
-        if depth not in DEPTHS:
-            raise ClusterError(f"ResNet depth must be one of {DEPTHS}, got {depth}")
-        import torch
-        from mmseg.models.backbones import ResNet
-
-        self.torch = torch
-        self.depth, self.batch_size, self.weights = depth, max(1, int(batch_size)), Path(weights)
-        self.image_size = tuple(image_size)
-        self.model = ResNet(depth=depth, out_indices=(3,))
-        load_resnet_weights(self.model, self.weights, warn=warn)
-        self.model.eval()
-        self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-
-    def __call__(self, paths: Sequence[Path]) -> np.ndarray:
-        torch = self.torch
-        feats = []
-        with torch.no_grad():
-            for start in range(0, len(paths), self.batch_size):
-                batch = np.stack([np.asarray(_load_rgb(p, self.image_size), np.float32)
-                                  for p in paths[start:start + self.batch_size]])
-                x = torch.from_numpy(batch).permute(0, 3, 1, 2) / 255.0
-                x = (x - self.mean) / self.std
-                feats.append(self.model(x)[-1].mean(dim=(2, 3)).double().numpy())
-        return np.concatenate(feats) if feats else np.zeros((0, 0))
-
-
-def resolve_weights(spec: str | os.PathLike, depth: int = 50) -> Path:
-    """The weights file for ``--pretrained``: a path, or ``torchvision`` for torchvision's ImageNet
-    file of that depth in the torch hub cache (``$TORCH_HOME/hub/checkpoints``; never downloaded)."""
-    if str(spec) == "torchvision":
-
-        if depth not in TORCHVISION_FILES:
-            raise ClusterError(f"no torchvision ImageNet file name known for ResNet-{depth}")
-        from pss_bench.models.pretrained import hub_checkpoint_dir
-
-        folder = hub_checkpoint_dir()
-        for name in TORCHVISION_FILES[depth]:
-            if (folder / name).is_file():
-                return folder / name
-        raise ClusterError(f"--pretrained torchvision: none of {', '.join(TORCHVISION_FILES[depth])} "
-                           f"in {folder} (nothing is downloaded; place torchvision's file there or "
-                           "pass its path)")
-    path = Path(spec)
-    if not path.is_file():
-        raise ClusterError(f"{path}: weights file not found" if not path.exists() else f"{path}: not a file")
-    return path
-
-
-def load_resnet_weights(model, path: str | os.PathLike, warn: Callable[[str], None] | None = None) -> int:
-    """Load an ImageNet state_dict into an mmseg ``ResNet`` and return the number of tensors loaded.
-
-    Accepts torchvision names (``conv1.weight``, ``layer1.0.conv1.weight``, ``fc.*`` ignored) and mmseg
-    checkpoints (``state_dict``/``model`` containers, ``module.``/``backbone.`` prefixes). Loaded with
-    ``torch.load(weights_only=True)``: plain tensors only, no code from the file runs.
-
-    Raises:
-        ClusterError: unreadable file, or more than 5 % of the backbone's weights without a match
-            (wrong depth or architecture); the error names the first missing keys.
-    """
-    from pss_bench.models.pretrained import PretrainedWeightsError, load_state_dict_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise ClusterError(f"{path}: weights file not found")
-    try:  # the one reader of weight files: weights_only=True, containers and module. unwrapped
-        obj = load_state_dict_file(path)
-    except PretrainedWeightsError as err:
-        raise ClusterError(f"{path}: not a loadable state_dict ({str(err).split(': ', 1)[-1]})") from None
-    state = {}
-    for key, value in obj.items():
-        if key.startswith("backbone."):
-            key = key[len("backbone."):]
-        state[key] = value
-    expected = model.state_dict()
-    required = [k for k in expected if not k.endswith("num_batches_tracked")]
-    matched = {k: v for k, v in state.items() if k in expected and tuple(v.shape) == tuple(expected[k].shape)}
-    missing = [k for k in required if k not in matched]
-    wrong_shape = [k for k in state if k in expected and k not in matched]
-    if len(missing) > MAX_MISSING_FRACTION * len(required):
-        depth = getattr(model, "depth", "?")
-        detail = f"first missing: {', '.join(missing[:3])}"
-        if wrong_shape:
-            detail += f"; {len(wrong_shape)} with another shape, e.g. {wrong_shape[0]}"
-        raise ClusterError(
-            f"{path}: only {len(required) - len(missing)} of {len(required)} weights of a ResNet-{depth} "
-            f"match ({detail}). Expected a ResNet-{depth} state_dict in torchvision/mmseg key names such as "
-            "'layer1.0.conv1.weight' (check --depth).")
-    if missing:
-        note = (f"{path}: {len(missing)} backbone weights missing and left at random init: "
-                f"{', '.join(missing[:5])}")
-        (warn or (lambda m: warnings.warn(m, stacklevel=3)))(note)
-    model.load_state_dict(matched, strict=False)
-    return len(matched)
-
-
-def make_extractor(features: str = "cnn", *, pretrained: str | os.PathLike | None = None, depth: int = 50,
-                   batch_size: int = 8, warn: Callable[[str], None] | None = None):
-    """Build the feature extractor for ``--features``. ``cnn`` without ``pretrained`` falls back to
-    :class:`HistogramFeatures` and reports :data:`NO_WEIGHTS_WARNING` through ``warn`` (default:
-    ``warnings.warn``)."""
-    if features not in FEATURES:
-        raise ClusterError(f"unknown features {features!r}; choose from {', '.join(FEATURES)}")
-    say = warn or (lambda m: warnings.warn(m, stacklevel=3))
-    if features == "histogram":
-        if pretrained is not None:
-            say("--pretrained is ignored with --features histogram")
-        return HistogramFeatures()
-    if pretrained is None:
-        say(NO_WEIGHTS_WARNING)
-        return HistogramFeatures()
-    return ResNetFeatures(resolve_weights(pretrained, depth), depth=depth, batch_size=batch_size, warn=warn)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmengine.config import Config
 
 from pss_bench.methods import METHODS
 from pss_bench.harness.presets import PRESETS
+
+if TYPE_CHECKING:
+    from pss_bench.harness.standin import PendingStandin
+
 
 @dataclass
 class RunOptions:
@@ -45,36 +49,67 @@ class RunOptions:
                     checkpoint_interval=min(p.checkpoint_interval, iters))
 
 
+def plan_pretrained(spec: str, backbone: str, preset: str, data_root: str | None = None,
+                    segmentor: dict | None = None) -> str | PendingStandin | None:
+    """What ``--pretrained spec`` names, building nothing (the pre-flight's view).
+
+    Returns None (random initialisation), a weights file (``str``), or, for a stand-in the cache does
+    not hold yet, a :class:`~pss_bench.harness.standin.PendingStandin` that reports what building it
+    takes and builds it when asked. Raises as :func:`resolve_pretrained`.
+    """
+    if _wants_standin(spec, backbone, preset, data_root):
+        from pss_bench.harness.standin import PendingStandin, cached_or_pending
+
+        found = cached_or_pending(backbone, standin_recipe(backbone, preset), segmentor)
+        return found if isinstance(found, PendingStandin) else str(found)
+    return _weights_file(spec, backbone)
+
+
 def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | None = None,
                        segmentor: dict | None = None) -> str | None:
-    """The weights file for ``spec``, or None for random initialisation.
+    """The weights file for ``spec``, or None for random initialisation; builds a stand-in when one
+    is needed and not cached (:func:`plan_pretrained` is the same without building).
 
     ``none`` = random init (asked for). ``auto`` = the standard ImageNet file in the torch hub cache
     (``DEFAULT_CHECKPOINTS``) if present; otherwise, for the demo and synth presets or the embedded
     PSS-Synth data (``data_root``), the *stand-in*: a whole segmentor pretrained on PSS-Synth's source
-    domain only, built once on first use and cached (``pss_bench/models/standin.py``); an error for
+    domain only, built once on first use and cached (``pss_bench/harness/standin.py``); an error for
     the paper preset on other data. ``standin`` asks for the stand-in explicitly; its schedule is
     the preset's (:func:`standin_recipe`). A PATH or hub-cache
     file name must exist. Raises ``PretrainedWeightsNotFound`` (a ``FileNotFoundError``) naming the
     places looked at.
     """
+    if _wants_standin(spec, backbone, preset, data_root):
+        from pss_bench.harness.standin import build_standin
+
+        return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
+    return _weights_file(spec, backbone)
+
+
+def _wants_standin(spec: str, backbone: str, preset: str, data_root: str | None) -> bool:
+    """Whether ``spec`` resolves to the stand-in: asked for, or ``auto`` without the ImageNet file on
+    the demo or synth preset or the embedded PSS-Synth data."""
+    from pss_bench.models.pretrained import DEFAULT_CHECKPOINTS, hub_checkpoint_dir
+
+    if spec.strip().lower() == "standin":
+        return True
+    if spec != "auto" or (hub_checkpoint_dir() / DEFAULT_CHECKPOINTS[backbone]).is_file():
+        return False
+    return preset in ("demo", "synth") or _is_embedded_synth(data_root)
+
+
+def _weights_file(spec: str, backbone: str) -> str | None:
+    """``spec`` as a weights file when it is not the stand-in: None for ``none``, the hub's ImageNet
+    file for ``auto`` (an error when absent), or the checked PATH / hub-cache file name."""
     from pss_bench.models.pretrained import (DEFAULT_CHECKPOINTS, PretrainedWeightsNotFound,
                                              hub_checkpoint_dir, resolve_checkpoint)
 
     if spec.strip().lower() == "none":
         return None
-    if spec.strip().lower() == "standin":
-        from pss_bench.models.standin import build_standin
-
-        return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
     if spec == "auto":
         default = hub_checkpoint_dir() / DEFAULT_CHECKPOINTS[backbone]
         if default.is_file():
             return str(default)
-        if preset in ("demo", "synth") or _is_embedded_synth(data_root):
-            from pss_bench.models.standin import build_standin
-
-            return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
         raise PretrainedWeightsNotFound(
             f"no ImageNet weights for {backbone}: pass --pretrained PATH, put {default.name} in "
             f"{default.parent}, or pass --pretrained none for a randomly initialised backbone")
@@ -84,7 +119,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
 def standin_recipe(backbone: str, preset: str):
     """The stand-in recipe of ``backbone`` for ``preset``: the default recipe, with the preset's pinned
     number of steps where it has one (``Preset.standin_iters``: the synth benchmark's)."""
-    from pss_bench.models.standin import DEFAULT_RECIPES, with_recipe
+    from pss_bench.harness.standin import DEFAULT_RECIPES, with_recipe
 
     iters = PRESETS[preset].standin_iters.get(backbone)
     return DEFAULT_RECIPES[backbone] if iters is None else with_recipe(backbone, iters=iters)
@@ -94,7 +129,7 @@ def _is_embedded_synth(data_root: str | None) -> bool:
     from pathlib import Path
 
     from pss_bench.data.synth import default_synth_root
-    from pss_bench.models.standin import DATA_SEED
+    from pss_bench.harness.standin import DATA_SEED
 
     return data_root is not None and Path(data_root).resolve() == default_synth_root(DATA_SEED).resolve()
 

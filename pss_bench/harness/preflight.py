@@ -10,7 +10,9 @@ Checks, in order: the launcher's environment; the users; the data root as ``pss-
 does it for those users (and the source list); the stage plan and the routing of ``--cfg-options``
 (``plan_stages``); per train stage the built config, the built model, the crop against the model
 (the discriminator's smallest input, one dry forward of the segmentor); the weights (resolved and
-loaded into the backbone); the work dir (writable; resume / finished-run rules).
+loaded into the backbone; a stand-in not cached yet is only reported, "a stand-in will be built
+(about N min, ...)": the run builds it after these checks passed); the work dir (writable; resume /
+finished-run rules).
 """
 from __future__ import annotations
 
@@ -21,10 +23,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pss_bench.harness.config import RunOptions
-from pss_bench.harness.run import RunError, plan_stages, work_dir_problems
+from pss_bench.harness.plan import RunError, plan_stages, stage_cfg_options, work_dir_problems
 from pss_bench.harness.stages import Stage, StageError
+
+if TYPE_CHECKING:
+    from pss_bench.harness.standin import PendingStandin
 
 # Variables torchrun / srun set for every process (MMEngine's launchers read them).
 LAUNCHER_ENV = {"pytorch": ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"),
@@ -57,6 +63,7 @@ class Plan:
     stages: list[Stage]
     stage_options: dict[str, dict]
     pretrained: str | None
+    standin: PendingStandin | None = None  # a stand-in to build: by the run after the checks, never here
 
 
 def _short(err: BaseException) -> str:
@@ -231,7 +238,6 @@ def initialised_segmentor(opts: RunOptions, stages: list[Stage], stage_options: 
     initialised from an earlier stage (a stand-in is trained for this architecture). None when it
     cannot be built (the stage loop below reports why)."""
     from pss_bench.harness.config import build_config, find_segmentor
-    from pss_bench.harness.run import stage_cfg_options
 
     stage = initialised_stage(stages)
     if stage is None:
@@ -255,8 +261,8 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
         PreflightError: one or more problems, all listed.
     """
     from pss_bench.data.layout import DEFAULT_K, find_users
-    from pss_bench.harness.config import ConfigPathError, build_config, resolve_pretrained
-    from pss_bench.harness.run import stage_cfg_options
+    from pss_bench.harness.config import ConfigPathError, build_config, plan_pretrained
+    from pss_bench.harness.standin import PendingStandin
     from pss_bench.models.pretrained import PretrainedWeightsError
 
     problems = list(extra_problems or [])
@@ -286,12 +292,16 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
         problems.append(f"--target-users {opts.target_users}: {opts.method} runs per user (its pseudo "
                         "labels are per user); use --target-users per-user")
 
-    pretrained = None
+    pretrained = pending = None
     try:
-        pretrained = resolve_pretrained(opts.pretrained, opts.backbone, opts.preset, opts.data_root,
-                                        segmentor=initialised_segmentor(opts, stages, stage_options, users))
+        pretrained = plan_pretrained(opts.pretrained, opts.backbone, opts.preset, opts.data_root,
+                                     segmentor=initialised_segmentor(opts, stages, stage_options, users))
     except (FileNotFoundError, PretrainedWeightsError) as err:
         problems.append(f"--pretrained {opts.pretrained}: {err}")
+    if isinstance(pretrained, PendingStandin):
+        # A stand-in not built yet: reported, built by the run once every check passed. The stages
+        # are checked without it (it is trained for the very segmentor they build).
+        pretrained, pending = None, pretrained
 
     k = opts.groups or DEFAULT_K
     crop = opts.settings["crop"]
@@ -322,4 +332,6 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
         problems.append(f"--seed {opts.seed}: must be between 0 and {2 ** 32 - 1}")
     if problems:
         raise PreflightError(problems)
-    return Plan(users, stages, stage_options, pretrained)
+    if pending is not None:
+        print(f"[pss-bench] --pretrained {opts.pretrained}: {pending.report()}", flush=True)
+    return Plan(users, stages, stage_options, pretrained, pending)

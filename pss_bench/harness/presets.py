@@ -17,7 +17,7 @@ class Preset:
     log_interval: int
     checkpoint_interval: int
     # Stand-in schedule (optimiser steps per backbone) where the preset pins one instead of the
-    # default recipe's (pss_bench/models/standin.py::DEFAULT_RECIPES): see the synth preset.
+    # default recipe's (pss_bench/harness/standin.py::DEFAULT_RECIPES): see the synth preset.
     standin_iters: dict[str, int] = field(default_factory=dict)
 
     def test_short_side(self, crop: int) -> int:
@@ -31,7 +31,7 @@ PRESETS: dict[str, Preset] = {
                     num_workers=4, log_interval=50, checkpoint_interval=2000),
     # Same recipe, shrunk so that `pss-bench run` finishes within minutes on a 2-core CPU: the
     # poly schedule keeps the released 120/250 stop ratio. Without ImageNet weights it adapts from
-    # the PSS-Synth source-only stand-in (pss_bench/models/standin.py, docs/standin_weights.md), so
+    # the PSS-Synth source-only stand-in (pss_bench/harness/standin.py, docs/standin_weights.md), so
     # it can be short; 48-px crops and a test short side of 72 px match the stand-in's training
     # scale, batch 4 keeps BatchNorm's batch statistics usable. With --pretrained none (random
     # init) its scores sit at the all-background floor. Only the final checkpoint is written

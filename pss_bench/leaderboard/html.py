@@ -14,7 +14,7 @@ from __future__ import annotations
 from html import escape
 
 from .render import (
-    INTRO, MARK_TEXT, MARKERS, Entry, Table, _ablation_lines, ablation_tables, backbone_name,
+    INTRO, MARK_TEXT, MARKERS, Entry, Table, ablation_intro, ablation_tables, backbone_name,
     build_boards, fmt,
 )
 from pss_bench.evaluation.metrics import PROTOCOL_DESCRIPTIONS
@@ -174,7 +174,7 @@ def render_html(entries: list[Entry]) -> str:
         body.append("<p>No result records yet.</p>")
 
     def ablation_section() -> list[str]:
-        intro = _ablation_lines(ablation_list, ablations)[2]
+        intro = ablation_intro(ablations)
         out = ['<section id="ablations"><h2>Paper ablations (Tables 3-5)</h2>',
                f"<p>{escape(intro.replace('`', '').replace('*', ''))}</p>"]
         for table in ablation_list:

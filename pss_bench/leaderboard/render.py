@@ -10,7 +10,8 @@ tables, in the paper's row order, each row with the run option it varies. Submis
 digest on the same board appear once. The same records give the same bytes.
 
 The :class:`Table` objects here feed the markdown (:func:`render_markdown`), the web page
-(:mod:`.html`) and the CSV files (:meth:`Table.frame`).
+(:mod:`.html`) and the CSV files (:meth:`Table.frame`); :mod:`.site` writes them all
+(``render_leaderboard``). The page imports this module, never the reverse.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from pathlib import Path
 from pss_bench.classes import CLASSES
 from pss_bench.data.layout import USER_IDS
 from pss_bench.evaluation.metrics import PROTOCOL_DESCRIPTIONS, PROTOCOLS
-from pss_bench.io import atomic_write_text
 from pss_bench.records import per_class_values
 
 from .reference import load_records
@@ -615,14 +615,18 @@ def render_markdown(entries: list[Entry], figure_stem: str | None = "LEADERBOARD
     return "\n".join(lines).rstrip() + "\n", figures, tables
 
 
-def _ablation_lines(tables: list[Table], ablations: list[Entry]) -> list[str]:
+def ablation_intro(ablations: list[Entry]) -> str:
+    """The sentence that opens the paper ablations (markdown; the web page strips its marks)."""
     backbones = sorted({e.record["backbone"] for e in ablations}, key=_backbone_order)
-    lines = ["## Paper ablations (Tables 3-5)", "",
-             "On the board above (PSS, `pss2021`, users 1–15), "
-             + ", ".join(backbone_name(b) for b in backbones)
-             + ". Each row names the `pss-bench run` options that reproduce the variant; the paper "
-               "reuses some rows (Table 3's *OURS*, Table 4's *K=80* and Table 5's *Personal* are "
-               "Table 1's OURS-S1; Table 3's *None* is its ADVENT).", ""]
+    return ("On the board above (PSS, `pss2021`, users 1–15), "
+            + ", ".join(backbone_name(b) for b in backbones)
+            + ". Each row names the `pss-bench run` options that reproduce the variant; the paper "
+              "reuses some rows (Table 3's *OURS*, Table 4's *K=80* and Table 5's *Personal* are "
+              "Table 1's OURS-S1; Table 3's *None* is its ADVENT).")
+
+
+def _ablation_lines(tables: list[Table], ablations: list[Entry]) -> list[str]:
+    lines = ["## Paper ablations (Tables 3-5)", "", ablation_intro(ablations), ""]
     for table in tables:
         lines += _table_lines(table, "###")
     return lines
@@ -657,71 +661,3 @@ def _read_manifest(path: Path) -> set[str]:
         return {str(f) for f in data["files"]} if isinstance(data, dict) else set()
     except (OSError, ValueError, KeyError, TypeError):
         return set()
-
-
-def render_leaderboard(results_dir: str | os.PathLike | None, reference_dir: str | os.PathLike | None,
-                       out_md: str | os.PathLike, *, figures: bool = True, html: bool = False,
-                       skip_invalid: bool = False, warn: Callable[[str], None] | None = None,
-                       force: bool = False) -> Path:
-    """Render the leaderboard markdown, its per-board FIoU figures, one CSV per table (in
-    ``csv/`` beside it) and, with ``html``, ``index.html`` beside it.
-
-    The board writes and removes only its own files: ``<stem>.manifest.json`` lists what a render
-    wrote; the next render removes the listed files it no longer produces, and refuses to replace
-    a file it would write that exists and is not listed (a file of someone else's), unless ``force``.
-
-    Args:
-        results_dir: folder of scored records (read recursively; ``leaderboard/results`` by
-            convention), or None.
-        reference_dir: folder of paper reference records (``default_reference_dir()`` for the
-            shipped ones), or None to leave them out.
-        out_md: markdown file to write (atomically); figures, CSVs and the page go next to it.
-        figures: also draw the figures (matplotlib).
-        html: also write the self-contained web page ``index.html``.
-        skip_invalid: leave out unreadable records (reported through ``warn``) instead of failing.
-        force: replace files that exist and are not in the manifest.
-    Returns:
-        ``out_md``.
-    Raises:
-        pss_bench.records.RecordError: a folder is missing or a record is invalid (named); nothing
-            is written then.
-        OutputConflict: a file to write exists and is not the board's (named); nothing is written.
-    """
-    import json
-
-    out_md = Path(out_md)
-    entries = collect_entries(results_dir, reference_dir, skip_invalid=skip_invalid, warn=warn)
-    markdown, drawn, tables = render_markdown(entries, out_md.stem if figures else None)
-    page = None
-    if html:
-        from .html import render_html
-
-        page = render_html(entries)
-    folder = out_md.parent
-    manifest = manifest_path(out_md)
-    owned = _read_manifest(manifest)
-    outputs = ([out_md.name] + ([f.file for f in drawn] if figures else []) + [t.csv_path for t in tables]
-               + (["index.html"] if page is not None else []))
-    foreign = [name for name in outputs if name not in owned and (folder / name).exists()]
-    if foreign and not force:
-        raise OutputConflict(f"{folder / foreign[0]}: exists and was not written by an earlier render "
-                             f"(not listed in {manifest}); move it away or pass --force to replace "
-                             + ("it" if len(foreign) == 1 else f"it and {len(foreign) - 1} more"))
-    folder.mkdir(parents=True, exist_ok=True)
-    if figures:
-        from .figure import fiou_heatmap
-
-        for fig in drawn:
-            fiou_heatmap(folder / fig.file, fig.title, fig.rows, fig.columns, fig.values)
-    for table in tables:
-        atomic_write_text(folder / table.csv_path, table.csv())
-    if page is not None:
-        atomic_write_text(folder / "index.html", page)
-    atomic_write_text(out_md, markdown)
-    for name in sorted(owned - set(outputs)):  # the board's own files it no longer produces
-        stale = folder / name
-        if stale.is_file() and not stale.is_symlink() and stale.resolve().is_relative_to(folder.resolve()):
-            stale.unlink()
-    atomic_write_text(manifest, json.dumps({"written_by": "pss-bench leaderboard",
-                                            "files": sorted(set(outputs))}, indent=1) + "\n")
-    return out_md

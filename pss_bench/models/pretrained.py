@@ -59,7 +59,12 @@ _CCT_STEM = {"conv1": "stem.0", "bn1": "stem.1", "conv2": "stem.3", "bn2": "stem
 
 
 class PretrainedWeightsError(RuntimeError):
-    """A pretrained-weights file is missing, unreadable, or does not fit the backbone."""
+    """A pretrained-weights file is missing, unreadable, or does not fit the backbone.
+
+    ``report``: the :class:`LoadReport` when the file was read but too few tensors fit (else None),
+    for callers that word the refusal themselves (``data cluster``)."""
+
+    report: "LoadReport | None" = None
 
 
 class PretrainedWeightsNotFound(PretrainedWeightsError, FileNotFoundError):
@@ -78,6 +83,9 @@ class LoadReport:
         missing: backbone tensor names the file did not provide (left as initialised).
         ignored: file entries with no counterpart in the backbone (classifier, conv5, ...).
         notes: human-readable remarks (e.g. a stem that cannot be mapped).
+        mismatched: backbone tensor names the file has with another shape (``mismatched='skip'``:
+            counted as missing).
+        applied: entries copied into the module, buffers such as ``num_batches_tracked`` included.
     """
 
     path: Path
@@ -87,6 +95,8 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    applied: int = 0
 
     @property
     def fraction(self) -> float:
@@ -172,8 +182,12 @@ def _strip_prefix_if_present(state: dict[str, Tensor], prefix: str) -> dict[str,
     return state
 
 
-def map_resnet_keys(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], str, list[str], list[str]]:
+def map_resnet_keys(state: dict[str, Tensor], deep_stem: bool = True
+                    ) -> tuple[dict[str, Tensor], str, list[str], list[str]]:
     """Rename a ResNet-50 state dict to mmseg ``ResNetV1c`` names.
+
+    ``deep_stem=False``: the target is a plain mmseg ``ResNet`` (7x7 ``conv1``/``bn1`` stem, as
+    torchvision's), which takes a torchvision file's stem as it is.
 
     Returns:
         ``(mapped, key_format, notes, dropped)``: the renamed tensors, the detected format, remarks,
@@ -196,6 +210,9 @@ def map_resnet_keys(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], str, l
                 mapped[f"{_CCT_STEM[head]}.{rest}"] = value
             elif not key.startswith("fc."):
                 mapped[key] = value
+    elif conv1 is not None and not deep_stem:
+        key_format = "torchvision"
+        mapped = {k: v for k, v in state.items() if k not in dropped}
     elif conv1 is not None:
         key_format = "torchvision"
         notes.append(f"the checkpoint has a {conv1.shape[-2]}x{conv1.shape[-1]} single-conv stem that "
@@ -266,14 +283,19 @@ def _shape_hint(module: nn.Module, arch: str, keys: list[str]) -> str:
 def load_pretrained(module: nn.Module,
                     checkpoint: str | os.PathLike,
                     arch: str | None = None,
-                    min_loaded: float = MIN_LOADED_FRACTION) -> LoadReport:
+                    min_loaded: float = MIN_LOADED_FRACTION,
+                    *, mismatched: str = "raise", log: bool = True) -> LoadReport:
     """Load ImageNet weights into a backbone in place.
 
     Args:
-        module: the backbone (mmseg ``ResNetV1c`` or :class:`VGG16BNOS8`).
+        module: the backbone (mmseg ``ResNetV1c`` or :class:`VGG16BNOS8`; any mmseg ``ResNet``, whose
+            stem decides how a torchvision file's ``conv1``/``bn1`` map, see :func:`map_resnet_keys`).
         checkpoint: a path or a torch-hub-cache basename (see :func:`resolve_checkpoint`).
         arch: ``resnet50`` or ``vgg16``; inferred from ``module`` when ``None``, checked otherwise.
         min_loaded: fail when a smaller fraction of the backbone's tensors is found in the file.
+        mismatched: ``raise`` on tensors of the wrong shape, or ``skip`` them (left as initialised
+            and counted as missing: a file of another depth then fails on ``min_loaded``).
+        log: report what was loaded through MMEngine's current logger.
 
     Returns:
         a :class:`LoadReport`.
@@ -288,30 +310,38 @@ def load_pretrained(module: nn.Module,
     arch = inferred
     path = resolve_checkpoint(checkpoint)
     raw = load_state_dict_file(path)
-    mapper = map_resnet_keys if arch == "resnet50" else map_vgg_keys
-    mapped, key_format, notes, dropped = mapper(raw)
+    if arch == "resnet50":
+        mapped, key_format, notes, dropped = map_resnet_keys(raw, getattr(module, "deep_stem", True))
+    else:
+        mapped, key_format, notes, dropped = map_vgg_keys(raw)
 
     own = module.state_dict()
     wanted = [k for k in own if not k.endswith("num_batches_tracked")]
-    mismatched = [k for k in own if k in mapped and tuple(mapped[k].shape) != tuple(own[k].shape)]
-    if mismatched:
-        details = ", ".join(f"{k} {tuple(mapped[k].shape)} vs {tuple(own[k].shape)}" for k in mismatched[:4])
+    wrong = [k for k in own if k in mapped and tuple(mapped[k].shape) != tuple(own[k].shape)]
+    if wrong and mismatched != "skip":
+        details = ", ".join(f"{k} {tuple(mapped[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:4])
         raise PretrainedWeightsError(
-            f"{path}: {len(mismatched)} tensors have the wrong shape for the {arch} backbone "
-            f"(file vs model: {details}{', ...' if len(mismatched) > 4 else ''})."
-            + _shape_hint(module, arch, mismatched))
+            f"{path}: {len(wrong)} tensors have the wrong shape for the {arch} backbone "
+            f"(file vs model: {details}{', ...' if len(wrong) > 4 else ''})."
+            + _shape_hint(module, arch, wrong))
+    fits = {k: mapped[k] for k in own if k in mapped and k not in wrong}
     report = LoadReport(path=path, arch=arch, key_format=key_format, notes=notes,
-                        loaded=[k for k in wanted if k in mapped],
-                        missing=[k for k in wanted if k not in mapped],
-                        ignored=sorted(dropped + [k for k in mapped if k not in own]))
+                        loaded=[k for k in wanted if k in fits],
+                        missing=[k for k in wanted if k not in fits],
+                        ignored=sorted(dropped + [k for k in mapped if k not in own]),
+                        mismatched=wrong, applied=len(fits))
     if report.fraction < min_loaded:
         example = ", ".join(report.missing[:5])
-        raise PretrainedWeightsError(
+        err = PretrainedWeightsError(
             f"{path}: only {len(report.loaded)} of {len(wanted)} {arch} backbone tensors were found "
             f"(key format {key_format!r}; missing e.g. {example}). "
             + (" ".join(notes) + " " if notes else "")
             + f"Is this an ImageNet {arch} checkpoint? Pass 'none' for a random backbone.")
-    module.load_state_dict({k: mapped[k] for k in own if k in mapped}, strict=False)
+        err.report = report
+        raise err
+    module.load_state_dict(fits, strict=False)
+    if not log:
+        return report
 
     message = (f"loaded {len(report.loaded)}/{len(wanted)} {arch} backbone tensors from {path} "
                f"(key format {key_format}; {len(report.ignored)} file entries unused)")

@@ -1,37 +1,33 @@
-"""Stand-in weights: a source model pretrained on PSS-Synth's labelled source domain only.
+"""Stand-in weight files: their name, cache key and sidecar (what loading one needs).
 
-No ImageNet weights exist offline, and a randomly initialised PSPNet cannot learn anything useful
-in a CPU demo's few iterations (its scores sit on the all-background floor). A *stand-in* takes the
-place of the ImageNet file for the embedded PSS-Synth data: the whole plain segmentor of the
-configs (backbone + PSP head + auxiliary head, ``configs/_base_/models/pspnet_<backbone>.py``),
-trained with the source CE once on ``ROOT/VOC2012/`` (images and ``SegmentationClassAug`` labels
-of ``train_aug.txt``). Users' photos and labels are never read.
+A *stand-in* is a whole plain segmentor pretrained on PSS-Synth's labelled source domain, used in
+place of ImageNet weights offline. It is trained by :mod:`pss_bench.harness.standin`; this module
+only knows the file:
 
-* :func:`build_standin` trains it (deterministic for a seed on a given machine and thread count)
-  and writes ``$PSS_BENCH_CACHE/standin/standin-<backbone>-<key>.pth`` atomically, with a JSON
-  sidecar describing it; a second call returns the cached file.
-* :func:`standin_path` is where that file lives; the key (:func:`cache_key`) hashes everything the
-  weights depend on: the stand-in format version, the synth generator version and data seed, the
-  backbone's model config, the recipe below and the training seed.
-* The file holds ``{'state_dict': <plain segmentor state dict>, 'meta': {...}}`` (tensors and plain
-  Python values only, so it loads with ``torch.load(weights_only=True)``). ``pss-bench run``
-  initialises the whole segmentor from it (``segmentor.init_cfg = dict(type='Pretrained', ...)``,
-  see ``pss_bench/harness/config.py``).
+* ``$PSS_BENCH_CACHE/standin/standin-<backbone>-<architecture>-<key>.pth`` holds
+  ``{'state_dict': ..., 'meta': {...}}``; ``<same>.pth.json`` is its sidecar (written first, so a
+  ``.pth`` with a sidecar is complete).
+* ``key`` = 16 hex digits of sha256 over the JSON of (notation)::
 
-A plain PyTorch loop rather than MMEngine's Runner: the job needs no hooks, evaluation, logging
-files or resumable Runner checkpoints (~450 MB each for ResNet-50 + optimiser), it is short, and a
-loop over a fixed, seeded sample order is easy to keep deterministic. It still uses the project's
-own model config, dataset class (``VOCAugDataset``), mmseg transforms, data preprocessor and loss.
+      version   STANDIN_VERSION            the training code's version
+      synth     SYNTH_VERSION              the synth generator's version
+      data_seed                            the seed of the PSS-Synth data trained on
+      backbone                             resnet50 | vgg16
+      model     plain_segmentor(segmentor) the segmentor config, without per-run keys
+      recipe    the recipe's fields        (harness/standin.py: Recipe)
+      seed                                 the training seed
+      architecture_revision                only for architectures in ARCHITECTURE_REVISIONS
+
+  Cached files of earlier versions stay valid as long as none of these change.
+
+Imports nothing above ``data/`` (the synth version) and ``paths``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import random
-import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
 from pathlib import Path
 
 STANDIN_VERSION = 1  # bump when the training code changes what a recipe produces
@@ -39,64 +35,12 @@ ARCHITECTURE_REVISIONS = {"mrnet": 2}
 """Per architecture (:func:`architecture_name`), bumped when its module code changes what the same
 config builds: ``mrnet`` 2 = the released head (conv biases, no ReLU after the bottleneck norm)."""
 
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a stand-in is trained. Every field enters the cache key."""
-
-    # Samples per step: BN's batch statistics (incl. the PSP 1x1-pool branch) need several images;
-    # more, smaller steps learn faster per CPU-second than fewer large ones.
-    batch_size: int = 8
-    # Square training crop (pixels). 48-px crops (6x6 logits at stride 8) hold whole objects of the
-    # 96-192 px synth images at the demo's scale; 32 px (4x4 logits) learnt too coarse a map.
-    crop: int = 48
-    # Images are resized so that their short side is ``short_side * U(ratio_range)``: the demo
-    # preset predicts at a short side of 1.5 x its crop (72 px for 48-px crops), so training
-    # covers that scale with jitter on both sides (32-96 px).
-    short_side: int = 64
-    ratio_range: tuple[float, float] = (0.5, 1.5)
-    # Optimiser steps (the one-time cost: docs/standin_weights.md has minutes per backbone).
-    iters: int = 1600
-    # AdamW converges from random init far faster than the released SGD 2.5e-3 (which is tuned for
-    # fine-tuning ImageNet weights); weight decay only on conv/linear weights, not on BN or biases.
-    lr: float = 2e-3
-    weight_decay: float = 1e-2
-    betas: tuple[float, float] = (0.9, 0.999)
-    # Linear warm-up (Adam's early steps from random init are large), then cosine decay to 0.
-    warmup_iters: int = 50
-    # Generic photometric jitter (mmseg's PhotoMetricDistortion: brightness, contrast, saturation,
-    # hue), as ImageNet training uses colour augmentation. It models no particular user's style.
-    photometric: bool = True
-
-
-DEFAULT_RECIPES: dict[str, Recipe] = {
-    # docs/standin_weights.md#chosen-recipe: minutes and scores per backbone. The shortest measured
-    # schedules whose demo meets FIoU >= 25 and MIoU >= 15; the PSS-Synth benchmark pins its own
-    # (harness/presets.py, synth).
-    "resnet50": Recipe(iters=1200),
-    "vgg16": Recipe(iters=3200),
-}
-"""The recipe :func:`build_standin` uses per backbone unless given one."""
-
-DATA_SEED = 0  # the embedded PSS-Synth dataset the stand-in is trained on (paths.default_synth_root)
-
 # Short names of the segmentor architectures in stand-in file names (by main decode head type).
 _ARCH_NAMES = {"ReleasedPSPHead": "pspnet", "PSPHead": "pspnet-mmseg", "PSPGroupHead": "pspgroup",
                "MRNetHead": "mrnet"}
 
 
-def _model_config(backbone: str):
-    from mmengine.config import Config
-
-    from pss_bench.methods import configs_dir
-
-    names = {"resnet50": "pspnet_r50.py", "vgg16": "pspnet_vgg16.py"}
-    if backbone not in names:
-        raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(names)}")
-    return Config.fromfile(str(configs_dir() / "_base_" / "models" / names[backbone]))
-
-
-def _plain(segmentor) -> dict:
+def plain_segmentor(segmentor) -> dict:
     """``segmentor`` (a config dict) as a plain dict without the keys the harness sets per run
     (initialisation, the preprocessor's pad size): they do not change what the stand-in learns."""
     if hasattr(segmentor, "to_dict"):
@@ -109,16 +53,6 @@ def _plain(segmentor) -> dict:
     return segmentor
 
 
-def default_segmentor(backbone: str) -> dict:
-    """The plain PSPNet of ``backbone`` (``configs/_base_/models/pspnet_<backbone>.py``)."""
-    return _plain(_model_config(backbone).model)
-
-
-def _segmentor_cfg(backbone: str, segmentor: dict | None) -> dict:
-    """``segmentor`` as :func:`_plain` makes it, or the backbone's plain PSPNet for None."""
-    return default_segmentor(backbone) if segmentor is None else _plain(segmentor)
-
-
 def architecture_name(segmentor: dict) -> str:
     """A short name of a segmentor's architecture for file names: ``pspnet``, ``pspgroup``, ``mrnet``."""
     heads = segmentor["decode_head"]
@@ -127,15 +61,14 @@ def architecture_name(segmentor: dict) -> str:
     return name if segmentor.get("auxiliary_head") or isinstance(heads, (list, tuple)) else name + "-noaux"
 
 
-def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
-              data_seed: int = DATA_SEED, segmentor: dict | None = None) -> str:
-    """16 hex digits over everything the stand-in depends on (``segmentor``: None = the plain PSPNet)."""
+def standin_key(backbone: str, model: dict, recipe: Mapping, seed: int, data_seed: int) -> str:
+    """16 hex digits over everything a stand-in depends on (see the module docstring).
+
+    ``model``: a plain segmentor (:func:`plain_segmentor`); ``recipe``: the recipe's fields."""
     from pss_bench.data.synth import SYNTH_VERSION
 
-    recipe = recipe or DEFAULT_RECIPES[backbone]
-    model = _segmentor_cfg(backbone, segmentor)
     payload = dict(version=STANDIN_VERSION, synth=SYNTH_VERSION, data_seed=data_seed, backbone=backbone,
-                   model=model, recipe=asdict(recipe), seed=seed)
+                   model=model, recipe=dict(recipe), seed=seed)
     revision = ARCHITECTURE_REVISIONS.get(architecture_name(model))
     if revision:  # only when set, so the keys of the other architectures stay as they were
         payload["architecture_revision"] = revision
@@ -144,17 +77,14 @@ def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
 
 
 def standin_dir() -> Path:
+    """``$PSS_BENCH_CACHE/standin``."""
     from pss_bench.paths import cache_dir
 
     return cache_dir() / "standin"
 
 
-def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
-                 data_seed: int = DATA_SEED, segmentor: dict | None = None) -> Path:
-    """Where the stand-in for these inputs is (or will be) cached:
-    ``standin-<backbone>-<architecture>-<key>.pth``."""
-    model = _segmentor_cfg(backbone, segmentor)
-    key = cache_key(backbone, seed, recipe, data_seed, model)
+def standin_file(backbone: str, model: dict, key: str) -> Path:
+    """Where the stand-in of ``key`` lives: ``standin-<backbone>-<architecture>-<key>.pth``."""
     return standin_dir() / f"standin-{backbone}-{architecture_name(model)}-{key}.pth"
 
 
@@ -169,199 +99,5 @@ def standin_info(path: str | os.PathLike) -> dict:
     return json.loads(Path(str(path) + ".json").read_text())
 
 
-def _lr_at(step: int, recipe: Recipe) -> float:
-    if step < recipe.warmup_iters:
-        return recipe.lr * (step + 1) / recipe.warmup_iters
-    t = (step - recipe.warmup_iters) / max(1, recipe.iters - recipe.warmup_iters)
-    return recipe.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
-
-
-def _pipeline(recipe: Recipe) -> list[dict]:
-    crop = (recipe.crop, recipe.crop)
-    pipeline = [
-        dict(type="LoadImageFromFile"),
-        dict(type="LoadAnnotations"),
-        # scale (long max, short): keep_ratio resizes the short side to short_side * ratio
-        dict(type="RandomResize", scale=(4096, recipe.short_side), ratio_range=recipe.ratio_range,
-             keep_ratio=True, interpolation="bicubic"),
-        dict(type="RandomCrop", crop_size=crop),
-        dict(type="RandomFlip", prob=0.5),
-    ]
-    if recipe.photometric:
-        pipeline.append(dict(type="PhotoMetricDistortion"))
-    pipeline.append(dict(type="PackSegInputs"))
-    return pipeline
-
-
-class _quiet_logger:
-    """Silence MMEngine's per-parameter init report (hundreds of lines) while building."""
-
-    def __enter__(self):
-        import logging
-
-        from mmengine.logging import MMLogger
-
-        self.logger = MMLogger.get_current_instance()
-        self.level = self.logger.level
-        self.logger.setLevel(logging.WARNING)
-
-    def __exit__(self, *exc):
-        self.logger.setLevel(self.level)
-
-
-def _seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)  # mmcv's random transforms draw from numpy's global generator
-    torch.manual_seed(seed)
-
-
-def _main_accuracy(log_vars: dict) -> float:
-    """Pixel accuracy (percent) of the main head in a batch: ``decode.acc_seg``, or the last stage's
-    ``decode_<i>.acc_seg`` of a cascade (the group-context PSPNet)."""
-    keys = sorted(k for k in log_vars if k.startswith("decode") and k.endswith(".acc_seg"))
-    return float(log_vars[keys[-1]]) if keys else float("nan")
-
-
-def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, recipe: Recipe | None = None,
-                  progress: bool = True, on_step=None, segmentor: dict | None = None,
-                  threads: int | None = None):
-    """Train a segmentor on the source domain of ``data_root``; returns ``(model, stats)``.
-
-    ``segmentor``: the plain segmentor config to train (None = the backbone's PSPNet); a method
-    whose network differs (the group-context PSPNet, MRNet's heads) gets a stand-in of its own.
-    ``threads``: torch threads for the loop (None = torch's default, one per core). Like the CPU and
-    the torch build, it changes the last bits of the weights, not the recipe: it is recorded in the
-    sidecar, not in the cache key.
-    ``on_step(step, model, minutes)``: called after each optimiser step (e.g. to keep snapshots for
-    a quality-vs-minutes curve); it must not change the model.
-    """
-    import numpy as np
-    import torch
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS, MODELS
-    from tqdm import tqdm
-
-    import pss_bench.plugins  # noqa: F401  (registers VOCAugDataset, VGG16BNOS8, ...)
-    from pss_bench.harness.runner import silence_known_warnings
-
-    silence_known_warnings()
-
-    recipe = recipe or DEFAULT_RECIPES[backbone]
-    init_default_scope("mmseg")
-    previous_threads = torch.get_num_threads()
-    threads = threads or previous_threads
-    torch.set_num_threads(threads)
-    try:
-        _seed_everything(seed)
-        model_cfg = _segmentor_cfg(backbone, segmentor)
-        model_cfg["data_preprocessor"] = dict(model_cfg["data_preprocessor"], size=(recipe.crop, recipe.crop))
-        model = MODELS.build(model_cfg)
-        with _quiet_logger():
-            model.init_weights()
-        model.train()
-        dataset = DATASETS.build(dict(type="VOCAugDataset", data_root=str(data_root),
-                                      pipeline=_pipeline(recipe)))
-        decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-        no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-        optimizer = torch.optim.AdamW([dict(params=decay, weight_decay=recipe.weight_decay),
-                                       dict(params=no_decay, weight_decay=0.0)],
-                                      lr=recipe.lr, betas=recipe.betas)
-        order_rng = np.random.default_rng(seed)
-        order: list[int] = []
-        started, losses = time.time(), []
-        bar = tqdm(range(recipe.iters), disable=not progress, unit="step", dynamic_ncols=True,
-                   desc=f"[pss-bench] stand-in {backbone} {architecture_name(model_cfg)} (once, cached)")
-        for step in bar:
-            while len(order) < recipe.batch_size:  # epochs of seeded permutations
-                order.extend(order_rng.permutation(len(dataset)).tolist())
-            batch, order = order[:recipe.batch_size], order[recipe.batch_size:]
-            data = model.data_preprocessor(pseudo_collate([dataset[i] for i in batch]), True)
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(step, recipe)
-            loss, log_vars = model.parse_losses(model.loss(data["inputs"], data["data_samples"]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            if on_step is not None:
-                on_step(step + 1, model, (time.time() - started) / 60)
-            if step % 10 == 0 or step == recipe.iters - 1:
-                bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}",
-                                acc=f"{_main_accuracy(log_vars):.1f}")
-        bar.close()
-        model.eval()
-        stats = dict(minutes=round((time.time() - started) / 60, 2),
-                     final_loss=round(float(np.mean(losses[-20:])), 4), images=len(dataset), threads=threads)
-        return model, stats
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
-def build_standin(backbone: str, seed: int = 0, recipe: Recipe | None = None, *, force: bool = False,
-                  data_root: str | os.PathLike | None = None, progress: bool = True,
-                  log=print, segmentor: dict | None = None) -> Path:
-    """The cached stand-in for ``backbone``; trains and writes it first when absent (or ``force``).
-
-    ``segmentor``: the plain segmentor config it is for (None = the backbone's PSPNet).
-    ``data_root``: a PSS-Synth root to train on (default: the embedded dataset, generated if needed).
-    A non-default ``data_root`` is part of the cache key through its path.
-    """
-    from pss_bench.data.synth import ensure_default_data
-
-    recipe = recipe or DEFAULT_RECIPES[backbone]
-    if data_root is None:
-        data_root = ensure_default_data(DATA_SEED, quiet=not progress)
-        path = standin_path(backbone, seed, recipe, segmentor=segmentor)
-    else:
-        tag = hashlib.sha256(str(Path(data_root).resolve()).encode()).hexdigest()[:8]
-        path = standin_path(backbone, seed, recipe, segmentor=segmentor)
-        path = path.with_name(path.stem + f"-data{tag}.pth")
-    if path.is_file() and is_standin(path) and not force:
-        return path
-    if log:
-        arch = architecture_name(_segmentor_cfg(backbone, segmentor))
-        log(f"[pss-bench] pretraining the {backbone} {arch} stand-in on the PSS-Synth source domain "
-            f"(VOC2012/ only; {recipe.iters} steps of {recipe.batch_size} x {recipe.crop}px). "
-            f"This happens once; it is cached as {path}")
-    model, stats = train_standin(backbone, data_root, seed, recipe, progress=progress, segmentor=segmentor)
-    meta = write_standin(path, model, backbone, seed, recipe, data_root, stats, segmentor=segmentor)
-    if log:
-        log(f"[pss-bench] stand-in written: {path} ({stats['minutes']} min, final loss "
-            f"{stats['final_loss']}, sha256 {meta['sha256'][:12]})")
-    return path
-
-
-def write_standin(path: Path, model, backbone: str, seed: int, recipe: Recipe, data_root, stats: dict,
-                  segmentor: dict | None = None) -> dict:
-    """Write ``model``'s state dict to ``path`` atomically (temporary file + rename), sidecar first."""
-    import torch
-
-    from pss_bench.io import atomic_output, atomic_write_text, sha256_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model_cfg = _segmentor_cfg(backbone, segmentor)
-    meta = dict(kind="pss-bench stand-in", backbone=backbone, architecture=architecture_name(model_cfg),
-                seed=seed, key=cache_key(backbone, seed, recipe, segmentor=model_cfg),
-                recipe=json.loads(json.dumps(asdict(recipe))), standin_version=STANDIN_VERSION,
-                data_root=str(data_root), torch=str(torch.__version__), **stats)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    with atomic_output(path) as tmp:
-        torch.save(dict(state_dict=state, meta=meta), tmp)
-        meta["sha256"] = sha256_file(tmp)
-        # sidecar first: the .pth appearing (when this block ends) marks completion
-        atomic_write_text(Path(str(path) + ".json"), json.dumps(meta, indent=1))
-    return meta
-
-
-def with_recipe(backbone: str, **changes) -> Recipe:
-    """The default recipe of ``backbone`` with some fields changed (experiments, tests)."""
-    return replace(DEFAULT_RECIPES[backbone], **changes)
-
-
-__all__ = ["DEFAULT_RECIPES", "Recipe", "STANDIN_VERSION", "architecture_name", "build_standin", "cache_key",
-           "default_segmentor", "is_standin",
-           "standin_dir", "standin_info", "standin_path", "train_standin", "with_recipe"]
+__all__ = ["ARCHITECTURE_REVISIONS", "STANDIN_VERSION", "architecture_name", "is_standin", "plain_segmentor",
+           "standin_dir", "standin_file", "standin_info", "standin_key"]

@@ -1,6 +1,7 @@
-"""Stand-in weights (pss_bench/models/standin.py): deterministic for a seed, cached atomically under
-$PSS_BENCH_CACHE with a key over everything they depend on, and good enough that a short run from
-them beats the all-background floor. Small budgets only: no timings are asserted."""
+"""Stand-in weights (pss_bench/harness/standin.py trains them; pss_bench/models/standin.py names the
+file): deterministic for a seed, cached atomically under $PSS_BENCH_CACHE with a key over everything
+they depend on (unchanged by the move), and good enough that a short run from them beats the
+all-background floor. Small budgets only: no timings are asserted."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from pss_bench.data.synth import generate
-from pss_bench.models.standin import (Recipe, build_standin, cache_key, is_standin, standin_info,
+from pss_bench.harness.standin import (Recipe, build_standin, cache_key, is_standin, standin_info,
                                       standin_path, train_standin)
 
 TINY = Recipe(batch_size=2, crop=32, short_side=40, iters=2, warmup_iters=1)
@@ -42,6 +43,48 @@ def test_cache_key_covers_inputs(monkeypatch, tmp_path):
     monkeypatch.setattr("pss_bench.data.synth.SYNTH_VERSION", "v999")
     assert cache_key("resnet50", 0, TINY) != key
     assert standin_path("vgg16", 0, TINY).parent == tmp_path / "standin"
+
+
+# File names of the default stand-ins, computed with pss_bench/models/standin.py before the trainer
+# moved to harness/standin.py (commit 56b2b94): files cached by earlier versions must still be found.
+CACHED_NAMES = {
+    ("resnet50", None): "standin-resnet50-pspnet-9fb77236188292fd.pth",
+    ("vgg16", None): "standin-vgg16-pspnet-816f85ad8f34baf4.pth",
+    ("resnet50", "pss_s2"): "standin-resnet50-pspgroup-2991dadfefc022ed.pth",
+    ("vgg16", "pss_s2"): "standin-vgg16-pspgroup-ed303df0de59b528.pth",
+    ("resnet50", "mrnet"): "standin-resnet50-mrnet-03d843088f744f51.pth",
+    ("vgg16", "mrnet"): "standin-vgg16-mrnet-25b438ef6201c021.pth",
+}
+SYNTH_PRESET_KEYS = {"resnet50": "3197badb2b9ffc9e", "vgg16": "fcc5734f0b8a81a0"}
+
+
+def test_cache_keys_of_the_default_recipes_are_those_before_the_move(monkeypatch, tmp_path):
+    from pss_bench.commands.pretrain import method_segmentor
+    from pss_bench.harness.config import standin_recipe
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
+    for (backbone, method), name in CACHED_NAMES.items():
+        segmentor = method_segmentor(method, backbone) if method else None
+        assert standin_path(backbone, segmentor=segmentor).name == name, (backbone, method)
+    for backbone, key in SYNTH_PRESET_KEYS.items():
+        assert cache_key(backbone, recipe=standin_recipe(backbone, "synth")) == key
+
+
+def test_the_preflight_side_builds_nothing_and_estimates_minutes(monkeypatch, tmp_path):
+    """cached_or_pending: the cached file when present, else a report of the build (minutes from the
+    recipe's steps x docs/standin_weights.md's seconds per step); neither trains."""
+    from pss_bench.harness import standin
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(standin, "train_standin", lambda *a, **k: pytest.fail("trained a stand-in"))
+    pending = standin.cached_or_pending("vgg16", standin.DEFAULT_RECIPES["vgg16"])
+    assert isinstance(pending, standin.PendingStandin) and pending.path == standin_path("vgg16")
+    assert pending.report() == f"a stand-in will be built (about 32 min, once, cached as {pending.path})"
+    assert standin.estimated_minutes("resnet50", standin.DEFAULT_RECIPES["resnet50"]) == 35
+    pending.path.parent.mkdir(parents=True)
+    pending.path.write_bytes(b"")
+    Path(str(pending.path) + ".json").write_text("{}")
+    assert standin.cached_or_pending("vgg16", standin.DEFAULT_RECIPES["vgg16"]) == pending.path
 
 
 def test_build_writes_atomically_and_reuses(monkeypatch, tmp_path, synth_root):
@@ -103,10 +146,10 @@ def test_the_synth_preset_pins_its_standin_schedule_the_demo_takes_the_default(m
     synth preset for its pinned number of steps (the recipe its committed records started from)."""
     from pss_bench.harness import config
     from pss_bench.harness.presets import PRESETS
-    from pss_bench.models.standin import DEFAULT_RECIPES
+    from pss_bench.harness.standin import DEFAULT_RECIPES
 
     asked = []
-    monkeypatch.setattr("pss_bench.models.standin.build_standin",
+    monkeypatch.setattr("pss_bench.harness.standin.build_standin",
                         lambda backbone, seed=0, recipe=None, segmentor=None: asked.append((backbone, recipe)) or "x.pth")
     monkeypatch.setattr("pss_bench.models.pretrained.hub_checkpoint_dir", lambda: tmp_path)  # no ImageNet file
     for backbone in ("vgg16", "resnet50"):

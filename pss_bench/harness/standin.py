@@ -1,0 +1,356 @@
+"""Stand-in weights: a source model pretrained on PSS-Synth's labelled source domain only.
+
+No ImageNet weights exist offline, and a randomly initialised PSPNet cannot learn anything useful
+in a CPU demo's few iterations (its scores sit on the all-background floor). A *stand-in* takes the
+place of the ImageNet file for the embedded PSS-Synth data: the whole plain segmentor of the
+configs (backbone + PSP head + auxiliary head, ``configs/_base_/models/pspnet_<backbone>.py``),
+trained with the source CE once on ``ROOT/VOC2012/`` (images and ``SegmentationClassAug`` labels
+of ``train_aug.txt``). Users' photos and labels are never read.
+
+* :func:`build_standin` trains it (deterministic for a seed on a given machine and thread count)
+  and writes ``$PSS_BENCH_CACHE/standin/standin-<backbone>-<key>.pth`` atomically, with a JSON
+  sidecar describing it; a second call returns the cached file.
+* :func:`standin_path` is where that file lives; the key (:func:`cache_key`) hashes everything the
+  weights depend on: the stand-in format version, the synth generator version and data seed, the
+  backbone's model config, the recipe below and the training seed. The file's name, key and
+  sidecar are ``pss_bench/models/standin.py`` (what loading one needs); this module trains.
+* The pre-flight builds nothing: :func:`cached_or_pending` gives the cached file or a
+  :class:`PendingStandin` whose :meth:`~PendingStandin.report` says "a stand-in will be built
+  (about N min, ...)"; ``pss-bench run`` builds it after the pre-flight passed.
+* The file holds ``{'state_dict': <plain segmentor state dict>, 'meta': {...}}`` (tensors and plain
+  Python values only, so it loads with ``torch.load(weights_only=True)``). ``pss-bench run``
+  initialises the whole segmentor from it (``segmentor.init_cfg = dict(type='Pretrained', ...)``,
+  see ``pss_bench/harness/config.py``).
+
+A plain PyTorch loop rather than MMEngine's Runner: the job needs no hooks, evaluation, logging
+files or resumable Runner checkpoints (~450 MB each for ResNet-50 + optimiser), it is short, and a
+loop over a fixed, seeded sample order is easy to keep deterministic. It still uses the project's
+own model config, dataset class (``VOCAugDataset``), mmseg transforms, data preprocessor and loss.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from pss_bench.models.standin import (STANDIN_VERSION, architecture_name, is_standin, plain_segmentor,
+                                     standin_dir, standin_file, standin_info, standin_key)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a stand-in is trained. Every field enters the cache key."""
+
+    # Samples per step: BN's batch statistics (incl. the PSP 1x1-pool branch) need several images;
+    # more, smaller steps learn faster per CPU-second than fewer large ones.
+    batch_size: int = 8
+    # Square training crop (pixels). 48-px crops (6x6 logits at stride 8) hold whole objects of the
+    # 96-192 px synth images at the demo's scale; 32 px (4x4 logits) learnt too coarse a map.
+    crop: int = 48
+    # Images are resized so that their short side is ``short_side * U(ratio_range)``: the demo
+    # preset predicts at a short side of 1.5 x its crop (72 px for 48-px crops), so training
+    # covers that scale with jitter on both sides (32-96 px).
+    short_side: int = 64
+    ratio_range: tuple[float, float] = (0.5, 1.5)
+    # Optimiser steps (the one-time cost: docs/standin_weights.md has minutes per backbone).
+    iters: int = 1600
+    # AdamW converges from random init far faster than the released SGD 2.5e-3 (which is tuned for
+    # fine-tuning ImageNet weights); weight decay only on conv/linear weights, not on BN or biases.
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
+    # Linear warm-up (Adam's early steps from random init are large), then cosine decay to 0.
+    warmup_iters: int = 50
+    # Generic photometric jitter (mmseg's PhotoMetricDistortion: brightness, contrast, saturation,
+    # hue), as ImageNet training uses colour augmentation. It models no particular user's style.
+    photometric: bool = True
+
+
+DEFAULT_RECIPES: dict[str, Recipe] = {
+    # docs/standin_weights.md#chosen-recipe: minutes and scores per backbone. The shortest measured
+    # schedules whose demo meets FIoU >= 25 and MIoU >= 15; the PSS-Synth benchmark pins its own
+    # (harness/presets.py, synth).
+    "resnet50": Recipe(iters=1200),
+    "vgg16": Recipe(iters=3200),
+}
+"""The recipe :func:`build_standin` uses per backbone unless given one."""
+
+DATA_SEED = 0  # the embedded PSS-Synth dataset the stand-in is trained on (paths.default_synth_root)
+
+SECONDS_PER_STEP = {"resnet50": 1.74, "vgg16": 0.6}
+"""Seconds per optimiser step of the default recipe (batch 8 of 48-px crops) on an idle 2-core machine
+with 2 torch threads, from docs/standin_weights.md#measurements: ResNet-50 measured (1,600 steps),
+VGG-16 estimated there with the same busy/idle ratio. Only for the pre-flight's estimate."""
+
+
+def _model_config(backbone: str):
+    from mmengine.config import Config
+
+    from pss_bench.methods import configs_dir
+
+    names = {"resnet50": "pspnet_r50.py", "vgg16": "pspnet_vgg16.py"}
+    if backbone not in names:
+        raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(names)}")
+    return Config.fromfile(str(configs_dir() / "_base_" / "models" / names[backbone]))
+
+
+def default_segmentor(backbone: str) -> dict:
+    """The plain PSPNet of ``backbone`` (``configs/_base_/models/pspnet_<backbone>.py``)."""
+    return plain_segmentor(_model_config(backbone).model)
+
+
+def _segmentor_cfg(backbone: str, segmentor: dict | None) -> dict:
+    """``segmentor`` as :func:`plain_segmentor` makes it, or the backbone's plain PSPNet for None."""
+    return default_segmentor(backbone) if segmentor is None else plain_segmentor(segmentor)
+
+
+def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
+              data_seed: int = DATA_SEED, segmentor: dict | None = None) -> str:
+    """16 hex digits over everything the stand-in depends on (``segmentor``: None = the plain PSPNet);
+    ``pss_bench/models/standin.py`` lists them."""
+    recipe = recipe or DEFAULT_RECIPES[backbone]
+    return standin_key(backbone, _segmentor_cfg(backbone, segmentor), asdict(recipe), seed, data_seed)
+
+
+def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
+                 data_seed: int = DATA_SEED, segmentor: dict | None = None) -> Path:
+    """Where the stand-in for these inputs is (or will be) cached:
+    ``standin-<backbone>-<architecture>-<key>.pth``."""
+    model = _segmentor_cfg(backbone, segmentor)
+    return standin_file(backbone, model, cache_key(backbone, seed, recipe, data_seed, model))
+
+
+def estimated_minutes(backbone: str, recipe: Recipe) -> int:
+    """About how many minutes building a stand-in of ``recipe`` takes (``iters x SECONDS_PER_STEP``)."""
+    return max(1, round(recipe.iters * SECONDS_PER_STEP.get(backbone, max(SECONDS_PER_STEP.values())) / 60))
+
+
+@dataclass(frozen=True, eq=False)
+class PendingStandin:
+    """A stand-in that a run needs and the cache does not hold yet. The pre-flight reports it
+    (:meth:`report`) and builds nothing; the run builds it (:meth:`build`) once the pre-flight passed."""
+
+    backbone: str
+    recipe: Recipe
+    segmentor: dict | None
+    path: Path
+
+    def report(self) -> str:
+        return (f"a stand-in will be built (about {estimated_minutes(self.backbone, self.recipe)} min, "
+                f"once, cached as {self.path})")
+
+    def build(self) -> Path:
+        return build_standin(self.backbone, recipe=self.recipe, segmentor=self.segmentor)
+
+
+def cached_or_pending(backbone: str, recipe: Recipe, segmentor: dict | None = None) -> Path | PendingStandin:
+    """The cached stand-in of the embedded data for these inputs, or what building it takes.
+    Builds nothing (the same cache path :func:`build_standin` writes with the default ``data_root``)."""
+    path = standin_path(backbone, 0, recipe, segmentor=segmentor)
+    if path.is_file() and is_standin(path):
+        return path
+    return PendingStandin(backbone, recipe, segmentor, path)
+
+
+def _lr_at(step: int, recipe: Recipe) -> float:
+    if step < recipe.warmup_iters:
+        return recipe.lr * (step + 1) / recipe.warmup_iters
+    t = (step - recipe.warmup_iters) / max(1, recipe.iters - recipe.warmup_iters)
+    return recipe.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def _pipeline(recipe: Recipe) -> list[dict]:
+    crop = (recipe.crop, recipe.crop)
+    pipeline = [
+        dict(type="LoadImageFromFile"),
+        dict(type="LoadAnnotations"),
+        # scale (long max, short): keep_ratio resizes the short side to short_side * ratio
+        dict(type="RandomResize", scale=(4096, recipe.short_side), ratio_range=recipe.ratio_range,
+             keep_ratio=True, interpolation="bicubic"),
+        dict(type="RandomCrop", crop_size=crop),
+        dict(type="RandomFlip", prob=0.5),
+    ]
+    if recipe.photometric:
+        pipeline.append(dict(type="PhotoMetricDistortion"))
+    pipeline.append(dict(type="PackSegInputs"))
+    return pipeline
+
+
+class _quiet_logger:
+    """Silence MMEngine's per-parameter init report (hundreds of lines) while building."""
+
+    def __enter__(self):
+        import logging
+
+        from mmengine.logging import MMLogger
+
+        self.logger = MMLogger.get_current_instance()
+        self.level = self.logger.level
+        self.logger.setLevel(logging.WARNING)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # mmcv's random transforms draw from numpy's global generator
+    torch.manual_seed(seed)
+
+
+def _main_accuracy(log_vars: dict) -> float:
+    """Pixel accuracy (percent) of the main head in a batch: ``decode.acc_seg``, or the last stage's
+    ``decode_<i>.acc_seg`` of a cascade (the group-context PSPNet)."""
+    keys = sorted(k for k in log_vars if k.startswith("decode") and k.endswith(".acc_seg"))
+    return float(log_vars[keys[-1]]) if keys else float("nan")
+
+
+def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, recipe: Recipe | None = None,
+                  progress: bool = True, on_step=None, segmentor: dict | None = None,
+                  threads: int | None = None):
+    """Train a segmentor on the source domain of ``data_root``; returns ``(model, stats)``.
+
+    ``segmentor``: the plain segmentor config to train (None = the backbone's PSPNet); a method
+    whose network differs (the group-context PSPNet, MRNet's heads) gets a stand-in of its own.
+    ``threads``: torch threads for the loop (None = torch's default, one per core). Like the CPU and
+    the torch build, it changes the last bits of the weights, not the recipe: it is recorded in the
+    sidecar, not in the cache key.
+    ``on_step(step, model, minutes)``: called after each optimiser step (e.g. to keep snapshots for
+    a quality-vs-minutes curve); it must not change the model.
+    """
+    import numpy as np
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS, MODELS
+    from tqdm import tqdm
+
+    import pss_bench.plugins  # noqa: F401  (registers VOCAugDataset, VGG16BNOS8, ...)
+    from pss_bench.harness.runner import silence_known_warnings
+
+    silence_known_warnings()
+
+    recipe = recipe or DEFAULT_RECIPES[backbone]
+    init_default_scope("mmseg")
+    previous_threads = torch.get_num_threads()
+    threads = threads or previous_threads
+    torch.set_num_threads(threads)
+    try:
+        _seed_everything(seed)
+        model_cfg = _segmentor_cfg(backbone, segmentor)
+        model_cfg["data_preprocessor"] = dict(model_cfg["data_preprocessor"], size=(recipe.crop, recipe.crop))
+        model = MODELS.build(model_cfg)
+        with _quiet_logger():
+            model.init_weights()
+        model.train()
+        dataset = DATASETS.build(dict(type="VOCAugDataset", data_root=str(data_root),
+                                      pipeline=_pipeline(recipe)))
+        decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+        optimizer = torch.optim.AdamW([dict(params=decay, weight_decay=recipe.weight_decay),
+                                       dict(params=no_decay, weight_decay=0.0)],
+                                      lr=recipe.lr, betas=recipe.betas)
+        order_rng = np.random.default_rng(seed)
+        order: list[int] = []
+        started, losses = time.time(), []
+        bar = tqdm(range(recipe.iters), disable=not progress, unit="step", dynamic_ncols=True,
+                   desc=f"[pss-bench] stand-in {backbone} {architecture_name(model_cfg)} (once, cached)")
+        for step in bar:
+            while len(order) < recipe.batch_size:  # epochs of seeded permutations
+                order.extend(order_rng.permutation(len(dataset)).tolist())
+            batch, order = order[:recipe.batch_size], order[recipe.batch_size:]
+            data = model.data_preprocessor(pseudo_collate([dataset[i] for i in batch]), True)
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(step, recipe)
+            loss, log_vars = model.parse_losses(model.loss(data["inputs"], data["data_samples"]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            if on_step is not None:
+                on_step(step + 1, model, (time.time() - started) / 60)
+            if step % 10 == 0 or step == recipe.iters - 1:
+                bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}",
+                                acc=f"{_main_accuracy(log_vars):.1f}")
+        bar.close()
+        model.eval()
+        stats = dict(minutes=round((time.time() - started) / 60, 2),
+                     final_loss=round(float(np.mean(losses[-20:])), 4), images=len(dataset), threads=threads)
+        return model, stats
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def build_standin(backbone: str, seed: int = 0, recipe: Recipe | None = None, *, force: bool = False,
+                  data_root: str | os.PathLike | None = None, progress: bool = True,
+                  log=print, segmentor: dict | None = None) -> Path:
+    """The cached stand-in for ``backbone``; trains and writes it first when absent (or ``force``).
+
+    ``segmentor``: the plain segmentor config it is for (None = the backbone's PSPNet).
+    ``data_root``: a PSS-Synth root to train on (default: the embedded dataset, generated if needed).
+    A non-default ``data_root`` is part of the cache key through its path.
+    """
+    from pss_bench.data.synth import ensure_default_data
+
+    recipe = recipe or DEFAULT_RECIPES[backbone]
+    if data_root is None:
+        data_root = ensure_default_data(DATA_SEED, quiet=not progress)
+        path = standin_path(backbone, seed, recipe, segmentor=segmentor)
+    else:
+        tag = hashlib.sha256(str(Path(data_root).resolve()).encode()).hexdigest()[:8]
+        path = standin_path(backbone, seed, recipe, segmentor=segmentor)
+        path = path.with_name(path.stem + f"-data{tag}.pth")
+    if path.is_file() and is_standin(path) and not force:
+        return path
+    if log:
+        arch = architecture_name(_segmentor_cfg(backbone, segmentor))
+        log(f"[pss-bench] pretraining the {backbone} {arch} stand-in on the PSS-Synth source domain "
+            f"(VOC2012/ only; {recipe.iters} steps of {recipe.batch_size} x {recipe.crop}px). "
+            f"This happens once; it is cached as {path}")
+    model, stats = train_standin(backbone, data_root, seed, recipe, progress=progress, segmentor=segmentor)
+    meta = write_standin(path, model, backbone, seed, recipe, data_root, stats, segmentor=segmentor)
+    if log:
+        log(f"[pss-bench] stand-in written: {path} ({stats['minutes']} min, final loss "
+            f"{stats['final_loss']}, sha256 {meta['sha256'][:12]})")
+    return path
+
+
+def write_standin(path: Path, model, backbone: str, seed: int, recipe: Recipe, data_root, stats: dict,
+                  segmentor: dict | None = None) -> dict:
+    """Write ``model``'s state dict to ``path`` atomically (temporary file + rename), sidecar first."""
+    import torch
+
+    from pss_bench.io import atomic_output, atomic_write_text, sha256_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model_cfg = _segmentor_cfg(backbone, segmentor)
+    meta = dict(kind="pss-bench stand-in", backbone=backbone, architecture=architecture_name(model_cfg),
+                seed=seed, key=cache_key(backbone, seed, recipe, segmentor=model_cfg),
+                recipe=json.loads(json.dumps(asdict(recipe))), standin_version=STANDIN_VERSION,
+                data_root=str(data_root), torch=str(torch.__version__), **stats)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    with atomic_output(path) as tmp:
+        torch.save(dict(state_dict=state, meta=meta), tmp)
+        meta["sha256"] = sha256_file(tmp)
+        # sidecar first: the .pth appearing (when this block ends) marks completion
+        atomic_write_text(Path(str(path) + ".json"), json.dumps(meta, indent=1))
+    return meta
+
+
+def with_recipe(backbone: str, **changes) -> Recipe:
+    """The default recipe of ``backbone`` with some fields changed (experiments, tests)."""
+    return replace(DEFAULT_RECIPES[backbone], **changes)
+
+
+__all__ = ["DEFAULT_RECIPES", "DATA_SEED", "PendingStandin", "Recipe", "SECONDS_PER_STEP", "STANDIN_VERSION",
+           "architecture_name", "build_standin", "cache_key", "cached_or_pending", "default_segmentor",
+           "estimated_minutes", "is_standin", "standin_dir", "standin_info", "standin_path", "train_standin",
+           "with_recipe", "write_standin"]
