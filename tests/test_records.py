@@ -14,9 +14,9 @@ from pss_bench.evaluation import UserScore
 from pss_bench.leaderboard import default_reference_dir
 from pss_bench.classes import CLASSES
 from pss_bench.io import sha256_file
+from pss_bench.data.fingerprint import DatasetError, dataset_info
 from pss_bench.records import (
-    DatasetError, RecordError, build_record, dataset_info, load_record, per_class_values, run_provenance,
-    write_record,
+    RecordError, build_record, load_record, per_class_values, run_provenance, write_record,
 )
 
 PER_CLASS = [50.0] * 21

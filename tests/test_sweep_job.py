@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from pss_bench.harness.run import _finished_checkpoint  # the harness's "finished stage" test
-from pss_bench.sweep.job import UnitJob, parse_cfg_options, run_command, share_stages
+from pss_bench.harness.config import parse_cfg_options  # the one --cfg-options parser (run's)
+from pss_bench.sweep.job import UnitJob, run_command, share_stages
 from pss_bench.sweep.plan import Settings, SharedStage, Unit
 from pss_bench.sweep.state import read_unit_state, write_unit_state
 
@@ -49,4 +50,4 @@ def test_run_command_and_cfg_options():
     assert argv[argv.index("--users") + 1] == "7" and argv[argv.index("--seed") + 1] == "4"
     assert argv[argv.index("--crop") + 1] == "256" and "--iters" not in argv
     assert argv[-3:] == ["--cfg-options", "model.lambda_ent.main=0.002", "a.b=[1,2]"]
-    assert parse_cfg_options(settings.cfg_options) == {"model.lambda_ent.main": 0.002, "a.b": [1, 2]}
+    assert parse_cfg_options(settings.cfg_options) == ({"model.lambda_ent.main": 0.002, "a.b": [1, 2]}, [])
