@@ -58,6 +58,7 @@ from typing import Any
 
 from pss_bench import __version__
 from pss_bench.classes import CLASSES, NUM_CLASSES
+from pss_bench.data.fingerprint import dataset_info
 from pss_bench.evaluation.metrics import PROTOCOLS, nanmean_or_nan
 from pss_bench.io import atomic_write_text, sha256_file
 
@@ -152,8 +153,6 @@ def build_record(name: str, method: str, backbone: str, protocol: str, source: s
     if mean is None:
         mean = {k: nanmean_or_nan(e.get(k) for e in user_entries.values()) for k in ("fiou", "miou")}
     if dataset is None and data_root is not None:
-        from pss_bench.data.fingerprint import dataset_info
-
         dataset = dataset_info(data_root, [int(u) for u in user_entries])
     record = {
         "schema_version": SCHEMA_VERSION,

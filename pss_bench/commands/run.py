@@ -166,6 +166,7 @@ def main(args: argparse.Namespace) -> int:
                     + ("not a folder" if os.path.exists(args.data_root) else "no such folder"))
 
     from pss_bench.data.synth import ensure_default_data
+    from pss_bench.data.users import requested_users
     from pss_bench.harness.config import RunOptions, parse_cfg_options
     from pss_bench.harness.presets import PRESETS
     from pss_bench.harness.run import RunError, run
@@ -191,12 +192,7 @@ def main(args: argparse.Namespace) -> int:
                         "pass --preset paper to run it anyway, or --preset demo, or --iters N")
     data_root = args.data_root or str(ensure_default_data())
     cfg_options, problems = parse_cfg_options(args.cfg_options)
-    if users_given == "all":
-        users = None
-    elif users_given is not None:
-        users = users_given
-    else:
-        users = list(PRESETS[preset].users) if PRESETS[preset].users else None
+    users = requested_users(users_given, PRESETS[preset].users)  # None: every user (the pre-flight looks)
     work_dir = args.work_dir or _default_work_dir(f"{args.method}_{args.backbone}_{preset}", args.resume)
     opts = RunOptions(
         method=args.method, backbone=args.backbone, data_root=data_root, work_dir=work_dir,

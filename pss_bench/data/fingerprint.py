@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pss_bench.data.layout import VAL_LIST, ListFormatError, find_users, parse_list, user_dir
+from pss_bench.data.layout import VAL_LIST, ListFormatError, parse_list, user_dir
+from pss_bench.data.users import resolve_users
 from pss_bench.io import sha256_file
 
 
@@ -84,9 +85,8 @@ def dataset_info(data_root: str | os.PathLike, users: Sequence[int] | None = Non
     if (root / PARTIAL_MARKER).exists():
         raise DatasetError(f"{root}: a half-written PSS-Synth set ({PARTIAL_MARKER} present); "
                            "regenerate it")
-    present = find_users(root)
-    chosen = present if users is None else sorted({int(u) for u in users})
-    absent = [u for u in chosen if u not in present]
+    resolved = resolve_users(root, None if users is None else sorted({int(u) for u in users}))
+    chosen, absent = resolved.users, resolved.absent
     if absent or not chosen:
         raise DatasetError(f"{root / 'personal'}: no folder for user(s) "
                            + (", ".join(f"id{u}" for u in absent) or "(none found)"))
