@@ -434,7 +434,7 @@ def run_provenance(argv: Sequence[str], cfg_options: Mapping | Sequence[str] | N
     """How a run was made: a record's ``provenance``.
 
     Args:
-        argv: the full command line (``sys.argv``).
+        argv: the command line the run names (a caller passes it; nothing global is read).
         cfg_options: every applied ``--cfg-options``, as parsed (``{key: value}``) or as given
             (``["key=value", ...]``); None = none.
         device: what it ran on (``"cpu"``, ``"cuda:0 (NVIDIA H200)"``...).
