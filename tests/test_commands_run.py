@@ -142,12 +142,12 @@ def test_messages_name_the_real_problem(root, tmp_path, capsys):
 
 def test_the_command_reaches_the_harness_explicitly_and_round_trips(root, tmp_path, monkeypatch):
     """``pss-bench run`` hands the harness its command line (the arguments given to ``main``, not
-    ``sys.argv``), and ``run_command`` (the provenance of a run started from Python) is a command
+    ``sys.argv``), and ``equivalent_command`` (the provenance of a run started from Python) is a command
     that gives back the same options."""
     import sys
 
     from pss_bench.harness import run as run_module
-    from pss_bench.harness.config import RunOptions, run_command
+    from pss_bench.harness.config import RunOptions, equivalent_command
 
     got = {}
 
@@ -161,7 +161,7 @@ def test_the_command_reaches_the_harness_explicitly_and_round_trips(root, tmp_pa
                       preset="demo", users=[1, 2], iters=3, crop=32, pretrained="none", seed=5,
                       select="best-on-target", protocol="strict", groups=10, target_users="mix-all",
                       cfg_options={"model.lambda_adv.main": 0.002, "a.b": [1, 2], "c": "x"})
-    argv = run_command(opts)
+    argv = equivalent_command(opts)
     assert argv[:2] == ["pss-bench", "run"]
     assert main(argv[1:]) == 0
     assert got == dict(opts=opts, problems=[], argv=argv)

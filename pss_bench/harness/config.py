@@ -46,7 +46,7 @@ class RunOptions:
                     checkpoint_interval=min(p.checkpoint_interval, iters))
 
 
-def run_command(opts: RunOptions) -> list[str]:
+def equivalent_command(opts: RunOptions) -> list[str]:
     """A ``pss-bench run`` command line equivalent to ``opts`` (the provenance of a run started from
     Python without one): every option that differs from the command's default, ``--cfg-options``
     last."""

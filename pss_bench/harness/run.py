@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pss_bench.harness.checkpoint import harness_checkpoint
 from pss_bench.io import atomic_write_text, sha256_file
-from pss_bench.harness.config import ConfigPathError, RunOptions, build_config, run_command
+from pss_bench.harness.config import ConfigPathError, RunOptions, build_config, equivalent_command
 from pss_bench.harness.stages import Stage, declared_stages, route_cfg_options
 
 DONE = "done.json"
@@ -390,7 +390,7 @@ def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list
     (or a 1/15 sample), in ``WORK/mix/``, then scored per user. Everything that can be checked
     before training is (``harness/preflight.py``); ``overlays``: colour overlays written per user
     into ``WORK/show/id<k>/`` (0: none). ``argv``: the command line the record's provenance names
-    (None: :func:`pss_bench.harness.config.run_command` of ``opts``); nothing global is read.
+    (None: :func:`pss_bench.harness.config.equivalent_command` of ``opts``); nothing global is read.
 
     Raises:
         PreflightError: every problem found before training (nothing written).
@@ -421,7 +421,7 @@ def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list
     started = time.time()
     try:
         record = _adapt_all(opts, work, plan.users, plan.pretrained, plan.stages, plan.stage_options,
-                            state, standin, overlays, argv=list(argv) if argv else run_command(opts))
+                            state, standin, overlays, argv=list(argv) if argv else equivalent_command(opts))
     finally:
         if state is not None:
             _close_attempt(work, state, time.time() - started)
