@@ -56,14 +56,14 @@ def _label_lines(root: Path, user: int) -> list[str]:
     return lines
 
 
-def _synth_params(marker: Path) -> dict:
-    """The generator parameters of a PSS-Synth completion marker."""
+def _synth_params(marker: Path) -> tuple[dict, str]:
+    """The generator parameters of a PSS-Synth completion marker and their version."""
     try:
         params = json.loads(marker.read_text(encoding="utf-8"))["params"]
-        params["version"]
+        version = params["version"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"{marker}: not a PSS-Synth completion marker ({exc})") from None
-    return params
+    return params, str(version)
 
 
 def dataset_info(data_root: str | os.PathLike, users: Sequence[int] | None = None) -> dict:
@@ -96,6 +96,6 @@ def dataset_info(data_root: str | os.PathLike, users: Sequence[int] | None = Non
                             "users": chosen, "n_images": len(lines), "synth": None}
     marker = root / COMPLETE_MARKER
     if marker.is_file():
-        params = _synth_params(marker)
-        info.update(name="PSS-Synth", version=str(params["version"]), synth=params)
+        params, version = _synth_params(marker)
+        info.update(name="PSS-Synth", version=version, synth=params)
     return info
