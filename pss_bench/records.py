@@ -28,8 +28,9 @@ pss_bench_version      version that wrote it
 config                 ``{path, sha256}`` of the run's config, or null
 submission_digest      sha256 over the scored prediction files, or null
 extra                  free-form object (resize, bootstrap settings, paper table, ...)
-dataset                (optional) what was scored, :func:`dataset_info`: ``{name: "PSS" |
-                       "PSS-Synth", version, fingerprint, users, [n_images], [synth]}``;
+dataset                (optional) what was scored, ``pss_bench.data.fingerprint.dataset_info``:
+                       ``{name: "PSS" | "PSS-Synth", version, fingerprint, users, [n_images],
+                       [synth]}``;
                        ``fingerprint`` is null only for paper rows; ``users`` are those scored
 provenance             (optional, runs) how it was made, :func:`run_provenance`: ``{command, argv,
                        cfg_options, versions, git_commit, device, resumes, train_seconds}``
@@ -45,7 +46,6 @@ all users.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -58,7 +58,8 @@ from typing import Any
 
 from pss_bench import __version__
 from pss_bench.classes import CLASSES, NUM_CLASSES
-from pss_bench.evaluation.metrics import PROTOCOLS
+from pss_bench.data.fingerprint import dataset_info
+from pss_bench.evaluation.metrics import PROTOCOLS, nanmean_or_nan
 from pss_bench.io import atomic_write_text, sha256_file
 
 SCHEMA_VERSION = 2
@@ -78,10 +79,6 @@ _REQUIRED = ("schema_version", "name", "method", "backbone", "protocol", "source
 
 class RecordError(ValueError):
     """A result record that does not follow the schema; the message names the file."""
-
-
-class DatasetError(ValueError):
-    """A data root whose annotated set cannot be described; the message names the file."""
 
 
 def _clean_float(value: Any) -> float | None:
@@ -124,29 +121,39 @@ def _config_entry(config: Any) -> dict | None:
 
 
 def build_record(name: str, method: str, backbone: str, protocol: str, source: str,
-                 users: Mapping, mean: Mapping, *, pretrained: str | None = None,
+                 users: Mapping, mean: Mapping | None = None, *, pretrained: str | None = None,
                  selection: str = "final", config: Any = None, submission_digest: str | None = None,
                  extra: Mapping | None = None, created: str | None = None,
-                 dataset: Mapping | None = None, provenance: Mapping | None = None) -> dict:
-    """A validated result record.
+                 dataset: Mapping | None = None, data_root: str | os.PathLike | None = None,
+                 provenance: Mapping | None = None) -> dict:
+    """A validated result record: the one builder that a run, the scorer and a sweep call.
 
     Args:
         name, method, backbone: row label, method id, backbone id.
         protocol: ``"pss2021"`` or ``"strict"``.
         source: ``"run"``, ``"submission"`` or ``"paper"``.
         users: ``{user: UserScore | mapping}`` (keys int or str).
-        mean: ``{"fiou": ..., "miou": ...}`` (+ optional ``fiou_ci``/``miou_ci``).
+        mean: ``{"fiou": ..., "miou": ...}`` (+ optional ``fiou_ci``/``miou_ci``); None = the
+            unweighted mean over ``users`` (NaN users left out, as the evaluator's Mean).
         pretrained: sha256 of the ImageNet weights, or None (random init for runs).
         selection: checkpoint selection, ``"final"`` or ``"best-on-target"`` (or another word).
         config: a config file path (hashed here) or ``{"path", "sha256"}``.
         submission_digest: sha256 over the scored prediction files.
         extra: free-form JSON-safe details.
         created: ISO 8601 time; default now (UTC).
-        dataset: :func:`dataset_info` of the data scored (its ``users`` must be the record's).
-        provenance: :func:`run_provenance` of a run.
+        dataset: :func:`pss_bench.data.fingerprint.dataset_info` of the data scored (its
+            ``users`` must be the record's).
+        data_root: the data root the users were scored against; without ``dataset``, the
+            record's ``dataset`` is its fingerprint for the record's users.
+        provenance: :func:`run_provenance` (or :func:`merged_provenance`) of a run.
     Raises:
         RecordError: if the result does not follow the schema.
     """
+    user_entries = {str(int(u)): _user_entry(s) for u, s in sorted(users.items(), key=lambda kv: int(kv[0]))}
+    if mean is None:
+        mean = {k: nanmean_or_nan(e.get(k) for e in user_entries.values()) for k in ("fiou", "miou")}
+    if dataset is None and data_root is not None:
+        dataset = dataset_info(data_root, [int(u) for u in user_entries])
     record = {
         "schema_version": SCHEMA_VERSION,
         "name": name,
@@ -156,7 +163,7 @@ def build_record(name: str, method: str, backbone: str, protocol: str, source: s
         "source": source,
         "pretrained": pretrained,
         "selection": selection,
-        "users": {str(int(u)): _user_entry(s) for u, s in sorted(users.items(), key=lambda kv: int(kv[0]))},
+        "users": user_entries,
         "mean": {k: ([_clean_float(x) for x in v] if k.endswith("_ci") and v is not None else _clean_float(v))
                  for k, v in mean.items()},
         "created": created or _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -382,73 +389,7 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed (use null)")
 
 
-# ------------------------------------------------------------------------ dataset, provenance
-
-def dataset_info(data_root: str | os.PathLike, users: Sequence[int] | None = None) -> dict:
-    """What a score was measured on: a record's ``dataset``.
-
-    PSS-Synth is recognised by its ``.complete`` marker (generator version and parameters are
-    taken from it; a half-written set is refused); anything else is the real PSS. The fingerprint
-    is the sha256 over the sorted ``user<TAB>stem<TAB>sha256 of the label file`` lines of the
-    annotated photos (``val_all.txt``) of ``users``: the same labels give the same fingerprint
-    wherever the data lives, and one changed label file changes it.
-
-    Args:
-        data_root: the data root (``personal/id<k>/``).
-        users: the users scored; None = every user folder.
-    Raises:
-        DatasetError: no such root, a missing user, list or label file (named).
-    """
-    from pss_bench.data.layout import VAL_LIST, ListFormatError, find_users, parse_list, user_dir
-    from pss_bench.data.synth.generate import COMPLETE_MARKER, PARTIAL_MARKER
-
-    root = Path(data_root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: " + ("not a folder" if root.exists() else "no such folder"))
-    if not (root / "personal").is_dir():
-        raise DatasetError(f"{root}: not a PSS data root (no personal/ folder inside)")
-    if (root / PARTIAL_MARKER).exists():
-        raise DatasetError(f"{root}: a half-written PSS-Synth set ({PARTIAL_MARKER} present); "
-                           "regenerate it")
-    present = find_users(root)
-    chosen = present if users is None else sorted({int(u) for u in users})
-    absent = [u for u in chosen if u not in present]
-    if absent or not chosen:
-        raise DatasetError(f"{root / 'personal'}: no folder for user(s) "
-                           + (", ".join(f"id{u}" for u in absent) or "(none found)"))
-    lines = []
-    for user in chosen:
-        listing = user_dir(root, user) / VAL_LIST
-        try:
-            entries = parse_list(listing)
-        except FileNotFoundError:
-            raise DatasetError(f"{listing}: missing (user {user}'s annotated photos)") from None
-        except (OSError, ListFormatError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"{listing}: {exc}") from None
-        seen: set[str] = set()
-        for entry in entries:
-            if entry.label is None or entry.stem in seen:  # scored once, as the scorer does
-                continue
-            seen.add(entry.stem)
-            label = user_dir(root, user) / entry.label
-            try:
-                digest = sha256_file(label)
-            except OSError as exc:
-                raise DatasetError(f"{label}: cannot read label file ({exc.strerror or exc})") from None
-            lines.append(f"{user}\t{entry.stem}\t{digest}\n")
-    info: dict[str, Any] = {"name": "PSS", "version": None,
-                            "fingerprint": hashlib.sha256("".join(sorted(lines)).encode()).hexdigest(),
-                            "users": chosen, "n_images": len(lines), "synth": None}
-    marker = root / COMPLETE_MARKER
-    if marker.is_file():
-        try:
-            params = json.loads(marker.read_text(encoding="utf-8"))["params"]
-            version = params["version"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DatasetError(f"{marker}: not a PSS-Synth completion marker ({exc})") from None
-        info.update(name="PSS-Synth", version=str(version), synth=params)
-    return info
-
+# ------------------------------------------------------------------------------- provenance
 
 def _versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
@@ -493,7 +434,7 @@ def run_provenance(argv: Sequence[str], cfg_options: Mapping | Sequence[str] | N
     """How a run was made: a record's ``provenance``.
 
     Args:
-        argv: the full command line (``sys.argv``).
+        argv: the command line the run names (a caller passes it; nothing global is read).
         cfg_options: every applied ``--cfg-options``, as parsed (``{key: value}``) or as given
             (``["key=value", ...]``); None = none.
         device: what it ran on (``"cpu"``, ``"cuda:0 (NVIDIA H200)"``...).
@@ -528,3 +469,18 @@ def run_provenance(argv: Sequence[str], cfg_options: Mapping | Sequence[str] | N
     return {"command": shlex.join(argv), "argv": argv, "cfg_options": options,
             "versions": _versions(), "git_commit": _git_commit(Path(__file__).resolve().parent),
             "device": device, "resumes": resumes, "train_seconds": round(seconds, 3)}
+
+
+def merged_provenance(argv: Sequence[str], parts: Sequence[Mapping | None]) -> dict:
+    """The provenance of a record combined from the records of several runs (a sweep's users):
+    ``argv`` names the combining command, the devices are those of the parts (joined, sorted),
+    resumes and training time are summed; a part without provenance counts as none.
+
+    Raises:
+        ValueError: as :func:`run_provenance`.
+    """
+    parts = [p or {} for p in parts]
+    devices = sorted({p.get("device", "unknown") for p in parts})
+    return run_provenance(argv, {}, ", ".join(devices),
+                          resumes=sum(int(p.get("resumes", 0)) for p in parts),
+                          train_seconds=sum(float(p.get("train_seconds", 0.0)) for p in parts))

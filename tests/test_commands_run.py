@@ -138,3 +138,31 @@ def test_messages_name_the_real_problem(root, tmp_path, capsys):
     assert code == 2 and "--data-root /etc/passwd: not a folder" in err
     assert main(["pretrain", "--backbone", "vgg16", "--method", "nosuch"]) == 2
     assert capsys.readouterr().err.startswith("pss-bench pretrain: error: --method nosuch: unknown method")
+
+
+def test_the_command_reaches_the_harness_explicitly_and_round_trips(root, tmp_path, monkeypatch):
+    """``pss-bench run`` hands the harness its command line (the arguments given to ``main``, not
+    ``sys.argv``), and ``equivalent_command`` (the provenance of a run started from Python) is a command
+    that gives back the same options."""
+    import sys
+
+    from pss_bench.harness import run as run_module
+    from pss_bench.harness.config import RunOptions, equivalent_command
+
+    got = {}
+
+    def fake_run(opts, overlays=4, extra_problems=None, argv=None):
+        got.update(opts=opts, problems=extra_problems, argv=argv)
+        return {}
+
+    monkeypatch.setattr(run_module, "run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["SENTINEL"])
+    opts = RunOptions(method="advent", backbone="vgg16", data_root=str(root), work_dir=str(tmp_path / "w"),
+                      preset="demo", users=[1, 2], iters=3, crop=32, pretrained="none", seed=5,
+                      select="best-on-target", protocol="strict", groups=10, target_users="mix-all",
+                      cfg_options={"model.lambda_adv.main": 0.002, "a.b": [1, 2], "c": "x"})
+    argv = equivalent_command(opts)
+    assert argv[:2] == ["pss-bench", "run"]
+    assert main(argv[1:]) == 0
+    assert got == dict(opts=opts, problems=[], argv=argv)
+    assert sys.argv == ["SENTINEL"]

@@ -14,9 +14,9 @@ from pss_bench.evaluation import UserScore
 from pss_bench.leaderboard import default_reference_dir
 from pss_bench.classes import CLASSES
 from pss_bench.io import sha256_file
+from pss_bench.data.fingerprint import DatasetError, dataset_info
 from pss_bench.records import (
-    DatasetError, RecordError, build_record, dataset_info, load_record, per_class_values, run_provenance,
-    write_record,
+    RecordError, build_record, load_record, per_class_values, run_provenance, write_record,
 )
 
 PER_CLASS = [50.0] * 21
@@ -264,3 +264,34 @@ def test_run_provenance(tmp_path):
         args.update(bad)
         with pytest.raises(ValueError, match=message):
             run_provenance(**args)
+
+
+def test_the_one_builder_fills_the_dataset_and_the_mean_from_its_inputs(tmp_path):
+    """A run, the scorer and a sweep hand ``build_record`` their data root (and a sweep no Mean):
+    the record is the one built with the fingerprint and the evaluator's Mean passed in."""
+    from pss_bench.evaluation.metrics import nanmean_or_nan
+
+    root = _pss_root(tmp_path / "r")
+    fixed = dict(created="2026-01-01T00:00:00+00:00", provenance=PROVENANCE)
+    users = _users()
+    mean = {k: nanmean_or_nan(getattr(s, k) for s in users.values()) for k in ("fiou", "miou")}
+    given = _record(users=users, mean=mean, dataset=dataset_info(root, [1, 2]), **fixed)
+    built = _record(users=users, mean=None, data_root=root, **fixed)
+    assert json.dumps(built) == json.dumps(given)
+    strict = {1: UserScore(float("nan"), 40.0, PER_CLASS, 10), 2: UserScore(50.0, 30.0, PER_CLASS, 12)}
+    assert _record(users=strict, mean=None, protocol="strict")["mean"] == {"fiou": 50.0, "miou": 35.0}
+    kept = _record(users=users, mean={"fiou": 55.0, "miou": 35.0}, data_root=root, dataset=DATASET)
+    assert kept["dataset"] == DATASET                      # a dataset passed in wins over the data root
+    with pytest.raises(DatasetError, match="no folder for user"):  # the fingerprint is of the record's users
+        _record(users={**users, 7: users[1]}, mean=None, data_root=root)
+
+
+def test_merged_provenance_sums_the_parts():
+    from pss_bench.records import merged_provenance
+
+    parts = [dict(PROVENANCE, device="cuda:0 (H100)", resumes=1, train_seconds=2.25),
+             dict(PROVENANCE, device="cpu", resumes=0, train_seconds=1.5), None]
+    prov = merged_provenance(["pss-bench", "sweep", "--out", "S"], parts)
+    assert prov["argv"] == ["pss-bench", "sweep", "--out", "S"] and prov["cfg_options"] == {}
+    assert prov["device"] == "cpu, cuda:0 (H100), unknown" and prov["resumes"] == 1
+    assert prov["train_seconds"] == 3.75

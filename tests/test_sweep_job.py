@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from pss_bench.harness.run import _finished_checkpoint  # the harness's "finished stage" test
-from pss_bench.sweep.job import UnitJob, parse_cfg_options, run_command, share_stages
+from pss_bench.harness.config import parse_cfg_options  # the one --cfg-options parser (run's)
+from pss_bench.sweep.job import UnitJob, run_command, share_stages
 from pss_bench.sweep.plan import Settings, SharedStage, Unit
 from pss_bench.sweep.state import read_unit_state, write_unit_state
 
@@ -49,4 +50,43 @@ def test_run_command_and_cfg_options():
     assert argv[argv.index("--users") + 1] == "7" and argv[argv.index("--seed") + 1] == "4"
     assert argv[argv.index("--crop") + 1] == "256" and "--iters" not in argv
     assert argv[-3:] == ["--cfg-options", "model.lambda_ent.main=0.002", "a.b=[1,2]"]
-    assert parse_cfg_options(settings.cfg_options) == {"model.lambda_ent.main": 0.002, "a.b": [1, 2]}
+    assert parse_cfg_options(settings.cfg_options) == ({"model.lambda_ent.main": 0.002, "a.b": [1, 2]}, [])
+
+
+def test_unit_record_names_the_equivalent_command_without_touching_sys_argv(tmp_path, make_pss, monkeypatch):
+    """The unit hands its command to the harness: ``sys.argv`` (a sentinel here) is neither read
+    into the record nor replaced while the unit runs (training and prediction are stubbed)."""
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    import pss_bench.harness.run as harness_run
+    from pss_bench.data.layout import annotated_entries, user_dir
+
+    root = make_pss(tmp_path / "pss", users=(1,), photos=2, annotated=2)
+    sentinel = ["SENTINEL-not-a-command"]
+    monkeypatch.setattr(sys, "argv", sentinel)
+    seen = []
+
+    def predict(model, cfg, opts, user, pred_dir, show_dir, overlays):
+        seen.append(sys.argv)
+        out = Path(pred_dir) / f"id{user}"
+        out.mkdir(parents=True, exist_ok=True)
+        for entry in annotated_entries(root, user):
+            label = np.array(Image.open(user_dir(root, user) / entry.label))
+            Image.fromarray(np.where(label == 255, 0, label).astype(np.uint8)).save(out / f"{entry.stem}.png")
+        return 2
+
+    monkeypatch.setattr(harness_run, "_adapt_user", lambda *args, **kwargs: (None, None))
+    monkeypatch.setattr(harness_run, "_predict_logged", predict)
+    unit = Unit("source_only", "resnet50", 0, 1)
+    settings = Settings(data_root=str(root), preset="demo", iters=2, batch_size=2, crop=32, pretrained="none",
+                        cfg_options=("model.segmentor.decode_head.channels=16",))
+    job = UnitJob(str(tmp_path / "sweep"), unit, settings, assemble=False)
+    assert job()["state"] == "done"
+    text = (job.work_dir / "result.json").read_text()
+    assert json.loads(text)["provenance"]["argv"] == run_command(unit, settings, job.work_dir)
+    assert "SENTINEL" not in text
+    assert seen == [sentinel] and seen[0] is sentinel  # not swapped while the unit ran
+    assert sys.argv is sentinel and sentinel == ["SENTINEL-not-a-command"]

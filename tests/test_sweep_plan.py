@@ -183,3 +183,17 @@ def test_dry_run_prints_plan_commands_script_and_estimate_and_writes_nothing(dat
     assert main(["sweep", "--methods", "minent", "--backbones", "vgg16", "--data-root", str(data_root),
                  "--users", "7", "--out", str(sweep), "--dry-run"]) == 2
     assert "--users: no folder for user(s) [7]" in capsys.readouterr().err
+
+
+def test_sweep_refuses_cfg_options_as_run_does_before_anything_starts(data_root, tmp_path):
+    """The sweep parses --cfg-options with run's parser: the same messages, every bad item named,
+    nothing written."""
+    from pss_bench.harness.config import parse_cfg_options
+
+    items = ["foo", "model.lambda_ent.main=0.002", "=3"]
+    with pytest.raises(SweepError) as err:
+        run_sweep(["minent"], ["vgg16"], [1], [0], tmp_path / "s", data_root=str(data_root), preset="demo",
+                  cfg_options=items, dry_run=True, log=lambda *_: None)
+    assert str(err.value) == "; ".join(parse_cfg_options(items)[1])
+    assert str(err.value).startswith("--cfg-options foo: expected KEY=VALUE") and "--cfg-options =3" in str(err.value)
+    assert not (tmp_path / "s").exists()

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from mmengine.config import Config
 
     from pss_bench.data.check import check_dataset
-    from pss_bench.data.layout import find_users
+    from pss_bench.data.users import resolve_users
 
     try:
         cfg = Config.fromfile(str(config))
@@ -178,11 +178,8 @@ def run(args: argparse.Namespace) -> int:
                             {"the data root": data_root, "CHECKPOINT": checkpoint, "CONFIG": config})
     if clashes:
         return _report(clashes)
-    if users == "all" or (users is None and not test_ds.get("users")):
-        users = find_users(data_root)
-    elif users is None:
-        users = sorted(test_ds.users)
-    absent = sorted(set(users) - set(find_users(data_root)))
+    chosen = resolve_users(data_root, users, sorted(test_ds.get("users") or ()))
+    users, absent = chosen.users, chosen.absent
     if absent or not users:
         return _report([f"--users: {', '.join(map(str, absent)) or '(none)'}: no folder under "
                         f"{Path(data_root) / 'personal'}"])

@@ -87,26 +87,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
-def _parse_cfg_options(items: list[str]) -> tuple[dict, list[str]]:
-    """``--cfg-options`` parsed one by one with MMEngine's ``DictAction``: the options, and one
-    problem per item that does not parse (naming it)."""
-    from mmengine.config import DictAction
-
-    options, problems = {}, []
-    for item in items:
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            problems.append(f"--cfg-options {item}: expected KEY=VALUE, e.g. model.lambda_adv.main=0.002")
-            continue
-        ns = argparse.Namespace()
-        try:
-            DictAction(option_strings=[], dest="opts")(None, ns, [item])
-        except Exception as err:
-            problems.append(f"--cfg-options {item}: cannot be parsed ({err})")
-            continue
-        options.update(ns.opts)
-    return options, problems
-
-
 CPU_SECONDS_PER_PAPER_STEP = 60
 """A ResNet-50 training step at 320 x 320, batch 8, on a 2-core CPU (about a minute; docs/scaling.md):
 the basis of the time estimate when ``--data-root`` would start the paper schedule on a CPU."""
@@ -155,6 +135,15 @@ def saved_summary(work: Path) -> str:
     return f"saved in {work}: " + (", ".join(parts) if parts else "no checkpoint yet")
 
 
+def _command_line(args: argparse.Namespace) -> list[str]:
+    """The command line a record names: the process's own when it ran this command, else
+    ``pss-bench`` with the arguments given to :func:`pss_bench.cli.main`."""
+    given = getattr(args, "argv", None)
+    if given is None or sys.argv[1:] == list(given):
+        return list(sys.argv)
+    return ["pss-bench", *given]
+
+
 def main(args: argparse.Namespace) -> int:
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
@@ -177,7 +166,8 @@ def main(args: argparse.Namespace) -> int:
                     + ("not a folder" if os.path.exists(args.data_root) else "no such folder"))
 
     from pss_bench.data.synth import ensure_default_data
-    from pss_bench.harness.config import RunOptions
+    from pss_bench.data.users import requested_users
+    from pss_bench.harness.config import RunOptions, parse_cfg_options
     from pss_bench.harness.presets import PRESETS
     from pss_bench.harness.run import RunError, run
 
@@ -201,13 +191,8 @@ def main(args: argparse.Namespace) -> int:
                         f"about {hours:,.0f} hours per user (about {CPU_SECONDS_PER_PAPER_STEP} s a step); "
                         "pass --preset paper to run it anyway, or --preset demo, or --iters N")
     data_root = args.data_root or str(ensure_default_data())
-    cfg_options, problems = _parse_cfg_options(args.cfg_options)
-    if users_given == "all":
-        users = None
-    elif users_given is not None:
-        users = users_given
-    else:
-        users = list(PRESETS[preset].users) if PRESETS[preset].users else None
+    cfg_options, problems = parse_cfg_options(args.cfg_options)
+    users = requested_users(users_given, PRESETS[preset].users)  # None: every user (the pre-flight looks)
     work_dir = args.work_dir or _default_work_dir(f"{args.method}_{args.backbone}_{preset}", args.resume)
     opts = RunOptions(
         method=args.method, backbone=args.backbone, data_root=data_root, work_dir=work_dir,
@@ -216,7 +201,7 @@ def main(args: argparse.Namespace) -> int:
         select=args.select, cfg_options=cfg_options, protocol=args.protocol, groups=args.groups,
         target_users=args.target_users)
     try:
-        run(opts, overlays=args.overlays, extra_problems=problems)
+        run(opts, overlays=args.overlays, extra_problems=problems, argv=_command_line(args))
     except RunError as err:
         return fail(str(err))
     except KeyboardInterrupt:

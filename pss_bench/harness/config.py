@@ -1,6 +1,7 @@
 """Assembling the MMEngine config of one user's adaptation run from a method config and a preset."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,62 @@ def plan_pretrained(spec: str, backbone: str, preset: str, data_root: str | None
         found = cached_or_pending(backbone, standin_recipe(backbone, preset), segmentor)
         return found if isinstance(found, PendingStandin) else str(found)
     return _weights_file(spec, backbone)
+
+
+def equivalent_command(opts: RunOptions) -> list[str]:
+    """A ``pss-bench run`` command line equivalent to ``opts`` (the provenance of a run started from
+    Python without one): every option that differs from the command's default, ``--cfg-options``
+    last."""
+    import json
+
+    argv = ["pss-bench", "run", "--method", opts.method, "--backbone", opts.backbone,
+            "--data-root", str(opts.data_root), "--work-dir", str(opts.work_dir), "--preset", opts.preset]
+    if opts.users:
+        argv += ["--users", ",".join(map(str, opts.users))]
+    for option, value, default in (("--iters", opts.iters, None), ("--batch-size", opts.batch_size, None),
+                                   ("--crop", opts.crop, None), ("--pretrained", opts.pretrained, "auto"),
+                                   ("--seed", opts.seed, 0), ("--launcher", opts.launcher, "none"),
+                                   ("--select", opts.select, "final"), ("--protocol", opts.protocol, "pss2021"),
+                                   ("--groups", opts.groups, None), ("--target-users", opts.target_users, "per-user")):
+        if value != default:
+            argv += [option, str(value)]
+    if opts.resume:
+        argv.append("--resume")
+    if opts.cfg_options:
+        argv += ["--cfg-options", *(f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+                                    for k, v in opts.cfg_options.items())]
+    return argv
+
+
+CFG_OPTIONS_EXAMPLE = "model.lambda_adv.main=0.002"
+
+
+def parse_cfg_options(items: Sequence[str]) -> tuple[dict, list[str]]:
+    """``--cfg-options KEY=VALUE ...`` as ``pss-bench run`` and a sweep unit take them: each item
+    parsed by MMEngine's ``DictAction`` (``a.b=[1,2]`` -> ``{"a.b": [1, 2]}``), later keys winning.
+
+    Returns:
+        ``(options, problems)``: the parsed ``{key: value}``, and one message per item that is not
+        ``KEY=VALUE`` or does not parse (naming the item); the others are still parsed.
+    """
+    import argparse
+
+    from mmengine.config import DictAction
+
+    options: dict = {}
+    problems: list[str] = []
+    for item in items:
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            problems.append(f"--cfg-options {item}: expected KEY=VALUE, e.g. {CFG_OPTIONS_EXAMPLE}")
+            continue
+        ns = argparse.Namespace()
+        try:
+            DictAction(option_strings=[], dest="opts")(None, ns, [item])
+        except Exception as err:  # noqa: BLE001 - DictAction raises what its value parser raises
+            problems.append(f"--cfg-options {item}: cannot be parsed ({err})")
+            continue
+        options.update(ns.opts)
+    return options, problems
 
 
 def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | None = None,

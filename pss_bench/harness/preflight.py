@@ -260,7 +260,8 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
     Raises:
         PreflightError: one or more problems, all listed.
     """
-    from pss_bench.data.layout import DEFAULT_K, find_users
+    from pss_bench.data.layout import DEFAULT_K
+    from pss_bench.data.users import resolve_users
     from pss_bench.harness.config import ConfigPathError, build_config, plan_pretrained
     from pss_bench.harness.standin import PendingStandin
     from pss_bench.models.pretrained import PretrainedWeightsError
@@ -268,13 +269,13 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
     problems = list(extra_problems or [])
     problems += launcher_problems(opts.launcher)
     root = Path(opts.data_root)
-    present = find_users(root) if root.is_dir() else []
-    users = list(opts.users or present)
+    chosen = resolve_users(root, opts.users or None)
+    present, users = chosen.present, chosen.users
     if not root.is_dir():
         problems.append(f"--data-root {root}: no such folder")
     elif not users:
         problems.append(f"--data-root {root}: no user folders under {root / 'personal'}")
-    absent = sorted(set(users) - set(present))
+    absent = chosen.absent
     if root.is_dir() and absent:
         problems.append(f"--users: {', '.join(map(str, absent))} ha{'s' if len(absent) == 1 else 've'} no "
                         f"folder under {root / 'personal'} (present: {', '.join(map(str, present)) or 'none'})")

@@ -7,13 +7,13 @@ import os
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pss_bench.harness.checkpoint import harness_checkpoint
 from pss_bench.io import atomic_write_text, sha256_file
-from pss_bench.harness.config import ConfigPathError, RunOptions, build_config
+from pss_bench.harness.config import ConfigPathError, RunOptions, build_config, equivalent_command
 # The run's plan and work-dir rules live in harness/plan.py (the pre-flight checks them without
 # importing this module); importers of these names from here keep working.
 from pss_bench.harness.plan import (RUN_STATE, RunError, plan_stages, run_identity,  # noqa: F401
@@ -298,14 +298,16 @@ def _init_cpu_process_group() -> None:
         dist.init_process_group("gloo", init_method="env://")
 
 
-def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list[str] | None = None) -> dict:
+def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list[str] | None = None,
+        argv: Sequence[str] | None = None) -> dict:
     """Check, adapt, predict and score every requested user; returns the result record.
 
     ``per-user`` (the benchmark): one adaptation per user, in ``WORK/id<k>/``. ``mix-all`` /
     ``mix-sample`` (paper Table 5): one model adapted to the pooled photos of all requested users
     (or a 1/15 sample), in ``WORK/mix/``, then scored per user. Everything that can be checked
     before training is (``harness/preflight.py``); ``overlays``: colour overlays written per user
-    into ``WORK/show/id<k>/`` (0: none).
+    into ``WORK/show/id<k>/`` (0: none). ``argv``: the command line the record's provenance names
+    (None: :func:`pss_bench.harness.config.equivalent_command` of ``opts``); nothing global is read.
 
     Raises:
         PreflightError: every problem found before training (nothing written).
@@ -338,7 +340,7 @@ def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list
     started = time.time()
     try:
         record = _adapt_all(opts, work, plan.users, plan.pretrained, plan.stages, plan.stage_options,
-                            state, standin, overlays)
+                            state, standin, overlays, argv=list(argv) if argv else equivalent_command(opts))
     finally:
         if state is not None:
             _close_attempt(work, state, time.time() - started)
@@ -347,12 +349,13 @@ def run(opts: RunOptions, overlays: int = DEFAULT_OVERLAYS, extra_problems: list
 
 def _adapt_all(opts: RunOptions, work: Path, users: list[int], pretrained: str | None,
                stages: list[Stage], stage_options: dict, state: dict | None, standin: dict | None = None,
-               overlays: int = 0) -> dict:
-    """Adapt, predict, score and record (``run``'s body after the checks)."""
+               overlays: int = 0, *, argv: list[str]) -> dict:
+    """Adapt, predict, score and record (``run``'s body after the checks); ``argv``: the command
+    line of the record's provenance."""
     from mmengine.dist import barrier, get_rank
 
     from pss_bench.methods import METHODS, configs_dir
-    from pss_bench.records import build_record, dataset_info, run_provenance, write_record
+    from pss_bench.records import build_record, run_provenance, write_record
     from pss_bench.scoring import score_predictions
 
     pred_dir, record_path = work / "predictions", work / "result.json"
@@ -398,8 +401,8 @@ def _adapt_all(opts: RunOptions, work: Path, users: list[int], pretrained: str |
                    target_users=opts.target_users, random_init=pretrained is None,
                    pretrained_name=os.path.basename(pretrained) if pretrained else None, standin=standin,
                    data_root=str(opts.data_root), stages=stage_log),
-        dataset=dataset_info(opts.data_root, users),
-        provenance=run_provenance(sys.argv, opts.cfg_options, _device(),
+        data_root=opts.data_root,
+        provenance=run_provenance(argv, opts.cfg_options, _device(),
                                   resumes=sum(a["resumed"] for a in state["attempts"]),
                                   train_seconds=sum(a["seconds"] for a in state["attempts"][:-1])
                                   + time.time() - started),

@@ -109,18 +109,16 @@ class ScoreResult:
         """A result record (:func:`pss_bench.records.build_record`) of these scores.
 
         ``data_root`` (the root these predictions were scored against) adds the record's
-        ``dataset`` (:func:`pss_bench.records.dataset_info` of the scored users); without it the
-        record does not say what it measured and the leaderboard keeps it apart.
+        ``dataset`` (the fingerprint of the scored users); without it the record does not say
+        what it measured and the leaderboard keeps it apart.
         """
-        from pss_bench.records import build_record, dataset_info
+        from pss_bench.records import build_record
 
         extra = {**self.record_extra(), **kwargs.pop("extra", {})}
         if source == "submission":
             kwargs.setdefault("submission_digest", self.submission_digest)
-        if data_root is not None and "dataset" not in kwargs:
-            kwargs["dataset"] = dataset_info(data_root, sorted(self.users))
         return build_record(name, method, backbone, self.protocol, source, self.record_users(),
-                            self.mean, extra=extra, **kwargs)
+                            self.mean, extra=extra, data_root=data_root, **kwargs)
 
     def scores_json(self) -> dict[str, float]:
         """Flat Codabench-style scores: ``fiou_mean``, ``miou_mean``, ``fiou_id<k>``, ``miou_id<k>``

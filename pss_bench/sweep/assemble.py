@@ -46,8 +46,7 @@ def assemble_group(sweep_dir: Path, units: list[Unit], argv: list[str] | None = 
     Raises:
         AssemblyError: a unit record is missing or the records disagree on what must be shared.
     """
-    from pss_bench.evaluation.metrics import nanmean_or_nan
-    from pss_bench.records import RecordError, build_record, dataset_info, load_record, run_provenance
+    from pss_bench.records import RecordError, build_record, load_record, merged_provenance
     from pss_bench.sweep.state import read_unit_state
 
     settings, _ = read_manifest(sweep_dir)
@@ -64,8 +63,6 @@ def assemble_group(sweep_dir: Path, units: list[Unit], argv: list[str] | None = 
                       ("the dataset version", ("dataset", "version")), ("the preset", ("extra", "preset"))):
         _check_same(records, key, path)
     users = {u: r["users"][str(u)] for u, r in records.items()}
-    mean = {"fiou": nanmean_or_nan(e.get("fiou") for e in users.values()),
-            "miou": nanmean_or_nan(e.get("miou") for e in users.values())}
     unit_info = {}
     for user, record in sorted(records.items()):
         unit_work = [u for u in units if u.user == user][0].work_dir(sweep_dir)
@@ -73,19 +70,14 @@ def assemble_group(sweep_dir: Path, units: list[Unit], argv: list[str] | None = 
         unit_info[str(user)] = dict(work_dir=os.path.relpath(unit_work, sweep_dir), created=record["created"],
                                     provenance=record.get("provenance"), stages=record["extra"].get("stages"),
                                     shared_stages=shared)
-    provs = [r.get("provenance") or {} for r in records.values()]
-    devices = sorted({p.get("device", "unknown") for p in provs})
     extra = dict(first["extra"], stages={k: v for r in records.values() for k, v in r["extra"]["stages"].items()},
                  sweep=dict(folder=str(Path(sweep_dir).resolve()), units=unit_info))
     return build_record(
         name=first["name"], method=first["method"], backbone=first["backbone"], protocol=first["protocol"],
-        source="run", users=users, mean=mean, pretrained=first["pretrained"], selection=first["selection"],
-        config=first["config"], extra=extra,
-        dataset=dataset_info(settings.data_root, sorted(records)),
-        provenance=run_provenance(argv or ["pss-bench", "sweep", "--out", str(sweep_dir)],
-                                  {}, ", ".join(devices),
-                                  resumes=sum(int(p.get("resumes", 0)) for p in provs),
-                                  train_seconds=sum(float(p.get("train_seconds", 0.0)) for p in provs)),
+        source="run", users=users, pretrained=first["pretrained"], selection=first["selection"],
+        config=first["config"], extra=extra, data_root=settings.data_root,
+        provenance=merged_provenance(argv or ["pss-bench", "sweep", "--out", str(sweep_dir)],
+                                     [r.get("provenance") for r in records.values()]),
     )
 
 

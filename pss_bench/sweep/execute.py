@@ -291,7 +291,8 @@ def run_sweep(methods: list[str], backbones: list[str], users: list[int] | str |
     Raises:
         SweepError: a bad option or sweep folder (named), nothing started.
     """
-    from pss_bench.data.layout import find_users
+    from pss_bench.data.users import resolve_users
+    from pss_bench.harness.config import parse_cfg_options
     from pss_bench.harness.presets import PRESETS
     from pss_bench.sweep.plan import Settings, plan_sweep
 
@@ -314,16 +315,13 @@ def run_sweep(methods: list[str], backbones: list[str], users: list[int] | str |
     preset = preset or ("demo" if synth else "paper")
     if preset not in PRESETS:
         raise SweepError(f"--preset: unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    if users == "all":
-        users = find_users(data_root)
-    elif users is None:
-        users = list(PRESETS[preset].users or find_users(data_root))
+    users = resolve_users(data_root, users, PRESETS[preset].users).users
     settings = Settings(data_root=str(Path(data_root).resolve()), preset=preset, iters=iters,
                         batch_size=batch_size, crop=crop, pretrained=pretrained, protocol=protocol, device=device,
                         cfg_options=tuple(cfg_options))
-    bad = [o for o in settings.cfg_options if "=" not in o or not o.split("=", 1)[0]]
-    if bad:
-        raise SweepError(f"--cfg-options: {bad[0]!r} is not KEY=VALUE")
+    _, problems = parse_cfg_options(settings.cfg_options)  # as each unit's run will parse them
+    if problems:
+        raise SweepError("; ".join(problems))
     plan = plan_sweep(list(methods), list(backbones), sorted(users), list(seeds), settings)
     sweep_dir = Path(out).resolve()
     slurm = slurm or SlurmOptions()

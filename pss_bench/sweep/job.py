@@ -46,19 +46,6 @@ def run_command(unit: Unit, settings: Settings, work_dir: Path, launcher: str = 
     return argv
 
 
-def parse_cfg_options(options: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` strings parsed as ``pss-bench run --cfg-options`` parses them (MMEngine)."""
-    import argparse
-
-    from mmengine.config import DictAction
-
-    if not options:
-        return {}
-    ns = argparse.Namespace()
-    DictAction(option_strings=[], dest="opts")(None, ns, list(options))
-    return ns.opts
-
-
 def share_stages(sweep_dir: Path, unit: Unit, shared: tuple[SharedStage, ...]) -> dict[str, str]:
     """Point each shared stage of ``unit`` at its provider's final checkpoint (the harness reuses a
     stage whose ``done.json`` names an existing checkpoint); returns ``{stage: provider}`` for those
@@ -141,7 +128,7 @@ class UnitJob(submitit.helpers.Checkpointable):
                 lock.close()
 
     def _run(self, env: _Env, launcher: str) -> dict:
-        from pss_bench.harness.config import RunOptions
+        from pss_bench.harness.config import RunOptions, parse_cfg_options
         from pss_bench.harness.run import run, saved_anything
 
         work, unit, settings = self.work_dir, self.unit, self.settings
@@ -157,22 +144,20 @@ class UnitJob(submitit.helpers.Checkpointable):
             write_unit_state(work, state)
         argv = run_command(unit, settings, work, launcher)
         print(f"[pss-bench sweep] unit {unit.name}: {shlex.join(argv)}", flush=True)
+        cfg_options, problems = parse_cfg_options(settings.cfg_options)
         opts = RunOptions(method=unit.method, backbone=unit.backbone, data_root=settings.data_root,
                           work_dir=str(work), preset=settings.preset, users=[unit.user], iters=settings.iters,
                           batch_size=settings.batch_size, crop=settings.crop, pretrained=settings.pretrained,
                           seed=unit.seed, resume=saved_anything(work), launcher=launcher,
-                          protocol=settings.protocol, cfg_options=parse_cfg_options(settings.cfg_options))
-        saved_argv, sys.argv = sys.argv, argv  # the record's provenance names the equivalent command
+                          protocol=settings.protocol, cfg_options=cfg_options)
         t0 = time.time()
-        try:
-            run(opts)
+        try:  # the record's provenance names the equivalent command
+            run(opts, extra_problems=problems, argv=argv)
         except BaseException as exc:
             if state is not None:
                 self._close(state, "failed", t0, error=f"{type(exc).__name__}: {exc}".strip())
                 traceback.print_exc()
             raise
-        finally:
-            sys.argv = saved_argv
         if state is not None:
             self._close(state, "done", t0)
             if self.assemble:

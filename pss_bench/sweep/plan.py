@@ -154,7 +154,7 @@ def plan_sweep(methods: list[str], backbones: list[str], users: list[int], seeds
         SweepError: an unknown method or backbone, a method without a config for a backbone, an
             empty list, a negative seed, or a user without a folder under the data root.
     """
-    from pss_bench.data.layout import find_users
+    from pss_bench.data.users import resolve_users
     from pss_bench.harness.presets import PRESETS
     from pss_bench.methods import BACKBONES, METHODS
 
@@ -179,8 +179,8 @@ def plan_sweep(methods: list[str], backbones: list[str], users: list[int], seeds
         raise SweepError(f"--preset: unknown preset {settings.preset!r}; choose from {', '.join(PRESETS)}")
     if not (Path(settings.data_root) / "personal").is_dir():
         raise SweepError(f"--data-root {settings.data_root}: not a PSS data root (no personal/ folder)")
-    present = find_users(settings.data_root)
-    absent = sorted(set(users) - set(present))
+    chosen = resolve_users(settings.data_root, users)
+    present, absent = chosen.present, chosen.absent
     if absent:
         raise SweepError(f"--users: no folder for user(s) {absent} under {settings.data_root}/personal "
                          f"(present: {present})")
