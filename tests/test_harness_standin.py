@@ -172,7 +172,8 @@ def test_group_context_standin_fills_the_whole_segmentor(monkeypatch, tmp_path, 
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path / "cache"))
     segmentor = method_segmentor("pss_s1", "vgg16")
-    path = build_standin("vgg16", 0, TINY, data_root=synth_root, progress=False, log=None, segmentor=segmentor)
+    grouped = Recipe(**{**TINY.__dict__, "source_groups": 3})  # the source batches of one K-means group
+    path = build_standin("vgg16", 0, grouped, data_root=synth_root, progress=False, log=None, segmentor=segmentor)
     assert standin_info(path)["architecture"] == "pspgroup"
     state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     init_default_scope("mmseg")
@@ -239,3 +240,48 @@ def _all_background(root: Path, users: list[int], out: Path) -> Path:
             label = read_label_png(user_dir(root, user) / entry.label)
             write_label_png(out / f"id{user}" / f"{entry.stem}.png", np.zeros_like(label))
     return out
+
+
+def test_group_context_standin_trains_on_batches_of_one_source_group():
+    """pss_s1's network computes context from its batch-mates: its stand-in's source batches are one
+    K-means group each (as the method trains), the other networks' stay seeded random batches."""
+    import itertools
+
+    import numpy as np
+
+    from pss_bench.harness.standin import source_batches
+
+    groups = [i % 5 for i in range(37)]  # 5 groups of 7-8 images
+    batches = list(itertools.islice(source_batches(37, 4, np.random.default_rng(0), groups), 40))
+    assert all(len(b) == 4 and len({groups[i] for i in b}) == 1 for b in batches)
+    assert set(itertools.chain(*batches[:10])) == set(range(37))  # an epoch: 5 groups x 2 batches
+    # without groups: consecutive cuts of seeded permutations, as the stand-ins before the field
+    rng, order, expected = np.random.default_rng(3), [], []
+    for _ in range(30):
+        while len(order) < 8:
+            order.extend(rng.permutation(37).tolist())
+        expected.append(order[:8])
+        order = order[8:]
+    assert list(itertools.islice(source_batches(37, 8, np.random.default_rng(3)), 30)) == expected
+
+
+def test_only_the_group_context_network_gets_grouped_source_batches(monkeypatch, tmp_path):
+    from pss_bench.commands.pretrain import method_segmentor
+    from pss_bench.harness.config import standin_recipe
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
+    groups = {m: standin_recipe("vgg16", "synth", method_segmentor(m, "vgg16") if m else None).source_groups
+              for m in (None, "source_only", "pss_s1", "pss_s2", "pss_s1_released", "pss_none", "pss_global",
+                        "mrnet")}
+    # 300 PSS-Synth source images at the released 10,582 / 500 images per group
+    assert groups == {None: 0, "source_only": 0, "pss_s1": 14, "pss_s2": 14, "pss_s1_released": 14,
+                      "pss_none": 0, "pss_global": 0, "mrnet": 0}
+    # the recipes without groups keep the keys of the files their committed records started from
+    for method, key in {"pss_none": "03efbf92b795cc6e", "pss_global": "fb2e6325cc802a76",
+                        "mrnet": "18920cffafe0c965", None: "fcc5734f0b8a81a0"}.items():
+        segmentor = method_segmentor(method, "vgg16") if method else None
+        assert cache_key("vgg16", recipe=standin_recipe("vgg16", "synth", segmentor), segmentor=segmentor) == key
+    segmentor = method_segmentor("pss_s1", "vgg16")
+    grouped = standin_recipe("vgg16", "synth", segmentor)
+    plain = Recipe(**{**grouped.__dict__, "source_groups": 0})
+    assert cache_key("vgg16", recipe=grouped, segmentor=segmentor) != cache_key("vgg16", recipe=plain, segmentor=segmentor)

@@ -69,6 +69,14 @@ class Recipe:
     # Generic photometric jitter (mmseg's PhotoMetricDistortion: brightness, contrast, saturation,
     # hue), as ImageNet training uses colour augmentation. It models no particular user's style.
     photometric: bool = True
+    # Source batches of one K-means group (0 = seeded random batches). The group-context PSPNet
+    # (baselines/group_context.py, mode 'group') computes each pixel's context from its batch-mates;
+    # the method trains on source batches of one K-means group of the VOC images (released code:
+    # K = 500 over VOC's 10,582 train_aug images, docs/methods/released_pss.md#grouping), and at test
+    # time sees one group of a user's photos. Pretrained on random batches its group context is
+    # noise (PSS-Synth, VGG-16, users 1-5: start 19.12 FIoU against the plain PSPNet's 36.79).
+    # See :func:`source_groups_for`. Enters the cache key only when non-zero.
+    source_groups: int = 0
 
 
 DEFAULT_RECIPES: dict[str, Recipe] = {
@@ -79,6 +87,64 @@ DEFAULT_RECIPES: dict[str, Recipe] = {
     "vgg16": Recipe(iters=3200),
 }
 """The recipe :func:`build_standin` uses per backbone unless given one."""
+
+SOURCE_IMAGES_PER_GROUP = 10582 / 500
+"""The released grouping's mean group size (VOC train_aug images / K = 500): :func:`source_groups_for`
+keeps it on a source list of another length."""
+
+
+def source_groups_for(segmentor: dict | None, images: int) -> int:
+    """K for :attr:`Recipe.source_groups`: ``round(images / SOURCE_IMAGES_PER_GROUP)`` (at least 1)
+    for a network whose context uses its batch-mates (the group-context head in mode ``group``),
+    0 (random batches) for every other network (None = the plain PSPNet)."""
+    if segmentor is None:
+        return 0
+    heads = plain_segmentor(segmentor).get("decode_head")
+    heads = heads if isinstance(heads, (list, tuple)) else [heads]
+    if not any(isinstance(h, dict) and h.get("type") == "PSPGroupHead" and h.get("context", "group") == "group"
+               for h in heads):
+        return 0
+    return max(1, round(images / SOURCE_IMAGES_PER_GROUP))
+
+
+def recipe_fields(recipe: Recipe) -> dict:
+    """The recipe's fields as the cache key sees them: ``source_groups`` only when set, so the keys
+    of random-batch recipes are those of the files built before the field existed."""
+    fields = asdict(recipe)
+    if not fields["source_groups"]:
+        del fields["source_groups"]
+    return fields
+
+
+def source_group_ids(dataset, k: int) -> list[int]:
+    """The group of each source image of ``dataset``: the grouping ``pss-bench data cluster ROOT
+    --source --features histogram --k K`` writes (colour-histogram features, ``kmeans_groups``),
+    computed in memory; nothing is written into the data root."""
+    from pss_bench.data.cluster import HistogramFeatures, kmeans_groups
+
+    photos = [Path(dataset.get_data_info(i)["img_path"]) for i in range(len(dataset))]
+    return [int(g) for g in kmeans_groups(HistogramFeatures()(photos), k)]
+
+
+def source_batches(n: int, batch_size: int, rng, groups: list[int] | None = None):
+    """Endless source batches (lists of indices into ``n`` images), drawn from ``rng``.
+
+    ``groups`` None: the images in epochs of seeded permutations, cut into consecutive batches (a
+    batch may span two epochs). ``groups`` (one id per image): epochs of single-group batches as
+    the method's sampler makes them (:func:`pss_bench.datasets.sampler.group_batches`: groups and
+    members shuffled, a small group wrapped round with duplicates, batch order shuffled)."""
+    from pss_bench.datasets.sampler import group_batches
+
+    order: list[int] = []
+    while True:
+        if groups is None:
+            while len(order) < batch_size:
+                order.extend(rng.permutation(n).tolist())
+            batch, order = order[:batch_size], order[batch_size:]
+            yield batch
+        else:
+            yield from group_batches(groups, batch_size, rng)
+
 
 DATA_SEED = 0  # the embedded PSS-Synth dataset the stand-in is trained on (paths.default_synth_root)
 
@@ -114,7 +180,7 @@ def cache_key(backbone: str, seed: int = 0, recipe: Recipe | None = None,
     """16 hex digits over everything the stand-in depends on (``segmentor``: None = the plain PSPNet);
     ``pss_bench/models/standin.py`` lists them."""
     recipe = recipe or DEFAULT_RECIPES[backbone]
-    return standin_key(backbone, _segmentor_cfg(backbone, segmentor), asdict(recipe), seed, data_seed)
+    return standin_key(backbone, _segmentor_cfg(backbone, segmentor), recipe_fields(recipe), seed, data_seed)
 
 
 def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
@@ -259,14 +325,13 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
                                        dict(params=no_decay, weight_decay=0.0)],
                                       lr=recipe.lr, betas=recipe.betas)
         order_rng = np.random.default_rng(seed)
-        order: list[int] = []
+        groups = source_group_ids(dataset, recipe.source_groups) if recipe.source_groups else None
+        batches = source_batches(len(dataset), recipe.batch_size, order_rng, groups)
         started, losses = time.time(), []
         bar = tqdm(range(recipe.iters), disable=not progress, unit="step", dynamic_ncols=True,
                    desc=f"[pss-bench] stand-in {backbone} {architecture_name(model_cfg)} (once, cached)")
         for step in bar:
-            while len(order) < recipe.batch_size:  # epochs of seeded permutations
-                order.extend(order_rng.permutation(len(dataset)).tolist())
-            batch, order = order[:recipe.batch_size], order[recipe.batch_size:]
+            batch = next(batches)
             data = model.data_preprocessor(pseudo_collate([dataset[i] for i in batch]), True)
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, recipe)
