@@ -285,3 +285,29 @@ def test_only_the_group_context_network_gets_grouped_source_batches(monkeypatch,
     grouped = standin_recipe("vgg16", "synth", segmentor)
     plain = Recipe(**{**grouped.__dict__, "source_groups": 0})
     assert cache_key("vgg16", recipe=grouped, segmentor=segmentor) != cache_key("vgg16", recipe=plain, segmentor=segmentor)
+
+
+def test_output_stride_16_pretraining_gives_weights_of_the_runs_shapes(monkeypatch, tmp_path):
+    """Pretraining at output stride 16 (DeepLab's train-at-16, evaluate-at-8) changes strides and
+    dilations only: every tensor has the shape of the stride-8 network the runs build, and the recipes
+    at stride 8 keep the keys of the files built before the field existed."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import pss_bench.plugins  # noqa: F401
+    from pss_bench.harness.standin import at_output_stride, default_segmentor, with_recipe
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", output_stride=8)) == "9fb77236188292fd"
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", output_stride=16)) != "9fb77236188292fd"
+    plain = default_segmentor("resnet50")
+    os16 = at_output_stride(plain, 16)
+    assert os16["backbone"]["strides"] == (1, 2, 2, 1) and os16["backbone"]["dilations"] == (1, 1, 1, 2)
+    assert at_output_stride(plain, 8) is plain
+    with pytest.raises(ValueError, match="only 8, or 16 for a ResNet"):
+        at_output_stride(default_segmentor("vgg16"), 16)
+    init_default_scope("mmseg")
+    a, b = MODELS.build(dict(plain, init_cfg=None)), MODELS.build(dict(os16, init_cfg=None))
+    assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in b.state_dict().items()}
+    x = torch.zeros(1, 3, 48, 48)
+    assert a.extract_feat(x)[-1].shape[-1] == 6 and b.extract_feat(x)[-1].shape[-1] == 3

@@ -77,6 +77,12 @@ class Recipe:
     # noise (PSS-Synth, VGG-16, users 1-5: start 19.12 FIoU against the plain PSPNet's 36.79).
     # See :func:`source_groups_for`. Enters the cache key only when non-zero.
     source_groups: int = 0
+    # Output stride of the backbone while pretraining (ResNet only; 8 = the configs'). At 16 the last
+    # two stages run on maps a quarter the size (layer3 strided, layer4 dilated 2 instead of 2 / 4),
+    # as DeepLab trains at stride 16 and evaluates at 8 (Chen et al., DeepLabv3, 2017, section 4.1:
+    # "output_stride = 16 ... for training, output_stride = 8 for inference"); the weights have the
+    # same shapes, and the runs use them at the configs' stride 8. Enters the cache key only when not 8.
+    output_stride: int = 8
 
 
 DEFAULT_RECIPES: dict[str, Recipe] = {
@@ -113,7 +119,22 @@ def recipe_fields(recipe: Recipe) -> dict:
     fields = asdict(recipe)
     if not fields["source_groups"]:
         del fields["source_groups"]
+    if fields["output_stride"] == 8:
+        del fields["output_stride"]
     return fields
+
+
+def at_output_stride(segmentor: dict, output_stride: int) -> dict:
+    """``segmentor`` with its ResNet backbone at ``output_stride`` (8 or 16): mmseg's ResNetV1c
+    ``strides`` / ``dilations`` per stage, (1, 2, 1, 1) / (1, 1, 2, 4) at 8 as the configs, (1, 2, 2, 1)
+    / (1, 1, 1, 2) at 16. Parameter shapes do not depend on it."""
+    if output_stride == 8:
+        return segmentor
+    backbone = segmentor["backbone"]
+    if output_stride != 16 or not str(backbone.get("type", "")).startswith("ResNet"):
+        raise ValueError(f"output_stride {output_stride}: only 8, or 16 for a ResNet backbone "
+                         f"(this one: {backbone.get('type')})")
+    return dict(segmentor, backbone=dict(backbone, strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)))
 
 
 def source_group_ids(dataset, k: int) -> list[int]:
@@ -311,7 +332,7 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
     torch.set_num_threads(threads)
     try:
         _seed_everything(seed)
-        model_cfg = _segmentor_cfg(backbone, segmentor)
+        model_cfg = at_output_stride(_segmentor_cfg(backbone, segmentor), recipe.output_stride)
         model_cfg["data_preprocessor"] = dict(model_cfg["data_preprocessor"], size=(recipe.crop, recipe.crop))
         model = MODELS.build(model_cfg)
         with _quiet_logger():
