@@ -298,7 +298,8 @@ def test_output_stride_16_pretraining_gives_weights_of_the_runs_shapes(monkeypat
     from pss_bench.harness.standin import at_output_stride, default_segmentor, with_recipe
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
-    assert cache_key("resnet50", recipe=with_recipe("resnet50", output_stride=8)) == "9fb77236188292fd"
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", output_stride=8, adamw="for-loop")) == "9fb77236188292fd"
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", adamw="fused")) != "9fb77236188292fd"
     assert cache_key("resnet50", recipe=with_recipe("resnet50", output_stride=16)) != "9fb77236188292fd"
     plain = default_segmentor("resnet50")
     os16 = at_output_stride(plain, 16)
