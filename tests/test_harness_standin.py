@@ -298,9 +298,9 @@ def test_output_stride_16_pretraining_gives_weights_of_the_runs_shapes(monkeypat
     from pss_bench.harness.standin import at_output_stride, default_segmentor, with_recipe
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
-    assert cache_key("resnet50", recipe=with_recipe("resnet50", output_stride=8, adamw="for-loop")) == "9fb77236188292fd"
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", coarse_steps=0, adamw="for-loop")) == "9fb77236188292fd"
     assert cache_key("resnet50", recipe=with_recipe("resnet50", adamw="fused")) != "9fb77236188292fd"
-    assert cache_key("resnet50", recipe=with_recipe("resnet50", output_stride=16)) != "9fb77236188292fd"
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", coarse_steps=600)) != "9fb77236188292fd"
     plain = default_segmentor("resnet50")
     os16 = at_output_stride(plain, 16)
     assert os16["backbone"]["strides"] == (1, 2, 2, 1) and os16["backbone"]["dilations"] == (1, 1, 1, 2)
@@ -312,3 +312,17 @@ def test_output_stride_16_pretraining_gives_weights_of_the_runs_shapes(monkeypat
     assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in b.state_dict().items()}
     x = torch.zeros(1, 3, 48, 48)
     assert a.extract_feat(x)[-1].shape[-1] == 6 and b.extract_feat(x)[-1].shape[-1] == 3
+
+
+@pytest.mark.slow
+def test_coarse_steps_train_at_stride_16_then_hand_the_optimiser_to_the_stride_8_network(synth_root):
+    seen = []
+
+    def on_step(step, model, minutes):
+        seen.append(model.backbone.layer3[0].conv2.stride)
+
+    recipe = Recipe(**{**TINY.__dict__, "iters": 3, "coarse_steps": 2})
+    model, _ = train_standin("resnet50", synth_root, seed=0, recipe=recipe, progress=False, on_step=on_step,
+                             threads=1)
+    assert seen == [(2, 2), (2, 2), (1, 1)]  # layer3 strided while coarse, dilated after
+    assert model.backbone.layer4[1].conv2.dilation == (4, 4)

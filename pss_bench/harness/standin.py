@@ -77,12 +77,12 @@ class Recipe:
     # noise (PSS-Synth, VGG-16, users 1-5: start 19.12 FIoU against the plain PSPNet's 36.79).
     # See :func:`source_groups_for`. Enters the cache key only when non-zero.
     source_groups: int = 0
-    # Output stride of the backbone while pretraining (ResNet only; 8 = the configs'). At 16 the last
-    # two stages run on maps a quarter the size (layer3 strided, layer4 dilated 2 instead of 2 / 4),
-    # as DeepLab trains at stride 16 and evaluates at 8 (Chen et al., DeepLabv3, 2017, section 4.1:
-    # "output_stride = 16 ... for training, output_stride = 8 for inference"); the weights have the
-    # same shapes, and the runs use them at the configs' stride 8. Enters the cache key only when not 8.
-    output_stride: int = 8
+    # The first ``coarse_steps`` steps run the backbone at output stride 16 (ResNet only; then the
+    # configs' 8 to the end): the last two stages work on maps a quarter the size (layer3 strided,
+    # layer4 dilated 2 instead of 2 / 4), as DeepLab trains at stride 16 and fine-tunes / evaluates
+    # at 8 (Chen et al., Rethinking Atrous Convolution, 2017, sections 4.1 and 4.2); the weights
+    # have the same shapes at both strides. Enters the cache key only when non-zero.
+    coarse_steps: int = 0
     # AdamW's implementation (torch.optim.AdamW): "for-loop" (torch's default on the CPU: a few small
     # ops per tensor, 22 % of a ResNet-50 step here), "foreach" (one op per group of tensors) or
     # "fused" (one kernel). The same update up to rounding: it changes the last bits of the weights,
@@ -94,7 +94,9 @@ DEFAULT_RECIPES: dict[str, Recipe] = {
     # docs/standin_weights.md#chosen-recipe: minutes and scores per backbone. The shortest measured
     # schedules whose demo meets FIoU >= 25 and MIoU >= 15; the PSS-Synth benchmark pins its own
     # (harness/presets.py, synth).
-    "resnet50": Recipe(iters=1200),
+    # ResNet-50: AdamW fused (one kernel per step instead of a few small ops per tensor): the same
+    # update to rounding, 0.564 instead of 0.677 s a step (benchmarks/bench_standin_step.py).
+    "resnet50": Recipe(iters=1200, adamw="fused"),
     "vgg16": Recipe(iters=3200),
 }
 """The recipe :func:`build_standin` uses per backbone unless given one."""
@@ -124,8 +126,8 @@ def recipe_fields(recipe: Recipe) -> dict:
     fields = asdict(recipe)
     if not fields["source_groups"]:
         del fields["source_groups"]
-    if fields["output_stride"] == 8:
-        del fields["output_stride"]
+    if not fields["coarse_steps"]:
+        del fields["coarse_steps"]
     if fields["adamw"] == "for-loop":
         del fields["adamw"]
     return fields
@@ -184,10 +186,11 @@ def source_batches(n: int, batch_size: int, rng, groups: list[int] | None = None
 
 DATA_SEED = 0  # the embedded PSS-Synth dataset the stand-in is trained on (paths.default_synth_root)
 
-SECONDS_PER_STEP = {"resnet50": 1.74, "vgg16": 0.6}
+SECONDS_PER_STEP = {"resnet50": 0.564, "vgg16": 0.6}
 """Seconds per optimiser step of the default recipe (batch 8 of 48-px crops) on an idle 2-core machine
-with 2 torch threads, from docs/standin_weights.md#measurements: ResNet-50 measured (1,600 steps),
-VGG-16 estimated there with the same busy/idle ratio. Only for the pre-flight's estimate."""
+with 2 torch threads: ResNet-50 measured with ``benchmarks/bench_standin_step.py`` (fused AdamW,
+docs/standin_weights.md#step-time), VGG-16 estimated in docs/standin_weights.md#measurements. Only
+for the pre-flight's estimate: machines differ (an earlier machine took 1.74 s for ResNet-50)."""
 
 
 def _model_config(backbone: str):
@@ -347,19 +350,23 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
     torch.set_num_threads(threads)
     try:
         _seed_everything(seed)
-        model_cfg = at_output_stride(_segmentor_cfg(backbone, segmentor), recipe.output_stride)
+        model_cfg = _segmentor_cfg(backbone, segmentor)
         model_cfg["data_preprocessor"] = dict(model_cfg["data_preprocessor"], size=(recipe.crop, recipe.crop))
-        model = MODELS.build(model_cfg)
+        model = MODELS.build(at_output_stride(model_cfg, 16) if recipe.coarse_steps else model_cfg)
         with _quiet_logger():
             model.init_weights()
         model.train()
         dataset = DATASETS.build(dict(type="VOCAugDataset", data_root=str(data_root),
                                       pipeline=_pipeline(recipe)))
-        decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-        no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-        optimizer = torch.optim.AdamW([dict(params=decay, weight_decay=recipe.weight_decay),
-                                       dict(params=no_decay, weight_decay=0.0)],
-                                      lr=recipe.lr, betas=recipe.betas, **_adamw_options(recipe.adamw))
+
+        def adamw(model):  # parameter groups in named_parameters order: a state dict moves by index
+            decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+            no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+            return torch.optim.AdamW([dict(params=decay, weight_decay=recipe.weight_decay),
+                                      dict(params=no_decay, weight_decay=0.0)],
+                                     lr=recipe.lr, betas=recipe.betas, **_adamw_options(recipe.adamw))
+
+        optimizer = adamw(model)
         order_rng = np.random.default_rng(seed)
         groups = source_group_ids(dataset, recipe.source_groups) if recipe.source_groups else None
         batches = source_batches(len(dataset), recipe.batch_size, order_rng, groups)
@@ -367,6 +374,13 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
         bar = tqdm(range(recipe.iters), disable=not progress, unit="step", dynamic_ncols=True,
                    desc=f"[pss-bench] stand-in {backbone} {architecture_name(model_cfg)} (once, cached)")
         for step in bar:
+            if recipe.coarse_steps and step == recipe.coarse_steps:  # to the configs' stride: same tensors
+                fine = MODELS.build(model_cfg)
+                fine.load_state_dict(model.state_dict())
+                fine.train()
+                state = optimizer.state_dict()
+                model, optimizer = fine, adamw(fine)
+                optimizer.load_state_dict(state)
             batch = next(batches)
             data = model.data_preprocessor(pseudo_collate([dataset[i] for i in batch]), True)
             for group in optimizer.param_groups:
