@@ -274,7 +274,7 @@ def main() -> int:
             f"PSPNet for pss_*, MRNet's heads for mrnet*). 95 % intervals: bootstrap over each user's photos "
             f"({args.bootstrap} resamples); Δ = paired difference to No-DA; start = Mean FIoU of the "
             f"stand-in the row starts from, before any training. Not comparable with the real "
-            f"dataset's tables. What the ordering says and why: `docs/synth_benchmark.md`.\n\n"
+            f"dataset's tables. **What it can detect:** a broken method, which collapses far below No-DA (it caught fda_mbt's uninitialised members, 7.61, and MRNet's inflated loss, 16.12). **What it cannot:** rank the adaptation losses at 40 iterations, where ADVENT, AdaptSeg and MinEnt agree to 0.01 FIoU and re-estimating No-DA's BatchNorm statistics alone gives their +1.2 (36.32, `benchmarks/bench_synth_adabn.py`); nor compare rows whose start differs (the pss_s1/pss_s2 and MRNet rows start 9-18 below the plain PSPNet). What the ordering says and why: `docs/synth_benchmark.md`.\n\n"
             f"{table}\n\nCommand: `{command.strip()}`; total {total:.1f} min on this machine.\n")
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
     from pss_bench.io import atomic_write_text

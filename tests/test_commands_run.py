@@ -45,6 +45,7 @@ def test_broken_data_root_is_listed_completely_before_training(root, tmp_path, c
 
 @pytest.mark.parametrize("extra, needle", [
     (["--crop", "7"], "--crop 7"),
+    (["--batch-size", "100000"], "--batch-size 100000: more than the"),
     (["--launcher", "pytorch"], "--launcher pytorch: not started by torchrun"),
     (["--cfg-options", "foo"], "--cfg-options foo: expected KEY=VALUE"),
     (["--cfg-options", "model.nonexistent_key=3"], "nonexistent_key"),

@@ -73,3 +73,23 @@ def test_leaderboard_without_its_results_folder_says_so(tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert "--results leaderboard/results: no such folder (the default; run inside a pss-bench checkout" in err
     assert "--skip-invalid" not in err and not (tmp_path / "LB.md").exists()
+
+
+def test_a_record_file_needs_a_backbone_and_the_board_names_an_unstated_one(tmp_path, tiny_pss, capsys):
+    """`score --out` without --backbone used to write backbone "unknown", which the leaderboard showed
+    under a heading "### unknown"; now the command asks for it, and a hosted record without one (the
+    schema allows "unknown") is headed "Backbone not stated"."""
+    from pss_bench.leaderboard.render import backbone_name
+
+    import json
+
+    pred = tmp_path / "pred"
+    _background(tiny_pss, pred, (1, 2))
+    out = tmp_path / "record.json"
+    assert main(["score", str(pred), "--data-root", str(tiny_pss), "-q", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: a record needs --backbone NAME" in err and not out.exists()
+    assert main(["score", str(pred), "--data-root", str(tiny_pss), "-q", "--out", str(out),
+                     "--backbone", "resnet50"]) == 0
+    assert json.loads(out.read_text())["backbone"] == "resnet50"
+    assert backbone_name("unknown") == "Backbone not stated"

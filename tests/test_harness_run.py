@@ -67,7 +67,7 @@ def test_tiny_run_scores_and_renders(data_root, tmp_path, capsys):
     assert set(record["users"]) == {"1", "2"}
     # The predictions are a valid submission for the scorer, and the record renders.
     assert main(["score", str(work / "predictions"), "--data-root", str(data_root), "--users", "1", "2",
-                 "--quiet", "--out", str(tmp_path / "sub.json")]) == 0
+                 "--quiet", "--backbone", "vgg16", "--out", str(tmp_path / "sub.json")]) == 0
     sub = json.loads((tmp_path / "sub.json").read_text())
     assert sub["mean"]["fiou"] == pytest.approx(record["mean"]["fiou"])
     results = tmp_path / "results"

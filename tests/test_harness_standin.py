@@ -65,7 +65,9 @@ def test_cache_keys_of_the_default_recipes_are_those_before_the_move(monkeypatch
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
     for (backbone, method), name in CACHED_NAMES.items():
         segmentor = method_segmentor(method, backbone) if method else None
-        assert standin_path(backbone, segmentor=segmentor).name == name, (backbone, method)
+        # the recipe those files were built with (ResNet-50's default has since taken fused AdamW)
+        recipe = Recipe(iters={"resnet50": 1200, "vgg16": 3200}[backbone])
+        assert standin_path(backbone, recipe=recipe, segmentor=segmentor).name == name, (backbone, method)
     for backbone, key in SYNTH_PRESET_KEYS.items():
         assert cache_key(backbone, recipe=standin_recipe(backbone, "synth")) == key
 
@@ -80,7 +82,7 @@ def test_the_preflight_side_builds_nothing_and_estimates_minutes(monkeypatch, tm
     pending = standin.cached_or_pending("vgg16", standin.DEFAULT_RECIPES["vgg16"])
     assert isinstance(pending, standin.PendingStandin) and pending.path == standin_path("vgg16")
     assert pending.report() == f"a stand-in will be built (about 32 min, once, cached as {pending.path})"
-    assert standin.estimated_minutes("resnet50", standin.DEFAULT_RECIPES["resnet50"]) == 35
+    assert standin.estimated_minutes("resnet50", standin.DEFAULT_RECIPES["resnet50"]) == 11  # 1200 x 0.564 s
     pending.path.parent.mkdir(parents=True)
     pending.path.write_bytes(b"")
     Path(str(pending.path) + ".json").write_text("{}")
@@ -159,7 +161,7 @@ def test_the_synth_preset_pins_its_standin_schedule_the_demo_takes_the_default(m
         demo, synth, explicit = [recipe for b, recipe in asked if b == backbone]
         assert demo == DEFAULT_RECIPES[backbone]
         assert synth == explicit and synth.iters == PRESETS["synth"].standin_iters[backbone]
-        assert synth == Recipe(**{**DEFAULT_RECIPES[backbone].__dict__, "iters": synth.iters})
+        assert synth == Recipe(iters=synth.iters)  # the base recipe: default changes do not move it
 
 
 @pytest.mark.slow
@@ -265,26 +267,27 @@ def test_group_context_standin_trains_on_batches_of_one_source_group():
     assert list(itertools.islice(source_batches(37, 8, np.random.default_rng(3)), 30)) == expected
 
 
-def test_only_the_group_context_network_gets_grouped_source_batches(monkeypatch, tmp_path):
+def test_grouped_source_batches_are_an_experiment_no_default_recipe_uses(monkeypatch, tmp_path):
+    """Grouped source batches made the group-context network's start worse (11.71 against 19.12,
+    docs/synth_benchmark.md): every network keeps random batches and the keys of its files."""
     from pss_bench.commands.pretrain import method_segmentor
     from pss_bench.harness.config import standin_recipe
+    from pss_bench.harness.standin import source_groups_for
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
-    groups = {m: standin_recipe("vgg16", "synth", method_segmentor(m, "vgg16") if m else None).source_groups
-              for m in (None, "source_only", "pss_s1", "pss_s2", "pss_s1_released", "pss_none", "pss_global",
-                        "mrnet")}
-    # 300 PSS-Synth source images at the released 10,582 / 500 images per group
-    assert groups == {None: 0, "source_only": 0, "pss_s1": 14, "pss_s2": 14, "pss_s1_released": 14,
-                      "pss_none": 0, "pss_global": 0, "mrnet": 0}
-    # the recipes without groups keep the keys of the files their committed records started from
-    for method, key in {"pss_none": "03efbf92b795cc6e", "pss_global": "fb2e6325cc802a76",
-                        "mrnet": "18920cffafe0c965", None: "fcc5734f0b8a81a0"}.items():
+    for method, key in {"pss_s1": "94e1ee7ee82ff584", "pss_none": "03efbf92b795cc6e",
+                        "pss_global": "fb2e6325cc802a76", "mrnet": "18920cffafe0c965", None: "fcc5734f0b8a81a0"}.items():
         segmentor = method_segmentor(method, "vgg16") if method else None
-        assert cache_key("vgg16", recipe=standin_recipe("vgg16", "synth", segmentor), segmentor=segmentor) == key
+        recipe = standin_recipe("vgg16", "synth")
+        assert recipe.source_groups == 0
+        assert cache_key("vgg16", recipe=recipe, segmentor=segmentor) == key, method
+    # the experiment's K: 300 PSS-Synth source images at the released 10,582 / 500 images per group
+    assert {m: source_groups_for(method_segmentor(m, "vgg16"), 300)
+            for m in ("pss_s1", "pss_s1_released", "pss_none", "pss_global", "mrnet")} == {
+        "pss_s1": 14, "pss_s1_released": 14, "pss_none": 0, "pss_global": 0, "mrnet": 0}
     segmentor = method_segmentor("pss_s1", "vgg16")
-    grouped = standin_recipe("vgg16", "synth", segmentor)
-    plain = Recipe(**{**grouped.__dict__, "source_groups": 0})
-    assert cache_key("vgg16", recipe=grouped, segmentor=segmentor) != cache_key("vgg16", recipe=plain, segmentor=segmentor)
+    grouped = Recipe(**{**standin_recipe("vgg16", "synth").__dict__, "source_groups": 14})
+    assert cache_key("vgg16", recipe=grouped, segmentor=segmentor) == "c3096c7c861c88aa"
 
 
 def test_output_stride_16_pretraining_gives_weights_of_the_runs_shapes(monkeypatch, tmp_path):

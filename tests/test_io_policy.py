@@ -57,7 +57,7 @@ def test_outputs_aimed_at_inputs_are_refused(scored, tmp_path, capsys):
     before = victim.read_bytes()
     gt = next((user_dir(root, 1) / "SegmentationClass").iterdir())
     for option, target in (("--per-image", victim), ("--out", gt)):
-        assert cli_main(["score", str(pred), "--data-root", str(root), "-q", option, str(target)]) == 2
+        assert cli_main(["score", str(pred), "--data-root", str(root), "-q", "--backbone", "vgg16", option, str(target)]) == 2
         err = capsys.readouterr().err
         assert f"{option} {target}: inside" in err and "an input of this command" in err
     assert victim.read_bytes() == before
@@ -68,7 +68,7 @@ def test_score_names_a_non_regular_output_and_leaves_nothing(scored, tmp_path, c
     fifo = tmp_path / "scores.json"
     os.mkfifo(fifo)
     out = tmp_path / "record.json"
-    rc = cli_main(["score", str(pred), "--data-root", str(root), "-q", "--out", str(out),
+    rc = cli_main(["score", str(pred), "--data-root", str(root), "-q", "--backbone", "vgg16", "--out", str(out),
                    "--scores-json", str(fifo)])
     err = capsys.readouterr().err
     assert rc == 2 and f"cannot write {fifo}: is a named pipe" in err and "nothing was written" in err
@@ -103,7 +103,7 @@ def test_a_full_disk_is_named_and_no_output_is_left(scored, tmp_path, capsys):
         finally:
             os.close(fd)
         out = tmp_path / "record.json"
-        rc = cli_main(["score", str(pred), "--data-root", str(root), "-q", "--out", str(out),
+        rc = cli_main(["score", str(pred), "--data-root", str(root), "-q", "--backbone", "vgg16", "--out", str(out),
                        "--per-image", str(small / "per_image.csv")])
         err = capsys.readouterr().err
         assert rc == 2 and "cannot write" in err and "per_image.csv" in err and "No space left" in err

@@ -42,7 +42,7 @@ def _valid(root: Path, pred: Path) -> list[tuple[int, str, np.ndarray]]:
 
 def _run(root: Path, target: Path, tmp_path: Path, capsys, *extra: str) -> tuple[int, str]:
     out, scores = tmp_path / "record.json", tmp_path / "scores.json"
-    rc = _cli(["score", str(target), "--data-root", str(root), "--out", str(out),
+    rc = _cli(["score", str(target), "--data-root", str(root), "--backbone", "vgg16", "--out", str(out),
                "--scores-json", str(scores), "-j", "1", *extra])
     err = capsys.readouterr().err
     if rc == 2:
@@ -235,7 +235,7 @@ def test_extra_files_are_warnings(tiny_pss, tmp_path, capsys):
     _valid(tiny_pss, pred)
     (pred / "id1" / "holiday_extra.png").write_bytes(b"x")
     (pred / "README.txt").write_text("hi")
-    rc = _cli(["score", str(pred), "--data-root", str(tiny_pss), "--out", str(tmp_path / "r.json")])
+    rc = _cli(["score", str(pred), "--data-root", str(tiny_pss), "--backbone", "vgg16", "--out", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert rc == 0 and (tmp_path / "r.json").exists()
     assert "id1/: 1 extra file(s)" in err and "holiday_extra.png" in err and "README.txt: extra file" in err
@@ -367,7 +367,7 @@ def test_named_pipe_in_place_of_a_prediction_is_refused_without_reading_it(tiny_
     (pred / rel).unlink()
     os.mkfifo(pred / rel)
     run = subprocess.run([sys.executable, "-m", "pss_bench.cli", "score", str(pred), "--data-root", str(tiny_pss),
-                          "--out", str(tmp_path / "record.json")],
+                          "--backbone", "vgg16", "--out", str(tmp_path / "record.json")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2, run.stderr
     assert f"{rel}: a named pipe, not a file" in run.stderr

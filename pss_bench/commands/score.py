@@ -35,8 +35,9 @@ def register(subparsers) -> None:
                         "(default: every user of the data root)")
     p.add_argument("--name", help="row name in the result record (default: PRED_DIR's name)")
     p.add_argument("--method", default="submission", help="method id in the record (default: submission)")
-    p.add_argument("--backbone", default="unknown", help="backbone id in the record, e.g. resnet50")
-    p.add_argument("--out", metavar="FILE", help="write the result record (JSON) here")
+    p.add_argument("--backbone", help="backbone id in the record, e.g. resnet50 (needed with --out: the "
+                                      "leaderboard groups rows by it; default in a printed record: unknown)")
+    p.add_argument("--out", metavar="FILE", help="write the result record (JSON) here (with --backbone)")
     p.add_argument("--scores-json", metavar="FILE", help="write flat Codabench-style scores.json here")
     p.add_argument("--per-image", metavar="FILE.csv",
                    help="write per-photo scores here (stem, user, FIoU, the 21 class IoUs)")
@@ -95,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail("give PRED_DIR (or --codabench INPUT_DIR OUTPUT_DIR)")
     if args.bootstrap < 0:
         return _fail("--bootstrap must be 0 or more")
+    if args.out and not args.backbone:
+        return _fail(f"--out {args.out}: a record needs --backbone NAME (e.g. resnet50, vgg16, or your "
+                     "network's name): the leaderboard groups rows by backbone")
     for option in ("out", "scores_json", "per_image"):
         target = getattr(args, option)
         if target and Path(target).is_dir():
@@ -161,7 +165,7 @@ def _score(args, pred: Path, users, data_root: Path) -> int:
     try:
         record = None
         if args.out or args.format == "json":
-            record = result.to_record(args.name or _default_name(pred), args.method, args.backbone,
+            record = result.to_record(args.name or _default_name(pred), args.method, args.backbone or "unknown",
                                       source="submission", data_root=data_root)
         # Build everything first, then write: an error leaves no half of the outputs behind.
         outputs: list[tuple[Path, bytes]] = []

@@ -61,7 +61,7 @@ def plan_pretrained(spec: str, backbone: str, preset: str, data_root: str | None
     if _wants_standin(spec, backbone, preset, data_root):
         from pss_bench.harness.standin import PendingStandin, cached_or_pending
 
-        found = cached_or_pending(backbone, standin_recipe(backbone, preset, segmentor), segmentor)
+        found = cached_or_pending(backbone, standin_recipe(backbone, preset), segmentor)
         return found if isinstance(found, PendingStandin) else str(found)
     return _weights_file(spec, backbone)
 
@@ -139,7 +139,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
     if _wants_standin(spec, backbone, preset, data_root):
         from pss_bench.harness.standin import build_standin
 
-        return str(build_standin(backbone, recipe=standin_recipe(backbone, preset, segmentor), segmentor=segmentor))
+        return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
     return _weights_file(spec, backbone)
 
 
@@ -173,23 +173,17 @@ def _weights_file(spec: str, backbone: str) -> str | None:
     return str(resolve_checkpoint(spec))
 
 
-def standin_recipe(backbone: str, preset: str, segmentor: dict | None = None):
-    """The stand-in recipe of ``backbone`` for ``preset`` and the network it initialises
-    (``segmentor``, None = the plain PSPNet): the default recipe, with the preset's pinned number of
-    steps where it has one (``Preset.standin_iters``: the synth benchmark's), and source batches of
-    one K-means group for the group-context network (:func:`source_groups_for` over the embedded
-    data's source images, the data every stand-in is trained on)."""
-    from pss_bench.data.synth.generate import DEFAULTS
-    from pss_bench.harness.standin import DEFAULT_RECIPES, source_groups_for, with_recipe
+def standin_recipe(backbone: str, preset: str):
+    """The stand-in recipe of ``backbone`` for ``preset``: the default recipe, with the preset's pinned
+    number of steps where it has one (``Preset.standin_iters``: the synth benchmark's). Every network
+    gets random source batches: grouped ones (``Recipe.source_groups``) made the group-context
+    network's start worse, not better (docs/synth_benchmark.md#group-stand-in)."""
+    from pss_bench.harness.standin import DEFAULT_RECIPES, Recipe
 
-    changes = {}
     iters = PRESETS[preset].standin_iters.get(backbone)
-    if iters is not None:
-        changes["iters"] = iters
-    groups = source_groups_for(segmentor, DEFAULTS["voc_images"])
-    if groups:
-        changes["source_groups"] = groups
-    return with_recipe(backbone, **changes) if changes else DEFAULT_RECIPES[backbone]
+    # A pinned schedule is the base recipe with its steps (what the committed records started from),
+    # not the backbone's default with other steps: later default changes must not move it.
+    return DEFAULT_RECIPES[backbone] if iters is None else Recipe(iters=iters)
 
 
 def _is_embedded_synth(data_root: str | None) -> bool:

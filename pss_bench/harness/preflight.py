@@ -95,6 +95,22 @@ def data_problems(data_root: str, users: list[int], k: int) -> list[str]:
     return out
 
 
+def batch_problems(data_root: Path, batch_size: int) -> list[str]:
+    """A batch larger than the source list: every batch would hold some source image twice or more
+    (and memory grows with it unbounded). The source list's own problems are data_problems'."""
+    from pss_bench.data.layout import VOC_TRAIN_LIST, ListFormatError, parse_list, voc_dir
+
+    listed = voc_dir(data_root) / VOC_TRAIN_LIST
+    try:
+        images = len(parse_list(listed))
+    except (OSError, ListFormatError):
+        return []
+    if images and batch_size > images:
+        return [f"--batch-size {batch_size}: more than the {images} source images of {listed}, so every "
+                f"batch would repeat images; use at most {images} (the released schedule: 8)"]
+    return []
+
+
 def writable_problems(work: Path) -> list[str]:
     """``work`` can be created and written to, found by a temporary file in its nearest existing
     folder (removed at once: nothing is left behind)."""
@@ -279,6 +295,7 @@ def preflight(opts: RunOptions, extra_problems: list[str] | None = None) -> Plan
     if root.is_dir() and absent:
         problems.append(f"--users: {', '.join(map(str, absent))} ha{'s' if len(absent) == 1 else 've'} no "
                         f"folder under {root / 'personal'} (present: {', '.join(map(str, present)) or 'none'})")
+    problems += batch_problems(root, opts.settings["batch_size"])
     if opts.target_users not in ("per-user", "mix-all", "mix-sample"):
         problems.append(f"--target-users must be per-user, mix-all or mix-sample, got {opts.target_users!r}")
 

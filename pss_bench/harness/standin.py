@@ -69,13 +69,13 @@ class Recipe:
     # Generic photometric jitter (mmseg's PhotoMetricDistortion: brightness, contrast, saturation,
     # hue), as ImageNet training uses colour augmentation. It models no particular user's style.
     photometric: bool = True
-    # Source batches of one K-means group (0 = seeded random batches). The group-context PSPNet
-    # (baselines/group_context.py, mode 'group') computes each pixel's context from its batch-mates;
-    # the method trains on source batches of one K-means group of the VOC images (released code:
-    # K = 500 over VOC's 10,582 train_aug images, docs/methods/released_pss.md#grouping), and at test
-    # time sees one group of a user's photos. Pretrained on random batches its group context is
-    # noise (PSS-Synth, VGG-16, users 1-5: start 19.12 FIoU against the plain PSPNet's 36.79).
-    # See :func:`source_groups_for`. Enters the cache key only when non-zero.
+    # Source batches of one K-means group (0 = seeded random batches, every default recipe). The
+    # group-context PSPNet computes each pixel's context from its batch-mates and the method trains on
+    # source batches of one K-means group (released: K = 500 over VOC's 10,582 images); pretraining
+    # its stand-in that way was measured and made its start worse (PSS-Synth, VGG-16, users 1-5:
+    # 11.71 FIoU against 19.12 from random batches; docs/synth_benchmark.md#group-stand-in), so no
+    # recipe uses it. Kept for that experiment (benchmarks/bench_group_standin.py). Enters the cache
+    # key only when non-zero.
     source_groups: int = 0
     # The first ``coarse_steps`` steps run the backbone at output stride 16 (ResNet only; then the
     # configs' 8 to the end): the last two stages work on maps a quarter the size (layer3 strided,

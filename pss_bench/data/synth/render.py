@@ -7,7 +7,6 @@ import numpy as np
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 from PIL import Image
 
 from pss_bench.classes import IGNORE_INDEX, voc_palette
@@ -272,6 +271,8 @@ def _apply_style(img: np.ndarray, style: _Style, rng: np.random.Generator) -> Im
         xx = (np.arange(w, dtype=np.float32)[None, :] + 0.5) / w - 0.5
         x *= (1.0 - np.float32(2.0 * style.vignette) * (xx * xx + yy * yy))[..., None]
     if style.blur > 0.05:  # lens/motion softness, before the sensor adds noise
+        import cv2  # here, not at the top: the scorer reads PSS-Synth's markers where OpenCV is absent
+
         x = cv2.GaussianBlur(x, (0, 0), style.blur, borderType=cv2.BORDER_REFLECT)
     if style.noise > 0:  # uniform noise scaled to the same standard deviation (cheaper than normal)
         noise = rng.random((h, w, 3), dtype=np.float32)
