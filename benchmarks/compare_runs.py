@@ -4,7 +4,7 @@ For a refactoring that must not change behaviour: run the same fixed-seed comman
 and after (e.g. ``pss-bench run --method advent --backbone vgg16 --pretrained none --iters 2 --users 1
 --seed 0 --work-dir BEFORE``), then ``python benchmarks/compare_runs.py BEFORE AFTER``. Compares every
 prediction PNG byte for byte, and ``result.json`` with the fields that describe the run rather than
-its result left out: ``provenance`` (command line, git commit, versions, seconds) and ``created``.
+its result left out: ``provenance`` (command line, git commit, versions, seconds) and ``created``, and the stage wall times in ``extra``.
 Prints one line per difference; exit status 0 when there is none, 1 otherwise.
 """
 from __future__ import annotations
@@ -15,12 +15,24 @@ import sys
 from pathlib import Path
 
 VOLATILE = ("provenance", "created")
-"""Record fields that name how and when a run was made, not what it produced."""
+"""Record fields that name how and when a run was made, not what it produced; also every
+``seconds`` (a stage's wall time) inside ``extra``."""
+
+
+def _without_seconds(value):
+    if isinstance(value, dict):
+        return {k: _without_seconds(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_without_seconds(v) for v in value]
+    return value
 
 
 def record_without_volatile(path: Path) -> dict:
     record = json.loads(path.read_text())
-    return {k: v for k, v in record.items() if k not in VOLATILE}
+    out = {k: v for k, v in record.items() if k not in VOLATILE}
+    if "extra" in out:
+        out["extra"] = _without_seconds(out["extra"])
+    return out
 
 
 def differences(before: Path, after: Path) -> list[str]:
@@ -54,7 +66,7 @@ def main() -> int:
         print(line)
     pngs = len(list((args.before / "predictions").rglob("*.png")))
     print(f"{'identical' if not found else f'{len(found)} difference(s)'}: {pngs} predictions, "
-          f"result.json without {', '.join(VOLATILE)}")
+          f"result.json without {', '.join(VOLATILE)} and stage seconds")
     return 1 if found else 0
 
 
