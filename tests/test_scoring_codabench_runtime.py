@@ -38,8 +38,8 @@ from pss_bench.cli import main as cli_main  # noqa: E402
 from pss_bench.data.labels import read_index_png  # noqa: E402
 from pss_bench.data.layout import annotated_entries, user_dir  # noqa: E402
 from pss_bench.data.synth import generate  # noqa: E402
-from pss_bench.paths import cache_dir  # noqa: E402
 from pss_bench.scoring import score_predictions  # noqa: E402
+from venv_cache import cached_venv  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -55,21 +55,7 @@ def _python312() -> str:
 @pytest.fixture(scope="module")
 def worker_python() -> Path:
     """The stand-in of the worker image's Python (built once, reused from the cache)."""
-    base = _python312()
-    version = subprocess.run([base, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    env_dir = cache_dir() / "test-envs" / f"codabench-worker-py{version}-numpy1.26.4"
-    python = env_dir / "bin" / "python"
-    if not python.is_file():
-        part = env_dir.with_name(env_dir.name + ".part")
-        shutil.rmtree(part, ignore_errors=True)
-        subprocess.run([base, "-m", "venv", str(part)], check=True, timeout=300)
-        pip = subprocess.run([str(part / "bin" / "python"), "-m", "pip", "install", "-q", *WORKER_PACKAGES],
-                             capture_output=True, text=True, timeout=600)
-        if pip.returncode:
-            pytest.fail(f"cannot build the worker stand-in: {pip.stderr[-2000:]}")
-        shutil.rmtree(env_dir, ignore_errors=True)
-        part.rename(env_dir)  # venv scripts name the folder, but `bin/python -m` does not need them
+    python = cached_venv("codabench-worker", WORKER_PACKAGES, base_python=_python312())
     probe = subprocess.run([str(python), "-I", "-c", "import numpy, PIL, importlib.util as u; "
                             "print(numpy.__version__, u.find_spec('cv2') is None, u.find_spec('zlib_ng') is None, "
                             "u.find_spec('pss_bench') is None)"], capture_output=True, text=True, check=True)

@@ -1,6 +1,7 @@
 """Virtual environments that tests run code in, built once and cached under
-``$PSS_BENCH_CACHE/test-envs/`` (the recipe of ``test_scoring_codabench_runtime.py``'s worker
-stand-in: a ``.part`` folder renamed when complete, so an interrupted build is redone).
+``$PSS_BENCH_CACHE/test-envs/`` (the Codabench worker stand-in of ``test_scoring_codabench_runtime.py``,
+the light environment of ``test_light_environment.py``): a ``.part`` folder renamed when complete, so
+an interrupted build is redone.
 
 Imported by tests (``from venv_cache import cached_venv``); it needs only the standard library and
 pytest, so any environment can build one."""
