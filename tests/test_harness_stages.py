@@ -130,3 +130,24 @@ def test_stage_settings_come_before_the_users_options():
     assert stage_cfg_options(stage, {"a": {"x.y": 5}}) == {"x.y": 5, "x.z": 2}
     with pytest.raises(StageError, match="cfg_options must be a dict"):
         declared_stages([dict(name="a", type="train", cfg_options=["x.y=1"])], "m")
+
+
+def test_each_method_config_is_read_once_per_process_and_every_caller_gets_its_own_copy(monkeypatch, tmp_path):
+    """The plan, the pre-flight and each user's training used to read the same config files again
+    (three times per user and stage); now a process reads each once."""
+    from pss_bench.harness import config as config_module
+    from pss_bench.harness.preflight import initialised_segmentor
+
+    reads = []
+    real = Config.fromfile
+    monkeypatch.setattr(Config, "fromfile", staticmethod(lambda path, *a, **k: reads.append(path) or real(path, *a, **k)))
+    config_module._read_config.cache_clear()
+    opts = RunOptions(method="pss_s2", backbone="vgg16", data_root=str(tmp_path), work_dir=str(tmp_path))
+    for _ in range(2):
+        stages, options = plan_stages(opts)
+        initialised_segmentor(opts, stages, options, [1])
+        for user in (1, 2):
+            cfg = build_config(opts, user, str(tmp_path), None)
+            cfg.model.segmentor.backbone.type = "changed by a caller"
+    assert sorted(reads) == sorted({str(p) for p in reads}) and len(reads) == 2, reads  # pss_s1, pss_s2
+    assert build_config(opts, 1, str(tmp_path), None).model.segmentor.backbone.type != "changed by a caller"

@@ -1,6 +1,8 @@
 """Assembling the MMEngine config of one user's adaptation run from a method config and a preset."""
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -311,12 +313,21 @@ def find_backbone(model_cfg: dict) -> dict:
     return find_segmentor(model_cfg)["backbone"]
 
 
+@functools.lru_cache(maxsize=None)
+def _read_config(path: str, mtime_ns: int) -> Config:
+    return Config.fromfile(path)
+
+
 def load_method_config(method: str, backbone: str) -> Config:
-    """The method's MMEngine config for ``backbone``, as written (no harness changes)."""
+    """The method's MMEngine config for ``backbone``, as written (no harness changes).
+
+    Read once per process (the plan, the pre-flight and each user's training share it; read again
+    when the leaf file changes, not when only a ``_base_`` file does); every call returns its own
+    copy, free to change."""
     path = METHODS[method].config(backbone)
     if not path.is_file():
         raise FileNotFoundError(f"no config for method {method!r} with backbone {backbone!r}: {path}")
-    return Config.fromfile(str(path))
+    return copy.deepcopy(_read_config(str(path), path.stat().st_mtime_ns))
 
 
 def build_config(opts: RunOptions, user: int | list[int], work_dir: str,
