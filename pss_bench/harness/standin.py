@@ -44,7 +44,9 @@ from pss_bench.models.standin import (STANDIN_VERSION, architecture_name, is_sta
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a stand-in is trained. Every field enters the cache key."""
+    """How a stand-in is trained. Every field enters the cache key; the fields added later
+    (``source_groups``, ``coarse_steps``, ``adamw``) only when not at their defaults, so the files
+    built before them keep their keys (:func:`recipe_fields`)."""
 
     # Samples per step: BN's batch statistics (incl. the PSP 1x1-pool branch) need several images;
     # more, smaller steps learn faster per CPU-second than fewer large ones.
