@@ -329,3 +329,78 @@ def test_coarse_steps_train_at_stride_16_then_hand_the_optimiser_to_the_stride_8
                              threads=1)
     assert seen == [(2, 2), (2, 2), (1, 1)]  # layer3 strided while coarse, dilated after
     assert model.backbone.layer4[1].conv2.dilation == (4, 4)
+
+
+def test_the_synth_preset_shares_the_plain_backbone_with_every_other_network(monkeypatch, tmp_path):
+    """The synth preset gives the group-context and MRNet networks the plain stand-in's frozen backbone
+    (docs/synth_benchmark.md#shared-backbone); the plain PSPNet's recipe and key, and the demo's
+    recipes, do not move."""
+    from pss_bench.commands.pretrain import method_segmentor
+    from pss_bench.harness.config import standin_recipe
+    from pss_bench.harness.standin import DEFAULT_RECIPES, plain_recipe
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
+    for method in ("pss_s1", "pss_s2", "pss_none", "pss_global", "mrnet_s1", "mrnet",
+                   "source_only", "advent", "hiast", None):
+        segmentor = method_segmentor(method, "vgg16") if method else None
+        synth = standin_recipe("vgg16", "synth", segmentor)
+        other_network = bool(method) and method.startswith(("pss_", "mrnet"))
+        assert synth.shared_backbone == other_network, method
+        assert plain_recipe(synth) == Recipe(iters=1600), method
+        assert standin_recipe("vgg16", "demo", segmentor) == DEFAULT_RECIPES["vgg16"], method
+        if other_network:  # a file of its own, not the one built with the backbone
+            assert (cache_key("vgg16", recipe=synth, segmentor=segmentor)
+                    != cache_key("vgg16", recipe=plain_recipe(synth), segmentor=segmentor)), method
+    assert cache_key("vgg16", recipe=standin_recipe("vgg16", "synth", None)) == "fcc5734f0b8a81a0"
+
+
+def test_a_shared_backbone_estimate_counts_the_plain_standin_only_when_missing(monkeypatch, tmp_path):
+    from pss_bench.harness import standin
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
+    shared = Recipe(iters=1600, shared_backbone=True)
+    whole = standin.estimated_minutes("vgg16", Recipe(iters=1600))
+    assert standin.estimated_minutes("vgg16", shared) == round(whole * (1 + standin.HEAD_STEP_FRACTION))
+    plain = standin_path("vgg16", 0, Recipe(iters=1600))
+    plain.parent.mkdir(parents=True)
+    plain.write_bytes(b"")
+    Path(str(plain) + ".json").write_text("{}")
+    assert standin.estimated_minutes("vgg16", shared) == round(whole * standin.HEAD_STEP_FRACTION)
+
+
+@pytest.mark.slow
+def test_a_shared_backbone_standin_holds_the_plain_backbone_and_trains_only_its_heads(monkeypatch, tmp_path,
+                                                                                     synth_root):
+    """Recipe.shared_backbone: the plain stand-in is built first; the group-context network's stand-in
+    holds its backbone bit for bit (weights and BatchNorm statistics), its own heads trained, and loads
+    into pss_s1's segmentor with strict=True. The plain network itself is refused."""
+    from dataclasses import replace
+
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from pss_bench.commands.pretrain import method_segmentor
+    from pss_bench.harness.standin import _seed_everything
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path / "cache"))
+    segmentor = method_segmentor("pss_s1", "vgg16")
+    shared = replace(TINY, shared_backbone=True)
+    path = build_standin("vgg16", 0, shared, data_root=synth_root, progress=False, log=None, segmentor=segmentor)
+    plain = build_standin("vgg16", 0, TINY, data_root=synth_root, progress=False, log=None)
+    info = standin_info(path)
+    assert info["backbone_from"] == dict(file=plain.name, sha256=standin_info(plain)["sha256"])
+    own = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    base = torch.load(plain, map_location="cpu", weights_only=True)["state_dict"]
+    backbone_keys = [k for k in base if k.startswith("backbone.")]
+    assert any(k.endswith("running_mean") for k in backbone_keys)
+    assert all(torch.equal(own[k], base[k]) for k in backbone_keys)
+    init_default_scope("mmseg")
+    _seed_everything(0)  # the initialisation the training started from
+    fresh = MODELS.build(dict(segmentor, init_cfg=None))
+    fresh.init_weights()
+    initial = {k: v.clone() for k, v in fresh.state_dict().items()}
+    assert not fresh.load_state_dict(own, strict=True).missing_keys
+    heads = [k for k in own if k.startswith("decode_head.") and k.endswith(".weight")]
+    assert heads and all(not torch.equal(own[k], initial[k]) for k in heads)
+    with pytest.raises(ValueError, match="shared_backbone"):
+        build_standin("vgg16", 0, shared, data_root=synth_root, progress=False, log=None)

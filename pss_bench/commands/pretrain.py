@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
         segmentor = method_segmentor(args.method, args.backbone) if args.method else None
     except (FileNotFoundError, ValueError, KeyError) as err:
         return error("pretrain", f"--method {args.method}: {err}")
-    recipe = standin_recipe(args.backbone, args.preset)
+    recipe = standin_recipe(args.backbone, args.preset, segmentor)
     path = standin_path(args.backbone, args.seed, recipe, segmentor=segmentor)
     if path.is_file() and is_standin(path) and not args.force:
         info = standin_info(path)

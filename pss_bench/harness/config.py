@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mmengine.config import Config
@@ -63,7 +63,7 @@ def plan_pretrained(spec: str, backbone: str, preset: str, data_root: str | None
     if _wants_standin(spec, backbone, preset, data_root):
         from pss_bench.harness.standin import PendingStandin, cached_or_pending
 
-        found = cached_or_pending(backbone, standin_recipe(backbone, preset), segmentor)
+        found = cached_or_pending(backbone, standin_recipe(backbone, preset, segmentor), segmentor)
         return found if isinstance(found, PendingStandin) else str(found)
     return _weights_file(spec, backbone)
 
@@ -141,7 +141,7 @@ def resolve_pretrained(spec: str, backbone: str, preset: str, data_root: str | N
     if _wants_standin(spec, backbone, preset, data_root):
         from pss_bench.harness.standin import build_standin
 
-        return str(build_standin(backbone, recipe=standin_recipe(backbone, preset), segmentor=segmentor))
+        return str(build_standin(backbone, recipe=standin_recipe(backbone, preset, segmentor), segmentor=segmentor))
     return _weights_file(spec, backbone)
 
 
@@ -175,17 +175,26 @@ def _weights_file(spec: str, backbone: str) -> str | None:
     return str(resolve_checkpoint(spec))
 
 
-def standin_recipe(backbone: str, preset: str):
-    """The stand-in recipe of ``backbone`` for ``preset``: the default recipe, with the preset's pinned
-    number of steps where it has one (``Preset.standin_iters``: the synth benchmark's). Every network
-    gets random source batches: grouped ones (``Recipe.source_groups``) made the group-context
-    network's start worse, not better (docs/synth_benchmark.md#group-stand-in)."""
-    from pss_bench.harness.standin import DEFAULT_RECIPES, Recipe
+def standin_recipe(backbone: str, preset: str, segmentor: dict | None = None):
+    """The stand-in recipe of ``backbone``'s network ``segmentor`` (None = the plain PSPNet) for
+    ``preset``: the default recipe, with the preset's pinned number of steps where it has one
+    (``Preset.standin_iters``: the synth benchmark's), and, where the preset says so
+    (``Preset.standin_shared_backbone``), the plain stand-in's frozen backbone for a network other
+    than the plain PSPNet (``Recipe.shared_backbone``). Every network gets random source batches:
+    grouped ones (``Recipe.source_groups``) made the group-context network's start worse, not better
+    (docs/synth_benchmark.md#group-stand-in)."""
+    from pss_bench.harness.standin import DEFAULT_RECIPES, Recipe, default_segmentor
+    from pss_bench.models.standin import plain_segmentor
 
-    iters = PRESETS[preset].standin_iters.get(backbone)
+    p = PRESETS[preset]
+    iters = p.standin_iters.get(backbone)
     # A pinned schedule is the base recipe with its steps (what the committed records started from),
     # not the backbone's default with other steps: later default changes must not move it.
-    return DEFAULT_RECIPES[backbone] if iters is None else Recipe(iters=iters)
+    recipe = DEFAULT_RECIPES[backbone] if iters is None else Recipe(iters=iters)
+    if (p.standin_shared_backbone and segmentor is not None
+            and plain_segmentor(segmentor) != default_segmentor(backbone)):
+        recipe = replace(recipe, shared_backbone=True)
+    return recipe
 
 
 def _is_embedded_synth(data_root: str | None) -> bool:

@@ -90,6 +90,15 @@ class Recipe:
     # "fused" (one kernel). The same update up to rounding: it changes the last bits of the weights,
     # so it is part of the recipe. Enters the cache key only when not "for-loop".
     adamw: str = "for-loop"
+    # Share the plain PSPNet's backbone (a network other than the plain PSPNet only): the plain
+    # stand-in of this recipe (the same fields, this one False) is built or taken from the cache, its
+    # backbone (weights and BatchNorm statistics) is copied and frozen, and only this network's own
+    # heads are trained, ``iters`` steps of the same recipe on the frozen features. Every network then
+    # starts from the same features, as the published methods all start from one ImageNet backbone;
+    # it is what the PSS-Synth benchmark uses (harness/presets.py, synth: the group-context and MRNet
+    # heads trained with the backbone learnt slower than the PSP head and started 9-18 FIoU lower,
+    # docs/synth_benchmark.md#shared-backbone). Enters the cache key only when True.
+    shared_backbone: bool = False
 
 
 DEFAULT_RECIPES: dict[str, Recipe] = {
@@ -123,8 +132,9 @@ def source_groups_for(segmentor: dict | None, images: int) -> int:
 
 
 def recipe_fields(recipe: Recipe) -> dict:
-    """The recipe's fields as the cache key sees them: ``source_groups`` only when set, so the keys
-    of random-batch recipes are those of the files built before the field existed."""
+    """The recipe's fields as the cache key sees them: the fields added later (``source_groups``,
+    ``coarse_steps``, ``adamw``, ``shared_backbone``) only when not at their defaults, so the keys of
+    the files built before each field existed do not move."""
     fields = asdict(recipe)
     if not fields["source_groups"]:
         del fields["source_groups"]
@@ -132,6 +142,8 @@ def recipe_fields(recipe: Recipe) -> dict:
         del fields["coarse_steps"]
     if fields["adamw"] == "for-loop":
         del fields["adamw"]
+    if not fields["shared_backbone"]:
+        del fields["shared_backbone"]
     return fields
 
 
@@ -232,9 +244,24 @@ def standin_path(backbone: str, seed: int = 0, recipe: Recipe | None = None,
     return standin_file(backbone, model, cache_key(backbone, seed, recipe, data_seed, model))
 
 
+HEAD_STEP_FRACTION = 0.5
+"""A step of a :attr:`Recipe.shared_backbone` stand-in (frozen backbone: no backbone gradients) against
+a whole-network step, for the pre-flight's estimate (docs/synth_benchmark.md#shared-backbone)."""
+
+
 def estimated_minutes(backbone: str, recipe: Recipe) -> int:
-    """About how many minutes building a stand-in of ``recipe`` takes (``iters x SECONDS_PER_STEP``)."""
-    return max(1, round(recipe.iters * SECONDS_PER_STEP.get(backbone, max(SECONDS_PER_STEP.values())) / 60))
+    """About how many minutes building a stand-in of ``recipe`` takes (``iters x SECONDS_PER_STEP``;
+    a shared-backbone recipe: its head steps, plus the plain stand-in when that is not cached)."""
+    seconds = recipe.iters * SECONDS_PER_STEP.get(backbone, max(SECONDS_PER_STEP.values()))
+    if recipe.shared_backbone:
+        plain = standin_path(backbone, 0, plain_recipe(recipe))
+        seconds = seconds * HEAD_STEP_FRACTION + (0 if plain.is_file() and is_standin(plain) else seconds)
+    return max(1, round(seconds / 60))
+
+
+def plain_recipe(recipe: Recipe) -> Recipe:
+    """The recipe of the plain stand-in whose backbone a :attr:`Recipe.shared_backbone` recipe shares."""
+    return replace(recipe, shared_backbone=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,7 +349,7 @@ def _main_accuracy(log_vars: dict) -> float:
 
 def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, recipe: Recipe | None = None,
                   progress: bool = True, on_step=None, segmentor: dict | None = None,
-                  threads: int | None = None):
+                  threads: int | None = None, backbone_from: str | os.PathLike | None = None):
     """Train a segmentor on the source domain of ``data_root``; returns ``(model, stats)``.
 
     ``segmentor``: the plain segmentor config to train (None = the backbone's PSPNet); a method
@@ -332,6 +359,8 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
     sidecar, not in the cache key.
     ``on_step(step, model, minutes)``: called after each optimiser step (e.g. to keep snapshots for
     a quality-vs-minutes curve); it must not change the model.
+    ``backbone_from``: a stand-in file whose ``backbone.*`` tensors are loaded (strictly) and frozen
+    (no gradients, BatchNorm in eval mode) while the rest trains (:attr:`Recipe.shared_backbone`).
     """
     import numpy as np
     import torch
@@ -357,13 +386,23 @@ def train_standin(backbone: str, data_root: str | os.PathLike, seed: int = 0, re
         model = MODELS.build(at_output_stride(model_cfg, 16) if recipe.coarse_steps else model_cfg)
         with _quiet_logger():
             model.init_weights()
+        if recipe.coarse_steps and backbone_from is not None:
+            raise ValueError("a shared (frozen) backbone and coarse_steps cannot be combined")
+        if backbone_from is not None:
+            shared = torch.load(backbone_from, map_location="cpu", weights_only=True)["state_dict"]
+            model.backbone.load_state_dict({k[len("backbone."):]: v for k, v in shared.items()
+                                            if k.startswith("backbone.")}, strict=True)
+            model.backbone.requires_grad_(False)
         model.train()
+        if backbone_from is not None:
+            model.backbone.eval()  # its BatchNorm statistics stay those of the plain stand-in
         dataset = DATASETS.build(dict(type="VOCAugDataset", data_root=str(data_root),
                                       pipeline=_pipeline(recipe)))
 
         def adamw(model):  # parameter groups in named_parameters order: a state dict moves by index
-            decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-            no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+            trained = [p for p in model.parameters() if p.requires_grad]
+            decay = [p for p in trained if p.ndim > 1]
+            no_decay = [p for p in trained if p.ndim <= 1]
             return torch.optim.AdamW([dict(params=decay, weight_decay=recipe.weight_decay),
                                       dict(params=no_decay, weight_decay=0.0)],
                                      lr=recipe.lr, betas=recipe.betas, **_adamw_options(recipe.adamw))
@@ -418,6 +457,7 @@ def build_standin(backbone: str, seed: int = 0, recipe: Recipe | None = None, *,
     from pss_bench.data.synth import ensure_default_data
 
     recipe = recipe or DEFAULT_RECIPES[backbone]
+    default_root = data_root is None
     if data_root is None:
         data_root = ensure_default_data(DATA_SEED, quiet=not progress)
         path = standin_path(backbone, seed, recipe, segmentor=segmentor)
@@ -427,12 +467,23 @@ def build_standin(backbone: str, seed: int = 0, recipe: Recipe | None = None, *,
         path = path.with_name(path.stem + f"-data{tag}.pth")
     if path.is_file() and is_standin(path) and not force:
         return path
+    shared = None
+    if recipe.shared_backbone and _segmentor_cfg(backbone, segmentor) == default_segmentor(backbone):
+        raise ValueError("shared_backbone: the plain PSPNet's stand-in is the one other networks share; "
+                         "build it without shared_backbone")
+    if recipe.shared_backbone:  # the plain stand-in first (cached once for every network)
+        shared = build_standin(backbone, seed, plain_recipe(recipe), force=False,
+                               data_root=None if default_root else data_root, progress=progress, log=log)
     if log:
         arch = architecture_name(_segmentor_cfg(backbone, segmentor))
+        what = (f"its heads on the frozen backbone of {shared.name}, " if shared else "")
         log(f"[pss-bench] pretraining the {backbone} {arch} stand-in on the PSS-Synth source domain "
-            f"(VOC2012/ only; {recipe.iters} steps of {recipe.batch_size} x {recipe.crop}px). "
+            f"(VOC2012/ only; {what}{recipe.iters} steps of {recipe.batch_size} x {recipe.crop}px). "
             f"This happens once; it is cached as {path}")
-    model, stats = train_standin(backbone, data_root, seed, recipe, progress=progress, segmentor=segmentor)
+    model, stats = train_standin(backbone, data_root, seed, recipe, progress=progress, segmentor=segmentor,
+                                 backbone_from=shared)
+    if shared is not None:
+        stats["backbone_from"] = dict(file=shared.name, sha256=standin_info(shared)["sha256"])
     meta = write_standin(path, model, backbone, seed, recipe, data_root, stats, segmentor=segmentor)
     if log:
         log(f"[pss-bench] stand-in written: {path} ({stats['minutes']} min, final loss "
@@ -469,5 +520,5 @@ def with_recipe(backbone: str, **changes) -> Recipe:
 
 __all__ = ["DEFAULT_RECIPES", "DATA_SEED", "PendingStandin", "Recipe", "SECONDS_PER_STEP", "STANDIN_VERSION",
            "architecture_name", "build_standin", "cache_key", "cached_or_pending", "default_segmentor",
-           "estimated_minutes", "is_standin", "standin_dir", "standin_info", "standin_path", "train_standin",
+           "estimated_minutes", "is_standin", "plain_recipe", "standin_dir", "standin_info", "standin_path", "train_standin",
            "with_recipe", "write_standin"]
