@@ -197,6 +197,25 @@ def bootstrap_mean(per_user: list[dict[int, np.ndarray]], n: int, seed: int = 0)
     return float(lo), float(hi)
 
 
+CAN_AND_CANNOT = (
+    "**What it can detect:** a broken method, which collapses far below No-DA (it caught fda_mbt's "
+    "uninitialised members, 7.61, and MRNet's inflated loss, 16.12), and a network that starts from "
+    "weaker weights (the start column). **What it cannot:** rank the adaptation losses at 40 "
+    "iterations, where ADVENT, AdaptSeg and MinEnt agree to 0.01 FIoU and re-estimating No-DA's "
+    "BatchNorm statistics alone gives their gain (`benchmarks/bench_synth_adabn.py`); the budget curve "
+    "(`docs/synth_benchmark.md#budget-curve`) shows what longer budgets change.")
+"""The table header's two sentences on what the benchmark detects (docs/synth_benchmark.md has the
+evidence)."""
+
+
+def start_spread(starts: dict[str, float | None]) -> str:
+    """``; every row starts within X FIoU of No-DA's`` (the largest distance of a row's start to
+    No-DA's), or nothing when No-DA or every other start is missing."""
+    base = starts.get(BASELINE)
+    others = [abs(v - base) for m, v in starts.items() if m != BASELINE and v is not None] if base is not None else []
+    return f"; every row starts within {max(others):.2f} FIoU of No-DA's ({base:.2f})" if others else ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="all", help="'all' (every method with a config) or a,b,...")
@@ -242,6 +261,7 @@ def main() -> int:
     header = ["method", "paper row", *[f"id{u}" for u in args.users], "Mean", "95 % CI", "MIoU",
               f"Δ {BASELINE}", "Δ 95 % CI", "beats No-DA", "start", "min"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    starts: dict[str, float | None] = {}
     for method in methods:
         recs = rows[method]
         per_user = [np.mean([r["users"][str(u)]["fiou"] for r in recs]) for u in args.users]
@@ -258,7 +278,7 @@ def main() -> int:
             cells += [f"{mean - base:+.2f}", f"{dlo:+.2f}–{dhi:+.2f}", "yes" if dlo > 0 else "no"]
         else:
             cells += ["", "", ""]
-        start = start_fiou(method, args.backbone, args.users, recs[0], data_root, args.work)
+        start = starts[method] = start_fiou(method, args.backbone, args.users, recs[0], data_root, args.work)
         cells += ["" if start is None else f"{start:.2f}", f"{minutes[method]:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     total = sum(minutes.values())  # training time of the runs, also of runs finished by an earlier call
@@ -270,11 +290,13 @@ def main() -> int:
             f"{preset.iters if args.iters is None else args.iters} iterations per user "
             f"(batch {preset.batch_size}, {preset.crop}-px crops), each from the stand-in weights of "
             f"its network (one recipe, {preset.standin_iters.get(args.backbone, 'the default number of')} "
-            f"steps, pinned by the synth preset: the plain PSPNet for most methods, the group-context "
-            f"PSPNet for pss_*, MRNet's heads for mrnet*). 95 % intervals: bootstrap over each user's photos "
+            f"steps, pinned by the synth preset: the plain PSPNet for most methods; the group-context "
+            f"PSPNet (pss_*) and MRNet's heads (mrnet*) train their heads only, on the plain stand-in's "
+            f"frozen backbone). 95 % intervals: bootstrap over each user's photos "
             f"({args.bootstrap} resamples); Δ = paired difference to No-DA; start = Mean FIoU of the "
-            f"stand-in the row starts from, before any training. Not comparable with the real "
-            f"dataset's tables. **What it can detect:** a broken method, which collapses far below No-DA (it caught fda_mbt's uninitialised members, 7.61, and MRNet's inflated loss, 16.12). **What it cannot:** rank the adaptation losses at 40 iterations, where ADVENT, AdaptSeg and MinEnt agree to 0.01 FIoU and re-estimating No-DA's BatchNorm statistics alone gives their +1.2 (36.32, `benchmarks/bench_synth_adabn.py`); nor compare rows whose start differs (the pss_s1/pss_s2 and MRNet rows start 9-18 below the plain PSPNet). What the ordering says and why: `docs/synth_benchmark.md`.\n\n"
+            f"stand-in the row starts from, before any training{start_spread(starts)}. Not comparable "
+            f"with the real dataset's tables. {CAN_AND_CANNOT} What the ordering says and why: "
+            f"`docs/synth_benchmark.md`.\n\n"
             f"{table}\n\nCommand: `{command.strip()}`; total {total:.1f} min on this machine.\n")
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
     from pss_bench.io import atomic_write_text

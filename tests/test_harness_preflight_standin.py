@@ -70,6 +70,6 @@ def test_the_preflight_reports_the_standin_and_the_run_builds_it_after(make_pss,
     with pytest.raises(_Trained):
         run(opts)
     out = " ".join(capsys.readouterr().out.split())
-    assert (f"--pretrained auto: a stand-in will be built (about 32 min, once, cached as "
+    assert (f"--pretrained auto: a stand-in will be built (about 9 min, once, cached as "
             f"{standin_path('vgg16')})") in out
     assert not work.exists()

@@ -81,8 +81,8 @@ def test_the_preflight_side_builds_nothing_and_estimates_minutes(monkeypatch, tm
     monkeypatch.setattr(standin, "train_standin", lambda *a, **k: pytest.fail("trained a stand-in"))
     pending = standin.cached_or_pending("vgg16", standin.DEFAULT_RECIPES["vgg16"])
     assert isinstance(pending, standin.PendingStandin) and pending.path == standin_path("vgg16")
-    assert pending.report() == f"a stand-in will be built (about 32 min, once, cached as {pending.path})"
-    assert standin.estimated_minutes("resnet50", standin.DEFAULT_RECIPES["resnet50"]) == 11  # 1200 x 0.564 s
+    assert pending.report() == f"a stand-in will be built (about 9 min, once, cached as {pending.path})"  # 2400 x 0.219 s
+    assert standin.estimated_minutes("resnet50", standin.DEFAULT_RECIPES["resnet50"]) == 9  # 1000 x 0.564 s
     pending.path.parent.mkdir(parents=True)
     pending.path.write_bytes(b"")
     Path(str(pending.path) + ".json").write_text("{}")
@@ -301,9 +301,11 @@ def test_output_stride_16_pretraining_gives_weights_of_the_runs_shapes(monkeypat
     from pss_bench.harness.standin import at_output_stride, default_segmentor, with_recipe
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
-    assert cache_key("resnet50", recipe=with_recipe("resnet50", coarse_steps=0, adamw="for-loop")) == "9fb77236188292fd"
-    assert cache_key("resnet50", recipe=with_recipe("resnet50", adamw="fused")) != "9fb77236188292fd"
-    assert cache_key("resnet50", recipe=with_recipe("resnet50", coarse_steps=600)) != "9fb77236188292fd"
+    # the 1,200-step for-loop recipe of the files built before the fields existed
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", iters=1200, coarse_steps=0, adamw="for-loop")) \
+        == "9fb77236188292fd"
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", iters=1200, adamw="fused")) != "9fb77236188292fd"
+    assert cache_key("resnet50", recipe=with_recipe("resnet50", iters=1200, coarse_steps=600)) != "9fb77236188292fd"
     plain = default_segmentor("resnet50")
     os16 = at_output_stride(plain, 16)
     assert os16["backbone"]["strides"] == (1, 2, 2, 1) and os16["backbone"]["dilations"] == (1, 1, 1, 2)
