@@ -41,6 +41,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "work_dirs" / "bench_budget")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples of the intervals")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: the table of the runs already finished in --work, the others "
+                             "marked 'not run' (a budget without its No-DA run is left out)")
     args = parser.parse_args()
     methods = args.methods.split(",")
     if BASELINE not in methods:
@@ -63,12 +66,19 @@ def main() -> int:
         photos, minutes, records = {}, {}, {}
         for method in methods:
             work = bench_root / f"{method}_{args.backbone}_seed{args.seed}"
+            if args.no_train and not (work / "result.json").is_file():
+                continue
             records[method] = run_one(method, args.backbone, args.users, args.seed, work, data_root,
                                       budget, bench_root)
             minutes[method] = run_minutes(work)
             photos[method] = photo_fiou(work / "predictions", data_root, args.users)
+        if BASELINE not in records:
+            continue
         base = np.mean([records[BASELINE]["users"][str(u)]["fiou"] for u in args.users])
         for method in methods:
+            if method not in records:
+                lines.append(f"| {budget} | {method} | not run |" + " |" * (len(header) - 3))
+                continue
             per_user = [records[method]["users"][str(u)]["fiou"] for u in args.users]
             mean = float(np.mean(per_user))
             lo, hi = bootstrap_mean([photos[method]], args.bootstrap)

@@ -60,3 +60,29 @@ def test_each_budget_compares_with_no_da_of_the_same_budget(monkeypatch, tmp_pat
     assert rows["advent", 160][8] == "yes"
     assert rows["maxsquare", 160][6] == "-10.00" and rows["maxsquare", 160][8] == "below"
     assert rows["source_only", 160][6] == "" and rows["source_only", 160][4] == f"{np.mean([noise[u].mean() + 5 for u in (1, 2)]):.2f}"
+
+
+def test_no_train_tables_only_the_finished_runs(monkeypatch, tmp_path):
+    bench = _load()
+    for method in ("source_only", "advent"):
+        work = tmp_path / "it40" / f"{method}_vgg16_seed0"
+        work.mkdir(parents=True)
+        (work / "result.json").write_text("{}")
+    (tmp_path / "it160" / "advent_vgg16_seed0").mkdir(parents=True)  # no No-DA run at 160
+    trained = []
+
+    def run_one(method, backbone, users, seed, work, data_root, iters, bench_root):
+        trained.append((method, iters))
+        return dict(users={str(u): dict(fiou=50.0) for u in users})
+
+    monkeypatch.setattr(bench, "run_one", run_one)
+    monkeypatch.setattr(bench, "photo_fiou", lambda pred_dir, data_root, users: {u: np.full(4, 50.0) for u in users})
+    monkeypatch.setattr(bench, "run_minutes", lambda work: 1.0)
+    monkeypatch.setattr("pss_bench.data.synth.ensure_default_data", lambda *a, **k: tmp_path)
+    monkeypatch.setattr(sys, "argv", ["bench_budget.py", "--methods", "source_only,advent,maxsquare",
+                                      "--budgets", "40,160", "--work", str(tmp_path), "--no-train",
+                                      "--markdown", str(tmp_path / "curve.md")])
+    assert bench.main() == 0
+    assert trained == [("source_only", 40), ("advent", 40)]  # the finished ones, read back
+    text = (tmp_path / "curve.md").read_text()
+    assert "| 40 | maxsquare | not run |" in text and "| 160 |" not in text
