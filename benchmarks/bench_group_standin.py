@@ -33,11 +33,12 @@ def main() -> int:
     from pss_bench.data.synth import ensure_default_data
     from pss_bench.data.synth.generate import DEFAULTS
     from pss_bench.harness.config import standin_recipe
-    from pss_bench.harness.standin import build_standin, source_groups_for
+    from pss_bench.harness.standin import build_standin, plain_recipe, source_groups_for
 
     root = str(ensure_default_data())
     segmentor = method_segmentor(args.method, args.backbone)
-    random_batches = standin_recipe(args.backbone, "synth")
+    # the whole network trained on the source (the experiment predates the synth preset's shared backbone)
+    random_batches = plain_recipe(standin_recipe(args.backbone, "synth"))
     k = source_groups_for(segmentor, DEFAULTS["voc_images"])
     if not k:
         parser.error(f"--method {args.method}: its network takes no context from batch-mates")

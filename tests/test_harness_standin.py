@@ -61,6 +61,7 @@ SYNTH_PRESET_KEYS = {"resnet50": "3197badb2b9ffc9e", "vgg16": "fcc5734f0b8a81a0"
 def test_cache_keys_of_the_default_recipes_are_those_before_the_move(monkeypatch, tmp_path):
     from pss_bench.commands.pretrain import method_segmentor
     from pss_bench.harness.config import standin_recipe
+    from pss_bench.harness.standin import plain_recipe
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
     for (backbone, method), name in CACHED_NAMES.items():
@@ -68,8 +69,8 @@ def test_cache_keys_of_the_default_recipes_are_those_before_the_move(monkeypatch
         # the recipe those files were built with (ResNet-50's default has since taken fused AdamW)
         recipe = Recipe(iters={"resnet50": 1200, "vgg16": 3200}[backbone])
         assert standin_path(backbone, recipe=recipe, segmentor=segmentor).name == name, (backbone, method)
-    for backbone, key in SYNTH_PRESET_KEYS.items():
-        assert cache_key(backbone, recipe=standin_recipe(backbone, "synth")) == key
+    for backbone, key in SYNTH_PRESET_KEYS.items():  # the synth preset's backbone files
+        assert cache_key(backbone, recipe=plain_recipe(standin_recipe(backbone, "synth"))) == key
 
 
 def test_the_preflight_side_builds_nothing_and_estimates_minutes(monkeypatch, tmp_path):
@@ -161,7 +162,8 @@ def test_the_synth_preset_pins_its_standin_schedule_the_demo_takes_the_default(m
         demo, synth, explicit = [recipe for b, recipe in asked if b == backbone]
         assert demo == DEFAULT_RECIPES[backbone]
         assert synth == explicit and synth.iters == PRESETS["synth"].standin_iters[backbone]
-        assert synth == Recipe(iters=synth.iters)  # the base recipe: default changes do not move it
+        # the base recipe (default changes do not move it), every network on the plain stand-in's backbone
+        assert synth == Recipe(iters=synth.iters, shared_backbone=True)
 
 
 @pytest.mark.slow
@@ -272,21 +274,22 @@ def test_grouped_source_batches_are_an_experiment_no_default_recipe_uses(monkeyp
     docs/synth_benchmark.md): every network keeps random batches and the keys of its files."""
     from pss_bench.commands.pretrain import method_segmentor
     from pss_bench.harness.config import standin_recipe
-    from pss_bench.harness.standin import source_groups_for
+    from pss_bench.harness.standin import plain_recipe, source_groups_for
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
     for method, key in {"pss_s1": "94e1ee7ee82ff584", "pss_none": "03efbf92b795cc6e",
                         "pss_global": "fb2e6325cc802a76", "mrnet": "18920cffafe0c965", None: "fcc5734f0b8a81a0"}.items():
         segmentor = method_segmentor(method, "vgg16") if method else None
-        recipe = standin_recipe("vgg16", "synth")
+        recipe = standin_recipe("vgg16", "synth", segmentor)
         assert recipe.source_groups == 0
+        recipe = plain_recipe(recipe)  # the files built before the shared backbone keep their keys
         assert cache_key("vgg16", recipe=recipe, segmentor=segmentor) == key, method
     # the experiment's K: 300 PSS-Synth source images at the released 10,582 / 500 images per group
     assert {m: source_groups_for(method_segmentor(m, "vgg16"), 300)
             for m in ("pss_s1", "pss_s1_released", "pss_none", "pss_global", "mrnet")} == {
         "pss_s1": 14, "pss_s1_released": 14, "pss_none": 0, "pss_global": 0, "mrnet": 0}
     segmentor = method_segmentor("pss_s1", "vgg16")
-    grouped = Recipe(**{**standin_recipe("vgg16", "synth").__dict__, "source_groups": 14})
+    grouped = Recipe(**{**plain_recipe(standin_recipe("vgg16", "synth")).__dict__, "source_groups": 14})
     assert cache_key("vgg16", recipe=grouped, segmentor=segmentor) == "c3096c7c861c88aa"
 
 
@@ -333,27 +336,28 @@ def test_coarse_steps_train_at_stride_16_then_hand_the_optimiser_to_the_stride_8
     assert model.backbone.layer4[1].conv2.dilation == (4, 4)
 
 
-def test_the_synth_preset_shares_the_plain_backbone_with_every_other_network(monkeypatch, tmp_path):
-    """The synth preset gives the group-context and MRNet networks the plain stand-in's frozen backbone
-    (docs/synth_benchmark.md#shared-backbone); the plain PSPNet's recipe and key, and the demo's
-    recipes, do not move."""
+def test_the_synth_preset_trains_every_networks_heads_on_one_frozen_backbone(monkeypatch, tmp_path):
+    """The synth preset gives every network (the plain PSPNet, the group-context PSPNet, MRNet's heads)
+    the plain 1,600-step stand-in's frozen backbone (docs/synth_benchmark.md#shared-backbone): that
+    backbone's file keeps its key, and the demo's recipes do not move."""
     from pss_bench.commands.pretrain import method_segmentor
     from pss_bench.harness.config import standin_recipe
     from pss_bench.harness.standin import DEFAULT_RECIPES, plain_recipe
 
     monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path))
+    files = set()
     for method in ("pss_s1", "pss_s2", "pss_none", "pss_global", "mrnet_s1", "mrnet",
                    "source_only", "advent", "hiast", None):
         segmentor = method_segmentor(method, "vgg16") if method else None
         synth = standin_recipe("vgg16", "synth", segmentor)
-        other_network = bool(method) and method.startswith(("pss_", "mrnet"))
-        assert synth.shared_backbone == other_network, method
-        assert plain_recipe(synth) == Recipe(iters=1600), method
+        assert synth == Recipe(iters=1600, shared_backbone=True), method
         assert standin_recipe("vgg16", "demo", segmentor) == DEFAULT_RECIPES["vgg16"], method
-        if other_network:  # a file of its own, not the one built with the backbone
-            assert (cache_key("vgg16", recipe=synth, segmentor=segmentor)
-                    != cache_key("vgg16", recipe=plain_recipe(synth), segmentor=segmentor)), method
-    assert cache_key("vgg16", recipe=standin_recipe("vgg16", "synth", None)) == "fcc5734f0b8a81a0"
+        # a file of its own, not the one its backbone comes from
+        assert (cache_key("vgg16", recipe=synth, segmentor=segmentor)
+                != cache_key("vgg16", recipe=plain_recipe(synth), segmentor=segmentor)), method
+        files.add(standin_path("vgg16", 0, synth, segmentor=segmentor).name)
+    assert len(files) == 5  # plain PSPNet (shared by 5 methods), group x 3 contexts (pss_s1 = pss_s2), MRNet
+    assert cache_key("vgg16", recipe=plain_recipe(standin_recipe("vgg16", "synth"))) == "fcc5734f0b8a81a0"
 
 
 def test_a_shared_backbone_estimate_counts_the_plain_standin_only_when_missing(monkeypatch, tmp_path):
@@ -375,7 +379,7 @@ def test_a_shared_backbone_standin_holds_the_plain_backbone_and_trains_only_its_
                                                                                      synth_root):
     """Recipe.shared_backbone: the plain stand-in is built first; the group-context network's stand-in
     holds its backbone bit for bit (weights and BatchNorm statistics), its own heads trained, and loads
-    into pss_s1's segmentor with strict=True. The plain network itself is refused."""
+    into pss_s1's segmentor with strict=True. The plain PSPNet's heads are retrained the same way."""
     from dataclasses import replace
 
     from mmengine.registry import init_default_scope
@@ -404,5 +408,9 @@ def test_a_shared_backbone_standin_holds_the_plain_backbone_and_trains_only_its_
     assert not fresh.load_state_dict(own, strict=True).missing_keys
     heads = [k for k in own if k.startswith("decode_head.") and k.endswith(".weight")]
     assert heads and all(not torch.equal(own[k], initial[k]) for k in heads)
-    with pytest.raises(ValueError, match="shared_backbone"):
-        build_standin("vgg16", 0, shared, data_root=synth_root, progress=False, log=None)
+    # the plain PSPNet's own heads are retrained on the same backbone: a file other than the one shared
+    plain_heads = build_standin("vgg16", 0, shared, data_root=synth_root, progress=False, log=None)
+    assert plain_heads != plain and standin_info(plain_heads)["backbone_from"] == info["backbone_from"]
+    retrained = torch.load(plain_heads, map_location="cpu", weights_only=True)["state_dict"]
+    assert all(torch.equal(retrained[k], base[k]) for k in backbone_keys)
+    assert not torch.equal(retrained["decode_head.conv_seg.weight"], base["decode_head.conv_seg.weight"])

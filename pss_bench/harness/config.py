@@ -179,20 +179,18 @@ def standin_recipe(backbone: str, preset: str, segmentor: dict | None = None):
     """The stand-in recipe of ``backbone``'s network ``segmentor`` (None = the plain PSPNet) for
     ``preset``: the default recipe, with the preset's pinned number of steps where it has one
     (``Preset.standin_iters``: the synth benchmark's), and, where the preset says so
-    (``Preset.standin_shared_backbone``), the plain stand-in's frozen backbone for a network other
-    than the plain PSPNet (``Recipe.shared_backbone``). Every network gets random source batches:
+    (``Preset.standin_shared_backbone``), the plain stand-in's frozen backbone under every network's
+    heads, the plain PSPNet's included (``Recipe.shared_backbone``). Every network gets random source batches:
     grouped ones (``Recipe.source_groups``) made the group-context network's start worse, not better
     (docs/synth_benchmark.md#group-stand-in)."""
-    from pss_bench.harness.standin import DEFAULT_RECIPES, Recipe, default_segmentor
-    from pss_bench.models.standin import plain_segmentor
+    from pss_bench.harness.standin import DEFAULT_RECIPES, Recipe
 
     p = PRESETS[preset]
     iters = p.standin_iters.get(backbone)
     # A pinned schedule is the base recipe with its steps (what the committed records started from),
     # not the backbone's default with other steps: later default changes must not move it.
     recipe = DEFAULT_RECIPES[backbone] if iters is None else Recipe(iters=iters)
-    if (p.standin_shared_backbone and segmentor is not None
-            and plain_segmentor(segmentor) != default_segmentor(backbone)):
+    if p.standin_shared_backbone:
         recipe = replace(recipe, shared_backbone=True)
     return recipe
 

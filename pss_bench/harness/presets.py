@@ -19,9 +19,9 @@ class Preset:
     # Stand-in schedule (optimiser steps per backbone) where the preset pins one instead of the
     # default recipe's (pss_bench/harness/standin.py::DEFAULT_RECIPES): see the synth preset.
     standin_iters: dict[str, int] = field(default_factory=dict)
-    # Networks other than the plain PSPNet (the group-context PSPNet, MRNet's heads) share the plain
-    # stand-in's frozen backbone and train only their heads (standin.Recipe.shared_backbone): the
-    # synth preset's, so that every row of its table starts from the same features.
+    # Every network (the plain PSPNet, the group-context PSPNet, MRNet's heads) trains its heads on
+    # the plain stand-in's frozen backbone (standin.Recipe.shared_backbone): the synth preset's, so
+    # that every row of its table starts from the same features with the same head budget.
     standin_shared_backbone: bool = False
 
     def test_short_side(self, crop: int) -> int:
@@ -47,7 +47,7 @@ PRESETS: dict[str, Preset] = {
     # on 2 cores. Its stand-ins keep the schedule the committed records in
     # leaderboard/results/pss-synth/ started from (1,600 / 800 steps), so that the benchmark's
     # command reproduces them; the demo's default stand-ins are longer (docs/standin_weights.md).
-    # The group-context and MRNet networks share the plain stand-in's backbone
+    # Every network's heads are trained on the plain stand-in's frozen backbone
     # (docs/synth_benchmark.md#shared-backbone).
     "synth": Preset("synth", crop=48, batch_size=4, iters=40, poly_iters=83, users=(1, 2, 3, 4, 5),
                     num_workers=0, log_interval=10, checkpoint_interval=40,
