@@ -357,6 +357,8 @@ def test_the_synth_preset_trains_every_networks_heads_on_one_frozen_backbone(mon
                 != cache_key("vgg16", recipe=plain_recipe(synth), segmentor=segmentor)), method
         files.add(standin_path("vgg16", 0, synth, segmentor=segmentor).name)
     assert len(files) == 5  # plain PSPNet (shared by 5 methods), group x 3 contexts (pss_s1 = pss_s2), MRNet
+    # grouped head batches still share the random-batch backbone
+    assert plain_recipe(Recipe(iters=1600, shared_backbone=True, source_groups=14)) == Recipe(iters=1600)
     assert cache_key("vgg16", recipe=plain_recipe(standin_recipe("vgg16", "synth"))) == "fcc5734f0b8a81a0"
 
 

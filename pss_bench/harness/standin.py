@@ -265,8 +265,10 @@ def estimated_minutes(backbone: str, recipe: Recipe) -> int:
 
 
 def plain_recipe(recipe: Recipe) -> Recipe:
-    """The recipe of the plain stand-in whose backbone a :attr:`Recipe.shared_backbone` recipe shares."""
-    return replace(recipe, shared_backbone=False)
+    """The recipe of the plain stand-in whose backbone a :attr:`Recipe.shared_backbone` recipe shares:
+    the same schedule on random source batches (grouped batches, :attr:`Recipe.source_groups`, are a
+    choice for the heads of a network that reads its batch-mates)."""
+    return replace(recipe, shared_backbone=False, source_groups=0)
 
 
 @dataclass(frozen=True, eq=False)
