@@ -27,7 +27,9 @@ def register(subparsers) -> None:
                         "PSPNet; mrnet: MRNet's heads); default: the plain PSPNet")
     p.add_argument("--preset", choices=("demo", "synth"), default="demo",
                    help="build the stand-in that this preset's runs start from: the demo's (the default "
-                        "recipe) or the PSS-Synth benchmark's (its pinned, shorter schedule)")
+                        "recipe) or the PSS-Synth benchmark's (its pinned, shorter schedule; the network's "
+                        "heads trained on the frozen backbone of the plain PSPNet's stand-in, which is "
+                        "built first when missing)")
     p.add_argument("--seed", type=int, default=0, help="training seed (part of the cache key)")
     p.add_argument("--force", action="store_true", help="retrain even when the cached file exists")
     p.set_defaults(func=main)
