@@ -200,10 +200,10 @@ def bootstrap_mean(per_user: list[dict[int, np.ndarray]], n: int, seed: int = 0)
 CAN_AND_CANNOT = (
     "**What it can detect:** a broken method, which collapses far below No-DA (it caught fda_mbt's "
     "uninitialised members, 7.61, and MRNet's inflated loss, 16.12), and a network that starts from "
-    "weaker weights (the start column). **What it cannot:** rank the adaptation losses at 40 "
-    "iterations, where ADVENT, AdaptSeg and MinEnt agree to 0.01 FIoU and re-estimating No-DA's "
-    "BatchNorm statistics alone gives their gain (`benchmarks/bench_synth_adabn.py`); the budget curve "
-    "(`docs/synth_benchmark.md#budget-curve`) shows what longer budgets change.")
+    "weaker weights (the start column). **What it cannot:** rank the adaptation losses: at 40 "
+    "iterations ADVENT, AdaptSeg and MinEnt agree to 0.01 FIoU, and re-estimating No-DA's BatchNorm "
+    "statistics on the same target batches alone gives as much (`benchmarks/bench_synth_adabn.py`); "
+    "the budget curve shows the same at 160 iterations (`docs/synth_benchmark.md#budget-curve`).")
 """The table header's two sentences on what the benchmark detects (docs/synth_benchmark.md has the
 evidence)."""
 
@@ -290,9 +290,9 @@ def main() -> int:
             f"{preset.iters if args.iters is None else args.iters} iterations per user "
             f"(batch {preset.batch_size}, {preset.crop}-px crops), each from the stand-in weights of "
             f"its network (one recipe, {preset.standin_iters.get(args.backbone, 'the default number of')} "
-            f"steps, pinned by the synth preset: the plain PSPNet for most methods; the group-context "
-            f"PSPNet (pss_*) and MRNet's heads (mrnet*) train their heads only, on the plain stand-in's "
-            f"frozen backbone). 95 % intervals: bootstrap over each user's photos "
+            f"steps, pinned by the synth preset; every network's heads, the plain PSPNet's for most "
+            f"methods, the group-context PSPNet's for pss_*, MRNet's for mrnet*, trained on the frozen "
+            f"backbone of the plain PSPNet's stand-in). 95 % intervals: bootstrap over each user's photos "
             f"({args.bootstrap} resamples); Δ = paired difference to No-DA; start = Mean FIoU of the "
             f"stand-in the row starts from, before any training{start_spread(starts)}. Not comparable "
             f"with the real dataset's tables. {CAN_AND_CANNOT} What the ordering says and why: "
