@@ -180,9 +180,9 @@ def standin_recipe(backbone: str, preset: str, segmentor: dict | None = None):
     ``preset``: the default recipe, with the preset's pinned number of steps where it has one
     (``Preset.standin_iters``: the synth benchmark's), and, where the preset says so
     (``Preset.standin_shared_backbone``), the plain stand-in's frozen backbone under every network's
-    heads, the plain PSPNet's included (``Recipe.shared_backbone``). Every network gets random source batches:
-    grouped ones (``Recipe.source_groups``) made the group-context network's start worse, not better
-    (docs/synth_benchmark.md#group-stand-in)."""
+    heads, the plain PSPNet's included (``Recipe.shared_backbone``). Every network gets random
+    source batches: grouped ones (``Recipe.source_groups``) did not raise the group-context
+    network's start (docs/synth_benchmark.md#group-stand-in, #shared-backbone)."""
     from pss_bench.harness.standin import DEFAULT_RECIPES, Recipe
 
     p = PRESETS[preset]
