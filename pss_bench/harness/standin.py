@@ -75,9 +75,10 @@ class Recipe:
     # group-context PSPNet computes each pixel's context from its batch-mates and the method trains on
     # source batches of one K-means group (released: K = 500 over VOC's 10,582 images); pretraining
     # its stand-in that way was measured and made its start worse (PSS-Synth, VGG-16, users 1-5:
-    # 11.71 FIoU against 19.12 from random batches; docs/synth_benchmark.md#group-stand-in), so no
-    # recipe uses it. Kept for that experiment (benchmarks/bench_group_standin.py). Enters the cache
-    # key only when non-zero.
+    # 11.71 FIoU against 19.12 from random batches; docs/synth_benchmark.md#group-stand-in), and
+    # with its heads on the shared backbone it changed nothing (35.58 against 35.45,
+    # #shared-backbone), so no recipe uses it. Kept for those experiments
+    # (benchmarks/bench_group_standin.py). Enters the cache key only when non-zero.
     source_groups: int = 0
     # The first ``coarse_steps`` steps run the backbone at output stride 16 (ResNet only; then the
     # configs' 8 to the end): the last two stages work on maps a quarter the size (layer3 strided,
