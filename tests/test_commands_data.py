@@ -38,7 +38,11 @@ def test_ctrl_c_in_synth_stops_with_one_message_and_no_worker_tracebacks(tmp_pat
     out = tmp_path / "synth"
     proc = subprocess.Popen([sys.executable, "-m", "pss_bench.cli", "data", "synth", "--out", str(out),
                              "--users", "12", "--photos", "60", "80", "--voc-images", "400", "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # a terminal's foreground job: SIGINT at its default even where this test
+                            # runs as a background job, which inherits SIGINT ignored (Python then
+                            # installs no KeyboardInterrupt handler)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "personal").glob("id*/JPEGImages/*")):
         time.sleep(0.1)  # the workers are writing users
