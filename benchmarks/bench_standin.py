@@ -56,7 +56,7 @@ def main() -> int:
     import pss_bench.plugins  # noqa: F401
     from pss_bench.data.synth import ensure_default_data
     from pss_bench.harness.config import RunOptions, build_config
-    from pss_bench.inference.predict import predict_user
+    from pss_bench.inference.predict import predict_user_as_configured
     from pss_bench.harness.standin import standin_path, train_standin, with_recipe, write_standin
     from pss_bench.scoring.score import score_predictions
 
@@ -86,7 +86,7 @@ def main() -> int:
         pred = scratch / "pred"
         shutil.rmtree(pred, ignore_errors=True)
         for user in args.users:
-            predict_user(scorer, cfg, root, user, pred)
+            predict_user_as_configured(scorer, cfg, root, user, pred)
         result = score_predictions(pred, root, users=args.users, progress=False)
         cells = ([f"{result.users[u].fiou:.2f}" for u in args.users]
                  + [f"{result.users[u].miou:.2f}" for u in args.users])

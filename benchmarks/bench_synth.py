@@ -132,7 +132,9 @@ def start_fiou(method: str, backbone: str, users: list[int], record: dict, data_
         return None
     cache = bench_root / "standin_scores.json"
     scores = json.loads(cache.read_text()) if cache.is_file() else {}
-    key = f"{record['pretrained']} users {','.join(map(str, users))}"
+    # "as run": scored through the run's own prediction (group batches for the group networks); the
+    # keys without it were scored one photo at a time and are not reused.
+    key = f"{record['pretrained']} users {','.join(map(str, users))} as run"
     if key not in scores:
         scores[key] = score_standin(method, backbone, users, standin_dir() / name, data_root)
         atomic_write_text(cache, json.dumps(scores, indent=1, sort_keys=True))
@@ -140,7 +142,9 @@ def start_fiou(method: str, backbone: str, users: list[int], record: dict, data_
 
 
 def score_standin(method: str, backbone: str, users: list[int], path: Path, data_root: str) -> float:
-    """Mean FIoU of stand-in ``path`` as ``method``'s initialised stage predicts (no training)."""
+    """Mean FIoU of stand-in ``path`` as ``method``'s initialised stage predicts (no training), the
+    way its run predicts: in batches of one group for the group-context networks
+    (:func:`~pss_bench.inference.predict.predict_user_as_configured`)."""
     import tempfile
 
     import torch
@@ -150,7 +154,7 @@ def score_standin(method: str, backbone: str, users: list[int], path: Path, data
     from pss_bench.harness.config import RunOptions, build_config
     from pss_bench.harness.preflight import initialised_stage
     from pss_bench.harness.run import plan_stages, stage_cfg_options
-    from pss_bench.inference.predict import predict_user
+    from pss_bench.inference.predict import predict_user_as_configured
     from pss_bench.scoring import score_predictions
 
     init_default_scope("mmseg")
@@ -166,7 +170,7 @@ def score_standin(method: str, backbone: str, users: list[int], path: Path, data
         getattr(model, "segmentor", model).load_state_dict(state, strict=True)
         model.eval()
         for user in users:
-            predict_user(model, cfg, data_root, user, Path(tmp) / "pred")
+            predict_user_as_configured(model, cfg, data_root, user, Path(tmp) / "pred")
         return float(score_predictions(Path(tmp) / "pred", data_root, users=users, progress=False).mean["fiou"])
 
 

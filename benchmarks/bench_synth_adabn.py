@@ -42,7 +42,7 @@ def main() -> int:
     from pss_bench.data.synth import ensure_default_data
     from pss_bench.harness.config import RunOptions, build_config
     from pss_bench.harness.presets import PRESETS
-    from pss_bench.inference.predict import predict_user
+    from pss_bench.inference.predict import predict_user_as_configured
     from pss_bench.scoring import score_predictions
 
     runs = args.work / f"source_only_{args.backbone}_seed{args.seed}"
@@ -75,7 +75,7 @@ def main() -> int:
                         model.head_logits(source)
                     model.head_logits(target)
             model.eval()
-            predict_user(model, cfg, root, user, Path(tmp) / "pred")
+            predict_user_as_configured(model, cfg, root, user, Path(tmp) / "pred")
         result = score_predictions(Path(tmp) / "pred", root, users=users, progress=False)
     print(f"| row | {' | '.join(f'id{u}' for u in users)} | Mean | MIoU |")
     print("|---|" + "---|" * (len(users) + 2))

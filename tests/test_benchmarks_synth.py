@@ -76,3 +76,23 @@ def test_start_score_is_the_standin_as_the_initialised_stage_predicts_it_cached(
     monkeypatch.setattr(bench, "score_standin", lambda *a, **k: pytest.fail("scored twice"))
     assert bench.start_fiou("hiast", "vgg16", [1], record, str(root), tmp_path / "bench") == score
     assert bench.start_fiou("hiast", "vgg16", [1], dict(pretrained=None, extra={}), str(root), tmp_path) is None
+
+
+def test_group_network_start_is_scored_in_its_group_batches(bench, tmp_path, monkeypatch):
+    """A group-context network reads its batch-mates, so its start is scored as its run predicts:
+    in batches of one group of the config's size, not one photo at a time."""
+    import pss_bench.inference.predict as predict
+    from pss_bench.commands.pretrain import method_segmentor
+    from pss_bench.data.synth import generate
+    from pss_bench.harness.standin import Recipe, build_standin
+
+    monkeypatch.setenv("PSS_BENCH_CACHE", str(tmp_path / "cache"))
+    root = generate(tmp_path / "root", seed=1, users=1, photos=(6, 6), voc_images=8, annotated=0.5, workers=1)
+    path = build_standin("vgg16", 0, Recipe(batch_size=2, crop=32, short_side=40, iters=1, warmup_iters=1),
+                         data_root=root, progress=False, log=None, segmentor=method_segmentor("pss_s1", "vgg16"))
+    calls, real = [], predict.predict_user_groups
+    monkeypatch.setattr(predict, "predict_user_groups", lambda *a, **k: calls.append(k) or real(*a, **k))
+    monkeypatch.setattr(predict, "predict_user", lambda *a, **k: pytest.fail("predicted one photo at a time"))
+    score = bench.score_standin("pss_s1", "vgg16", [1], path, str(root))
+    assert 0.0 <= score <= 100.0
+    assert [(c["batch_size"], c["short_side"]) for c in calls] == [(4, 72)]  # the synth preset's batch, 1.5 x 48

@@ -126,14 +126,6 @@ def load_model(cfg, checkpoint: Path, unsafe: bool = False):
     return model
 
 
-def test_short_side(cfg) -> int:
-    """The short side the test pipeline resizes to (``Resize(scale=(2048, short))``; the harness sets it)."""
-    for t in cfg.test_dataloader.dataset.pipeline:
-        if t.get("type") == "Resize":
-            return int(min(t["scale"]))
-    raise ValueError("CONFIG: test_dataloader.dataset.pipeline has no Resize step")
-
-
 def run(args: argparse.Namespace) -> int:
     fail = lambda message: error("predict", message)  # noqa: E731
     try:
@@ -159,11 +151,12 @@ def run(args: argparse.Namespace) -> int:
 
     from pss_bench.data.check import check_dataset
     from pss_bench.data.users import resolve_users
+    from pss_bench.inference.predict import test_short_side
 
     try:
         cfg = Config.fromfile(str(config))
         test_ds = cfg.test_dataloader.dataset
-        short = test_short_side(cfg)
+        test_short_side(cfg)  # a config whose test pipeline has no Resize is refused here
     except Exception as err:
         return _report([f"CONFIG {config}: not a usable config ({type(err).__name__}: {err})"])
     data_root = args.data_root or test_ds.get("data_root")
@@ -209,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         model = model.cuda()
     with output_session() as session:
         try:
-            return _predict_all(args, model, cfg, users, data_root, out, report, group, short)
+            return _predict_all(args, model, cfg, users, data_root, out, report)
         except OSError as err:  # a full disk, a read-only folder: no half of the predictions stays
             if err.filename is None:
                 raise
@@ -218,9 +211,9 @@ def run(args: argparse.Namespace) -> int:
                         "file(s) this command wrote")
 
 
-def _predict_all(args, model, cfg, users, data_root, out: Path, report, group, short) -> int:
+def _predict_all(args, model, cfg, users, data_root, out: Path, report) -> int:
     from pss_bench.inference.overlay import write_overlays
-    from pss_bench.inference.predict import predict_user, predict_user_groups
+    from pss_bench.inference.predict import predict_user_as_configured
 
     start, total, shown = time.time(), 0, 0
     for user in users:
@@ -228,11 +221,7 @@ def _predict_all(args, model, cfg, users, data_root, out: Path, report, group, s
         if not args.quiet:
             print(f"id{user}: predicting {report.users[users.index(user)].annotated} annotated photos ...",
                   flush=True)
-        if group:  # exactly as pss_bench.harness.run._predict
-            n = predict_user_groups(model, cfg, data_root, user, out, batch_size=group["batch_size"],
-                                    short_side=short, seed=group.get("seed", 1))
-        else:
-            n = predict_user(model, cfg, data_root, user, out)
+        n = predict_user_as_configured(model, cfg, data_root, user, out)
         s = write_overlays(data_root, user, out, args.show_dir, limit=args.show) if args.show_dir else 0
         total, shown = total + n, shown + s
         if not args.quiet:

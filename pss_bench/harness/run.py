@@ -103,27 +103,18 @@ def _load_model(cfg, checkpoint: Path):
     return model
 
 
-def _predict(model, cfg, opts: RunOptions, user: int, pred_dir: Path) -> int:
-    from pss_bench.inference.predict import predict_user, predict_user_groups
-
-    group = cfg.get("group_inference")
-    if group:
-        return predict_user_groups(model, cfg, opts.data_root, user, pred_dir, batch_size=group["batch_size"],
-                                   short_side=opts.settings["test_short"], seed=group.get("seed", 1))
-    return predict_user(model, cfg, opts.data_root, user, pred_dir)
-
-
 def _predict_logged(model, cfg, opts: RunOptions, user: int, pred_dir: Path, show_dir: Path,
                     overlays: int) -> int:
-    """:func:`_predict` with a line before and after (prediction takes a while on a CPU), then
+    """:func:`~pss_bench.inference.predict.predict_user_as_configured` with a line before and after (prediction takes a while on a CPU), then
     ``overlays`` colour overlays of the first photos into ``show_dir/id<k>/``."""
     from pss_bench.data.layout import annotated_entries
     from pss_bench.inference.overlay import write_overlays
+    from pss_bench.inference.predict import predict_user_as_configured
 
     t0 = time.time()
     print(f"[pss-bench] user {user}: predicting {len(annotated_entries(opts.data_root, user))} annotated "
           f"photos -> {pred_dir / f'id{user}'}", flush=True)
-    n = _predict(model, cfg, opts, user, pred_dir)
+    n = predict_user_as_configured(model, cfg, opts.data_root, user, pred_dir)
     shown = write_overlays(opts.data_root, user, pred_dir, show_dir, limit=overlays) if overlays else 0
     print(f"[pss-bench] user {user}: {n} predictions in {time.time() - t0:.1f} s"
           + (f", {shown} overlays in {show_dir / f'id{user}'}" if shown else ""), flush=True)

@@ -39,6 +39,28 @@ def predict_user(model: torch.nn.Module, cfg, data_root: str, user: int, pred_di
     return len(dataset)
 
 
+def test_short_side(cfg) -> int:
+    """The short side the test pipeline resizes to (``Resize(scale=(2048, short))``; the harness sets it)."""
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if t.get("type") == "Resize":
+            return int(min(t["scale"]))
+    raise ValueError("CONFIG: test_dataloader.dataset.pipeline has no Resize step")
+
+
+def predict_user_as_configured(model: torch.nn.Module, cfg, data_root: str, user: int,
+                               pred_dir: str | Path) -> int:
+    """``user``'s annotated photos predicted the way ``cfg``'s method predicts them: in batches of
+    one group (:func:`predict_user_groups`, short side of the test pipeline) when the config has
+    ``group_inference`` (the group-context networks read their batch-mates), else one photo at a
+    time (:func:`predict_user`). The one dispatch of a run, of ``pss-bench predict`` and of a
+    stand-in's start. Returns the number of files written."""
+    group = cfg.get("group_inference")
+    if group:
+        return predict_user_groups(model, cfg, data_root, user, pred_dir, batch_size=group["batch_size"],
+                                   short_side=test_short_side(cfg), seed=group.get("seed", 1))
+    return predict_user(model, cfg, data_root, user, pred_dir)
+
+
 def group_inference_batches(stems: list[str], groups: list[int], batch_size: int,
                             seed: int = 1) -> list[list[int]]:
     """Inference batches of one group each, independent of the order in which photos are listed.
