@@ -298,7 +298,8 @@ def main() -> int:
             f"methods, the group-context PSPNet's for pss_*, MRNet's for mrnet*, trained on the frozen "
             f"backbone of the plain PSPNet's stand-in). 95 % intervals: bootstrap over each user's photos "
             f"({args.bootstrap} resamples); Δ = paired difference to No-DA; start = Mean FIoU of the "
-            f"stand-in the row starts from, before any training{start_spread(starts)}. Not comparable "
+            f"stand-in the row starts from, before any training, predicted as the row's run predicts (in "
+            f"batches of one group for pss_*){start_spread(starts)}. Not comparable "
             f"with the real dataset's tables. {CAN_AND_CANNOT} What the ordering says and why: "
             f"`docs/synth_benchmark.md`.\n\n"
             f"{table}\n\nCommand: `{command.strip()}`; total {total:.1f} min on this machine.\n")

@@ -5,9 +5,13 @@ re-estimates every BN layer's running statistics by forwarding, with no gradient
 mode, the same paired batches an ADVENT run of the ``synth`` preset draws (``--iters`` of them:
 the source half, then the target half, as ADVENT's step does), and scores the result as the harness
 does. The segmentor's weights are not changed; only its BN buffers are. Prints per-user FIoU, the
-Mean and MIoU, beside the No-DA record for comparison.
+Mean and MIoU, beside the No-DA record for comparison. With ``--compare``, also the paired
+difference of each named method's finished run in ``--work`` to this BN-only model, with its 95 %
+bootstrap interval over each user's photos (``bench_synth.bootstrap_mean``): whether the method's
+own loss adds anything beyond the BN statistics its target batches move.
 
     python benchmarks/bench_synth_adabn.py --backbone vgg16
+    python benchmarks/bench_synth_adabn.py --backbone vgg16 --work DIR/it640 --iters 640 --compare advent,maxsquare
     python benchmarks/bench_synth_adabn.py --backbone vgg16 --domains target   # target batches only
 """
 from __future__ import annotations
@@ -17,6 +21,11 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_synth import bootstrap_mean, photo_fiou  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +40,14 @@ def main() -> int:
     parser.add_argument("--domains", choices=("both", "target"), default="both",
                         help="forward the source and the target half of each batch (ADVENT's step) or "
                              "the target half only")
+    parser.add_argument("--compare", default="", help="methods (a,b,...) whose finished runs in --work are "
+                        "paired with the BN-only model, photo by photo")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="resamples of the intervals")
     args = parser.parse_args()
+    compare = [m for m in args.compare.split(",") if m]
+    missing = [m for m in compare if not (args.work / f"{m}_{args.backbone}_seed{args.seed}" / "result.json").is_file()]
+    if missing:
+        parser.error(f"--compare: no finished run of {', '.join(missing)} in {args.work}")
 
     import torch
     from mmengine.registry import init_default_scope
@@ -77,6 +93,7 @@ def main() -> int:
             model.eval()
             predict_user_as_configured(model, cfg, root, user, Path(tmp) / "pred")
         result = score_predictions(Path(tmp) / "pred", root, users=users, progress=False)
+        bn_only = photo_fiou(Path(tmp) / "pred", root, users)
     print(f"| row | {' | '.join(f'id{u}' for u in users)} | Mean | MIoU |")
     print("|---|" + "---|" * (len(users) + 2))
     for name, per_user, mean in (
@@ -84,6 +101,17 @@ def main() -> int:
             (f"source_only + BN statistics of {iters} {args.domains} batches",
              [result.users[u].fiou for u in users], result.mean)):
         print(f"| {name} | {' | '.join(f'{v:.2f}' for v in per_user)} | {mean['fiou']:.2f} | {mean['miou']:.2f} |")
+    if compare:
+        print("\n| method | Mean | Δ BN only | Δ 95 % CI | beyond BN |\n|---|---|---|---|---|")
+    for method in compare:
+        run = args.work / f"{method}_{args.backbone}_seed{args.seed}"
+        theirs = photo_fiou(run / "predictions", root, users)
+        diff = {u: theirs[u] - bn_only[u] for u in users}
+        lo, hi = bootstrap_mean([diff], args.bootstrap)
+        mean = float(np.mean([theirs[u].mean() for u in users]))
+        delta = float(np.mean([diff[u].mean() for u in users]))
+        verdict = "above" if lo > 0 else "below" if hi < 0 else "no"
+        print(f"| {method} | {mean:.2f} | {delta:+.2f} | {lo:+.2f}–{hi:+.2f} | {verdict} |")
     return 0
 
 
