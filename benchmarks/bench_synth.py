@@ -212,12 +212,30 @@ CAN_AND_CANNOT = (
 evidence)."""
 
 
+START_TOLERANCE = 3.0
+"""How far (FIoU) a row's start may lie from No-DA's for its Δ to read as the method's rather than the
+starting point's; the header names the rows beyond it."""
+
+
 def start_spread(starts: dict[str, float | None]) -> str:
-    """``; every row starts within X FIoU of No-DA's`` (the largest distance of a row's start to
-    No-DA's), or nothing when No-DA or every other start is missing."""
+    """``; every row starts within X FIoU of No-DA's (B)`` (X the largest distance of a row's start to
+    No-DA's start B), with the rows farther than :data:`START_TOLERANCE` named apart (``, except a, b
+    (−Y)``); nothing when No-DA or every other start is missing."""
     base = starts.get(BASELINE)
-    others = [abs(v - base) for m, v in starts.items() if m != BASELINE and v is not None] if base is not None else []
-    return f"; every row starts within {max(others):.2f} FIoU of No-DA's ({base:.2f})" if others else ""
+    if base is None:
+        return ""
+    gaps = {m: v - base for m, v in starts.items() if m != BASELINE and v is not None}
+    if not gaps:
+        return ""
+    near = [abs(g) for g in gaps.values() if abs(g) <= START_TOLERANCE]
+    far: dict[float, list[str]] = {}
+    for method, gap in gaps.items():
+        if abs(gap) > START_TOLERANCE:
+            far.setdefault(round(gap, 2), []).append(method)
+    text = f"; every row starts within {max(near, default=0.0):.2f} FIoU of No-DA's ({base:.2f})"
+    if far:
+        text += ", except " + "; ".join(f"{', '.join(ms)} ({g:+.2f})" for g, ms in sorted(far.items()))
+    return text
 
 
 def main() -> int:

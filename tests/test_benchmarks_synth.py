@@ -96,3 +96,13 @@ def test_group_network_start_is_scored_in_its_group_batches(bench, tmp_path, mon
     score = bench.score_standin("pss_s1", "vgg16", [1], path, str(root))
     assert 0.0 <= score <= 100.0
     assert [(c["batch_size"], c["short_side"]) for c in calls] == [(4, 72)]  # the synth preset's batch, 1.5 x 48
+
+
+def test_start_spread_names_the_rows_beyond_the_tolerance(bench):
+    starts = {"source_only": 39.09, "advent": 39.09, "mrnet": 39.66, "pss_s1": 34.23, "pss_s2": 34.23,
+              "pss_none": 38.82, "fda": None}
+    assert bench.start_spread(starts) == ("; every row starts within 0.57 FIoU of No-DA's (39.09), "
+                                          "except pss_s1, pss_s2 (-4.86)")
+    assert bench.start_spread({"source_only": 39.09, "advent": 41.0}) == \
+        "; every row starts within 1.91 FIoU of No-DA's (39.09)"
+    assert bench.start_spread({"advent": 39.0}) == "" and bench.start_spread({"source_only": 39.0}) == ""
