@@ -115,8 +115,10 @@ def _predictions(unit_dir: Path) -> dict[str, bytes]:
 def test_a_unit_requeued_mid_training_resumes_and_predicts_the_same_pngs(cluster, data_root, tmp_path):
     every2 = ("default_hooks.checkpoint.interval=2",)
     straight, requeued = tmp_path / "straight", tmp_path / "requeued"
+    # 60 iterations: the requeue must land mid-training; at 12 a fast machine finished the unit (4 s)
+    # between its first checkpoint and the requeue.
     for out in (straight, requeued):
-        run = _sweep(cluster, data_root, out, *CPU, users="1", iters=12, options=every2)
+        run = _sweep(cluster, data_root, out, *CPU, users="1", iters=60, options=every2)
         assert run.returncode == 0, run.stderr
     work = requeued / "units" / "source_only_resnet50_seed0_id1"
     job = next(iter(_submissions(requeued)[0]["units"]))
@@ -180,8 +182,8 @@ def test_a_failed_unit_is_reported_with_its_log_and_a_rerun_resubmits_only_it(cl
 
 def test_scancel_of_the_whole_array_is_reported_and_a_rerun_resumes(cluster, data_root, tmp_path):
     out = tmp_path / "S"
-    every2 = ("default_hooks.checkpoint.interval=2",)
-    assert _sweep(cluster, data_root, out, *CPU, iters=12, options=every2).returncode == 0
+    every2 = ("default_hooks.checkpoint.interval=2",)  # 60 iterations: scancel must land mid-training
+    assert _sweep(cluster, data_root, out, *CPU, iters=60, options=every2).returncode == 0
     (sub,) = _submissions(out)
     units = [out / "units" / name for name in sub["units"].values()]
     _wait_for(lambda: any((u / f"id{u.name[-1]}" / "last_checkpoint").is_file() for u in units), 300,
@@ -191,7 +193,7 @@ def test_scancel_of_the_whole_array_is_reported_and_a_rerun_resumes(cluster, dat
     status = _status(cluster, out)
     assert "2 cancelled (of 2 units)" in status and "cancelled in Slurm (scancel)" in status, status
     assert "rerun the same `pss-bench sweep` command" in status and "all units done" not in status
-    run = _sweep(cluster, data_root, out, *CPU, iters=12, options=every2)
+    run = _sweep(cluster, data_root, out, *CPU, iters=60, options=every2)
     assert run.returncode == 0, run.stderr
     assert sorted(_submissions(out)[1]["units"].values()) == sorted(sub["units"].values())
     cluster.wait_idle(600)
