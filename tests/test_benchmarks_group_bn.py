@@ -1,21 +1,14 @@
 """benchmarks/bench_group_bn.py: only the BN running statistics under the prefix go back to the stand-in's."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_group_bn", ROOT / "benchmarks" / "bench_group_bn.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_group_bn")
 
 
 def test_reset_touches_running_statistics_under_the_prefix_only(bench):
