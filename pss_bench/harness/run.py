@@ -105,8 +105,9 @@ def _load_model(cfg, checkpoint: Path):
 
 def _predict_logged(model, cfg, opts: RunOptions, user: int, pred_dir: Path, show_dir: Path,
                     overlays: int) -> int:
-    """:func:`~pss_bench.inference.predict.predict_user_as_configured` with a line before and after (prediction takes a while on a CPU), then
-    ``overlays`` colour overlays of the first photos into ``show_dir/id<k>/``."""
+    """:func:`~pss_bench.inference.predict.predict_user_as_configured` with a line before and after
+    (prediction takes a while on a CPU), then ``overlays`` colour overlays of the first photos into
+    ``show_dir/id<k>/``."""
     from pss_bench.data.layout import annotated_entries
     from pss_bench.inference.overlay import write_overlays
     from pss_bench.inference.predict import predict_user_as_configured
