@@ -4,16 +4,19 @@ heads trained on the same frozen backbone under several seeds (PSS-Synth, the sy
 The synth preset trains every network's heads on the frozen backbone of the plain PSPNet's stand-in
 (``Recipe.shared_backbone``) with seed 0 only. This script keeps that backbone file (seed 0) and
 trains the heads of the plain PSPNet and of ``--method``'s network once per ``--seeds`` seed (seed 0
-reuses the cached stand-ins; the others are written under ``--out``, not into the stand-in cache),
-then prints each start (Mean FIoU, no adaptation, scored as the method's run predicts:
+reuses the cached stand-ins; the others are written under ``--out``, not into the stand-in cache;
+``--iters``: another number of head steps on the same backbone, every seed into ``--out``), then
+prints each start (Mean FIoU, no adaptation, scored as the method's run predicts:
 ``benchmarks/bench_synth.py::score_standin``) and, per seed, the method's start minus the plain one.
 
     python benchmarks/bench_head_seeds.py --backbone vgg16 --method pss_s1 --seeds 0,1
+    python benchmarks/bench_head_seeds.py --backbone vgg16 --method pss_s1 --seeds 0 --iters 3200
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,8 @@ def main() -> int:
     parser.add_argument("--method", default="pss_s1", help="a method whose network is not the plain PSPNet")
     parser.add_argument("--seeds", type=lambda t: [int(s) for s in t.split(",")], default=[0, 1])
     parser.add_argument("--users", type=parse_users, default=parse_users("1-5"))
+    parser.add_argument("--iters", type=int, help="head training steps (default: the synth preset's; "
+                        "another number trains every seed into --out, seed 0 too)")
     parser.add_argument("--out", type=Path, default=ROOT / "work_dirs" / "bench_head_seeds")
     parser.add_argument("--only", choices=("plain", "method"), help="train one network's heads only "
                         "(two processes can then share the cores); the table needs both")
@@ -51,12 +56,15 @@ def main() -> int:
     starts: dict[tuple[str, int], float] = {}
     for method, seg in networks.items():
         recipe = standin_recipe(args.backbone, "synth", seg)
-        backbone_file = build_standin(args.backbone, 0, plain_recipe(recipe))
+        backbone_file = build_standin(args.backbone, 0, plain_recipe(recipe))  # the preset's backbone
+        if args.iters:
+            recipe = replace(recipe, iters=args.iters)
         for seed in args.seeds:
-            if seed == 0:
+            if seed == 0 and not args.iters:
                 path = build_standin(args.backbone, 0, recipe, segmentor=seg)
             else:
-                path = args.out / f"{args.backbone}-{method}-heads-seed{seed}.pth"
+                steps = f"-{args.iters}steps" if args.iters else ""
+                path = args.out / f"standin-{args.backbone}-{method}-heads-seed{seed}{steps}.pth"  # is_standin: the prefix
                 if not is_standin(path):
                     model, stats = train_standin(args.backbone, root, seed, recipe, segmentor=seg,
                                                  backbone_from=backbone_file)
